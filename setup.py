@@ -1,0 +1,50 @@
+"""Install ssformer-mmseg.
+
+PyTorch and mmcv are not listed in ``install_requires`` on purpose (as in
+mmseg): PyTorch must match the user's CUDA/CPU setup, and mmcv comes either as
+``mmcv-lite`` (no compiled ops, the default) or as full ``mmcv`` (compiled
+ops). ``make install`` picks both for a CPU machine; see the README.
+"""
+import os.path as osp
+
+from setuptools import find_packages, setup
+
+
+def read_version() -> str:
+    init = osp.join(osp.dirname(__file__), 'ssformer_mmseg', '__init__.py')
+    with open(init) as f:
+        for line in f:
+            if line.startswith('__version__'):
+                return line.split('=')[1].strip().strip('\'"')
+    raise RuntimeError('no __version__ in ssformer_mmseg/__init__.py')
+
+
+setup(
+    name='ssformer-mmseg',
+    version=read_version(),
+    description='SSFormer (Stepwise Feature Fusion: Local Guides Global) '
+    'for MMSegmentation 1.x',
+    long_description=open('README.md').read(),
+    long_description_content_type='text/markdown',
+    packages=find_packages(include=['ssformer_mmseg', 'ssformer_mmseg.*']),
+    python_requires='>=3.8',
+    install_requires=[
+        'mmengine>=0.10.0,<0.11.0',
+        'mmsegmentation==1.2.2',
+        'numpy',
+        # mmseg 1.2 imports these at ``import mmseg.models`` time.
+        'ftfy',
+        'regex',
+    ],
+    extras_require={
+        'lite': ['mmcv-lite>=2.1.0,<2.2.0'],
+        'full': ['mmcv>=2.1.0,<2.2.0'],
+        'mmpretrain': ['mmpretrain>=1.0.0'],
+        'tests': ['pytest'],
+    },
+    license='Apache License 2.0',
+    classifiers=[
+        'Programming Language :: Python :: 3',
+        'Topic :: Scientific/Engineering :: Image Recognition',
+    ],
+)

@@ -1,0 +1,15 @@
+"""SSFormer for MMSegmentation 1.x.
+
+Importing this package applies the stack workarounds of
+:mod:`ssformer_mmseg.compat` and registers the SSFormer modules in mmseg's
+registries, so configs only need ``custom_imports =
+dict(imports=['ssformer_mmseg'], allow_failed_imports=False)``.
+"""
+from . import compat
+
+compat.apply()
+
+from .models import BinaryDiceLoss, PLDHead  # noqa: E402
+
+__version__ = '0.1.0'
+__all__ = ['PLDHead', 'BinaryDiceLoss', '__version__']

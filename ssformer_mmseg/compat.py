@@ -1,0 +1,228 @@
+"""Workarounds for known breakages of the torch / mmcv / mmengine stack.
+
+Everything here is applied once, by ``import ssformer_mmseg``, before mmseg's
+models are imported. Each fix does nothing where the stack does not need it.
+
+1. **mmcv-lite has no compiled ops.** mmseg imports a few ``mmcv.ops``
+   functions at module level, so ``import mmseg.models`` fails without them.
+   :func:`install_mmcv_ops_fallback` registers a stand-in ``mmcv.ops`` module
+   with a pure-PyTorch ``point_sample``. Any other op raises
+   :class:`MissingMMCVOpError` (a ``ModuleNotFoundError``, so mmseg's
+   ``try: from mmcv.ops import X / except ModuleNotFoundError`` guards take
+   their fallback branch) naming the op and how to get it. Ops that mmseg
+   imports without such a guard are bound to placeholders that raise the same
+   error when called. With full mmcv installed nothing is replaced.
+2. **torch >= 2.6 loads checkpoints with ``weights_only=True``.** mmengine's
+   Runner checkpoints carry a few non-tensor globals (its ``HistoryBuffer``
+   and NumPy arrays/scalars in ``message_hub``), so resuming, ``load_from``,
+   testing and inference fail. :func:`allow_runner_checkpoint_globals`
+   allow-lists exactly those globals; ``weights_only`` stays on, and a
+   checkpoint with any other global is still refused by torch with an error
+   naming it. The one ``getattr`` call such checkpoints contain is served by
+   a restricted function that only returns ``HistoryBuffer`` statistics.
+3. **setuptools >= 82 has no ``pkg_resources``.** mmengine needs it to
+   resolve ``mmseg::`` base configs. Our own configs do not inherit from
+   mmseg's, but user configs may: :func:`patch_package_lookup` gives mmengine
+   ``importlib``-based replacements when ``pkg_resources`` is missing.
+"""
+import importlib.machinery
+import importlib.metadata
+import importlib.util
+import os.path as osp
+import pickle
+import sys
+import types
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+MMCV_FULL_HINT = (
+    'full mmcv 2.1 (compiled ops) is required for it; see "Full mmcv" in the '
+    'ssformer-mmseg README for how to build it')
+
+# Ops mmseg 1.2 imports from mmcv.ops without a ModuleNotFoundError guard
+# (beyond point_sample, which is provided): they get call-time placeholders so
+# that ``import mmseg.models`` works.
+UNGUARDED_MMCV_OPS = ('sigmoid_focal_loss', )
+
+
+class MissingMMCVOpError(ModuleNotFoundError):
+    """Raised for an ``mmcv.ops`` member that needs mmcv's compiled ops."""
+
+    def __init__(self, op_name: str):
+        super().__init__(f'mmcv.ops.{op_name} is not available: '
+                         f'{MMCV_FULL_HINT}.', name='mmcv._ext')
+        self.op_name = op_name
+
+
+def mmcv_has_compiled_ops() -> bool:
+    """Whether the installed mmcv ships its compiled extension."""
+    return importlib.util.find_spec('mmcv._ext') is not None
+
+
+def point_sample(input: Tensor,
+                 points: Tensor,
+                 align_corners: bool = False,
+                 **kwargs) -> Tensor:
+    """Pure-PyTorch ``mmcv.ops.point_sample``.
+
+    Args:
+        input (Tensor): Features of shape (N, C, H, W).
+        points (Tensor): Points in [0, 1] x [0, 1], shape (N, P, 2) or
+            (N, Hgrid, Wgrid, 2), ``(x, y)`` order.
+        align_corners (bool): As in ``F.grid_sample``. Default: False.
+        **kwargs: Passed on to ``F.grid_sample``.
+
+    Returns:
+        Tensor: Sampled features, (N, C, P) or (N, C, Hgrid, Wgrid).
+    """
+    add_dim = points.dim() == 3
+    if add_dim:
+        points = points.unsqueeze(2)
+    output = F.grid_sample(
+        input, 2.0 * points - 1.0, align_corners=align_corners, **kwargs)
+    return output.squeeze(3) if add_dim else output
+
+
+class _UnavailableOp:
+    """Stand-in for an op that mmseg imports unconditionally."""
+
+    def __init__(self, name: str):
+        self.__name__ = self.__qualname__ = name
+
+    def __call__(self, *args, **kwargs):
+        raise MissingMMCVOpError(self.__name__)
+
+    def __repr__(self) -> str:
+        return f'<unavailable mmcv.ops.{self.__name__}>'
+
+
+def _fallback_ops_getattr(name: str) -> Any:
+    if name.startswith('__'):
+        raise AttributeError(name)
+    raise MissingMMCVOpError(name)
+
+
+def install_mmcv_ops_fallback() -> bool:
+    """Register the pure-PyTorch ``mmcv.ops`` stand-in if mmcv lacks ops.
+
+    Returns:
+        bool: True if the stand-in is (now) installed, False if the real,
+        compiled ``mmcv.ops`` is available and left untouched.
+    """
+    if mmcv_has_compiled_ops():
+        return False
+    existing = sys.modules.get('mmcv.ops')
+    if existing is not None and getattr(existing, 'IS_SSFORMER_FALLBACK',
+                                        False):
+        return True
+    import mmcv
+
+    module = types.ModuleType(
+        'mmcv.ops', 'Pure-PyTorch stand-in for mmcv.ops, installed by '
+        'ssformer_mmseg because mmcv has no compiled ops.')
+    module.__spec__ = importlib.machinery.ModuleSpec('mmcv.ops', None)
+    module.IS_SSFORMER_FALLBACK = True
+    module.point_sample = point_sample
+    for name in UNGUARDED_MMCV_OPS:
+        setattr(module, name, _UnavailableOp(name))
+    module.__getattr__ = _fallback_ops_getattr
+    sys.modules['mmcv.ops'] = module
+    mmcv.ops = module
+    return True
+
+
+def _history_buffer_statistic(obj: Any, name: str) -> Any:
+    """The only ``getattr`` a Runner checkpoint needs.
+
+    ``HistoryBuffer`` keeps its statistic functions (``min``, ``mean``, ...)
+    in a dict, which pickles them as ``getattr(HistoryBuffer, 'min')``.
+    Anything else would let a checkpoint reach arbitrary attributes.
+    """
+    from mmengine.logging import HistoryBuffer
+    if obj is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+        return getattr(obj, name)
+    raise pickle.UnpicklingError(
+        f'Refusing GLOBAL builtins.getattr({obj!r}, {name!r}): checkpoints '
+        'may only use getattr for mmengine HistoryBuffer statistics')
+
+
+def runner_checkpoint_globals() -> list:
+    """Globals (object or ``(object, pickled name)``) of Runner checkpoints."""
+    import numpy as np
+    from mmengine.logging import HistoryBuffer
+
+    multiarray = np._core.multiarray if hasattr(
+        np, '_core') else np.core.multiarray
+    safe = [HistoryBuffer, np.ndarray, np.dtype,
+            (_history_buffer_statistic, 'builtins.getattr')]
+    # Checkpoints written under NumPy 1 name ``numpy.core``, under NumPy 2
+    # ``numpy._core``: accept both spellings for the same two functions.
+    for module in ('numpy.core.multiarray', 'numpy._core.multiarray'):
+        safe.append((multiarray._reconstruct, f'{module}._reconstruct'))
+        safe.append((multiarray.scalar, f'{module}.scalar'))
+    # NumPy >= 1.25 may pickle a dtype through its class (numpy.dtypes.*).
+    dtypes = getattr(np, 'dtypes', None)
+    if dtypes is not None:
+        safe.extend(
+            cls for cls in vars(dtypes).values()
+            if isinstance(cls, type) and issubclass(cls, np.dtype))
+    return safe
+
+
+def allow_runner_checkpoint_globals() -> None:
+    """Allow-list the globals of mmengine Runner checkpoints for torch.load."""
+    add_safe_globals = getattr(torch.serialization, 'add_safe_globals', None)
+    if add_safe_globals is not None:  # torch < 2.4 loads them anyway
+        add_safe_globals(runner_checkpoint_globals())
+
+
+def _is_installed(package: str) -> bool:
+    try:
+        importlib.metadata.distribution(package)
+        return True
+    except importlib.metadata.PackageNotFoundError:
+        spec = importlib.util.find_spec(package)
+        return spec is not None and spec.origin is not None
+
+
+def _get_installed_path(package: str) -> str:
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        # A distribution name such as 'mmsegmentation' for module 'mmseg'.
+        dist = importlib.metadata.distribution(package)
+        module = (dist.read_text('top_level.txt') or package).split()[0]
+        spec = importlib.util.find_spec(module)
+        if spec is None or spec.origin is None:
+            raise ModuleNotFoundError(
+                f'cannot locate the module of package {package}')
+    return osp.dirname(spec.origin)
+
+
+def patch_package_lookup() -> bool:
+    """Give mmengine ``pkg_resources``-free package lookups if needed.
+
+    Returns:
+        bool: True if mmengine was patched (``pkg_resources`` is missing).
+    """
+    if importlib.util.find_spec('pkg_resources') is not None:
+        return False
+    import mmengine.config.config as config_module
+    import mmengine.hub.hub as hub_module
+    import mmengine.utils as utils_module
+    import mmengine.utils.package_utils as package_utils
+
+    # Each module bound the functions by name at import: patch every binding.
+    for module in (package_utils, utils_module, config_module, hub_module):
+        module.is_installed = _is_installed
+        module.get_installed_path = _get_installed_path
+    return True
+
+
+def apply() -> None:
+    """Apply every workaround; safe to call more than once."""
+    install_mmcv_ops_fallback()
+    allow_runner_checkpoint_globals()
+    patch_package_lookup()

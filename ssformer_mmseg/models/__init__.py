@@ -1,0 +1,4 @@
+from .decode_heads import PLDHead
+from .losses import BinaryDiceLoss
+
+__all__ = ['PLDHead', 'BinaryDiceLoss']

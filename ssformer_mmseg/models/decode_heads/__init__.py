@@ -1,0 +1,3 @@
+from .pld_head import PLDHead
+
+__all__ = ['PLDHead']
