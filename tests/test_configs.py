@@ -1,0 +1,78 @@
+"""Every config parses; the model configs say what the paper says."""
+import glob
+import os.path as osp
+
+import pytest
+from mmengine import Config
+
+from conftest import CONFIG_DIR
+
+ALL_CONFIGS = sorted(
+    osp.relpath(path, CONFIG_DIR)
+    for path in glob.glob(osp.join(CONFIG_DIR, '**', '*.py'), recursive=True))
+MIT_URL = ('https://download.openmmlab.com/mmsegmentation/v0.5/pretrain/'
+           'segformer/mit_{}_2022062')
+
+
+@pytest.mark.parametrize('name', ALL_CONFIGS)
+def test_config_parses_and_imports_the_plugin(name):
+    # Optional configs import packages that may be absent (mmpretrain).
+    cfg = Config.fromfile(
+        osp.join(CONFIG_DIR, name), import_custom_modules=False)
+    assert 'ssformer_mmseg' in cfg.custom_imports.imports
+    assert cfg.custom_imports.allow_failed_imports is False
+    assert cfg.default_scope == 'mmseg'
+    assert cfg.model.decode_head.type == 'PLDHead'
+
+
+@pytest.mark.parametrize('name,layers,arch', [
+    ('ssformer_s.py', [3, 4, 6, 3], 'b2'),
+    ('ssformer_l.py', [3, 8, 27, 3], 'b4'),
+])
+def test_ssformer_model_configs(name, layers, arch):
+    cfg = Config.fromfile(osp.join(CONFIG_DIR, '_base_', 'models', name))
+    backbone, head = cfg.model.backbone, cfg.model.decode_head
+    assert backbone.type == 'MixVisionTransformer'
+    assert backbone.num_layers == layers
+    assert backbone.embed_dims == 64
+    assert backbone.num_heads == [1, 2, 5, 8]
+    assert backbone.sr_ratios == [8, 4, 2, 1]
+    assert backbone.qkv_bias is True
+    assert backbone.drop_path_rate == 0.1
+    assert backbone.norm_cfg == dict(type='LN', eps=1e-6)
+    assert backbone.init_cfg.type == 'Pretrained'
+    assert backbone.init_cfg.checkpoint.startswith(MIT_URL.format(arch))
+    assert cfg.crop_size == (352, 352)
+    assert cfg.model.data_preprocessor.size == (352, 352)
+    assert head.in_channels == [64, 128, 320, 512]
+    assert head.channels == 256 and head.dropout_ratio == 0.1
+    assert head.out_channels == 1 and head.threshold == 0.5
+    assert head.align_corners is True
+    assert [loss.type for loss in head.loss_decode] == [
+        'CrossEntropyLoss', 'BinaryDiceLoss'
+    ]
+    assert head.loss_decode[0].use_sigmoid is True
+
+
+def test_optional_mmpretrain_config_names_its_backbone():
+    path = osp.join(CONFIG_DIR, '_base_', 'models',
+                    'pld_convnext-t_mmpretrain.py')
+    cfg = Config.fromfile(path, import_custom_modules=False)
+    assert cfg.model.backbone.type == 'mmpretrain.ConvNeXt'
+    assert 'mmpretrain.models' in cfg.custom_imports.imports
+    assert cfg.model.decode_head.in_channels == [96, 192, 384, 768]
+
+
+def test_optional_mmpretrain_config_builds_or_says_what_is_missing():
+    from mmseg.registry import MODELS
+    path = osp.join(CONFIG_DIR, '_base_', 'models',
+                    'pld_convnext-t_mmpretrain.py')
+    try:
+        import mmpretrain  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match='mmpretrain'):
+            Config.fromfile(path)
+        return
+    cfg = Config.fromfile(path)
+    cfg.model.backbone.init_cfg = None
+    assert MODELS.build(cfg.model).backbone is not None
