@@ -9,7 +9,9 @@ from . import compat
 
 compat.apply()
 
-from .models import BinaryDiceLoss, PLDHead  # noqa: E402
+from .models import BinaryDiceLoss, NVMixVisionTransformer, PLDHead  # noqa: E402,E501
 
 __version__ = '0.1.0'
-__all__ = ['PLDHead', 'BinaryDiceLoss', '__version__']
+__all__ = [
+    'NVMixVisionTransformer', 'PLDHead', 'BinaryDiceLoss', '__version__'
+]

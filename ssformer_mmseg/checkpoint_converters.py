@@ -45,6 +45,9 @@ _PROFILER_SUFFIXES = ('total_ops', 'total_params')
 # The official head builds ``linear_fuse`` (a 4*C -> C ConvModule) but its
 # forward never calls it, so its weights cannot affect any output.
 _UNUSED_OFFICIAL_HEAD_PREFIX = 'decode_head.linear_fuse.'
+# The official head hard-codes four stages (linear_c1-4, linear_fuse34/2/1);
+# a fifth stage, or a missing one, shows up as unexpected or missing keys.
+_NUM_HEAD_STAGES = 4
 # Names of the official fusion modules, indexed like ``PLDHead.fuse_convs``:
 # fuse_convs[i] merges the running feature with stage i.
 _OFFICIAL_FUSE_NAMES = ('linear_fuse1', 'linear_fuse2', 'linear_fuse34')
@@ -191,15 +194,17 @@ def convert_ssformer(
     """
     state_dict = unwrap_state_dict(state_dict)
     dropped = [
-        k for k in state_dict if _is_profiler_key(k)
-        or k.startswith(_UNUSED_OFFICIAL_HEAD_PREFIX)
+        k for k in state_dict
+        if _is_profiler_key(k) or k.startswith(_UNUSED_OFFICIAL_HEAD_PREFIX)
     ]
     source = _Source(state_dict, dropped)
     converted = _mit_to_mmseg(source, 'backbone.', out_prefix='backbone.')
-    num_stages = _count_indexed(source.remaining(), r'decode_head\.linear_c(\d+)\.',
-                                start=1)
-    _require_official_stage_count(num_stages)
-    for stage in range(1, num_stages + 1):
+    # In the order of PLDHead.state_dict(), whose classifier comes first.
+    converted['decode_head.conv_seg.weight'] = source.take(
+        'decode_head.linear_pred.weight', ndim=4)
+    converted['decode_head.conv_seg.bias'] = source.take(
+        'decode_head.linear_pred.bias', ndim=1)
+    for stage in range(1, _NUM_HEAD_STAGES + 1):
         for src, dst in (('0', '0'), ('2', '1')):
             converted[f'decode_head.local_emphasis.{stage - 1}.{dst}.'
                       'conv.weight'] = source.take(
@@ -209,10 +214,6 @@ def convert_ssformer(
         for suffix in _CONV_MODULE_SUFFIXES:
             converted[f'decode_head.fuse_convs.{idx}.{suffix}'] = source.take(
                 f'decode_head.{name}.{suffix}')
-    converted['decode_head.conv_seg.weight'] = source.take(
-        'decode_head.linear_pred.weight', ndim=4)
-    converted['decode_head.conv_seg.bias'] = source.take(
-        'decode_head.linear_pred.bias', ndim=1)
     source.check()
     return converted, dropped
 
@@ -240,10 +241,7 @@ def ssformer_to_official(state_dict: Mapping[str, Any]) -> StateDict:
     state_dict = unwrap_state_dict(state_dict)
     source = _Source(state_dict, ())
     converted = _mmseg_to_mit(source, 'backbone.', out_prefix='backbone.')
-    num_stages = _count_indexed(source.remaining(),
-                                r'decode_head\.local_emphasis\.(\d+)\.')
-    _require_official_stage_count(num_stages)
-    for stage in range(num_stages):
+    for stage in range(_NUM_HEAD_STAGES):
         for src, dst in (('0', '0'), ('1', '2')):
             converted[f'decode_head.linear_c{stage + 1}.proj.{dst}.'
                       'weight'] = source.take(
@@ -309,8 +307,7 @@ class _Source:
             problems.append('unexpected keys: ' + _format_keys(leftover) +
                             hint)
         if self.bad_shapes:
-            problems.append('unexpected shapes: ' +
-                            '; '.join(self.bad_shapes))
+            problems.append('unexpected shapes: ' + '; '.join(self.bad_shapes))
         if problems:
             raise CheckpointConversionError(
                 'checkpoint does not have the expected layout; ' +
@@ -341,14 +338,6 @@ def _count_indexed(keys: Iterable[str], pattern: str, start: int = 0) -> int:
     return max(indices) - start + 1 if indices else 0
 
 
-def _require_official_stage_count(num_stages: int) -> None:
-    # The official head hard-codes four stages (linear_fuse34/2/1).
-    if num_stages != 4:
-        raise CheckpointConversionError(
-            'the SSFormer head has four stages (linear_c1-4, '
-            f'local_emphasis.0-3); found {num_stages}')
-
-
 def _linear_to_conv(source: _Source, key: str) -> Tensor:
     weight = source.take(key, ndim=2)
     return weight.reshape(*weight.shape, 1, 1) if weight.dim() == 2 \
@@ -373,8 +362,9 @@ def _copy_weight_bias(source: _Source, out: StateDict, src: str,
 def _mit_to_mmseg(source: _Source, prefix: str, out_prefix: str) -> StateDict:
     """Move the NVlabs MiT keys under ``prefix`` to mmseg's layout."""
     out: StateDict = OrderedDict()
-    num_stages = _count_indexed(
-        source.remaining(), re.escape(prefix) + r'patch_embed(\d+)\.', start=1)
+    num_stages = _count_indexed(source.remaining(),
+                                re.escape(prefix) + r'patch_embed(\d+)\.',
+                                start=1)
     if num_stages == 0:
         source.missing.append(f'{prefix}patch_embed1.proj.weight')
         return out
@@ -415,15 +405,13 @@ def _mit_block_to_mmseg(source: _Source, out: StateDict, src: str,
             # NVlabs kv projection already holds k before v.
             out[f'{dst}.attn.attn.in_proj_weight'] = torch.cat(
                 [q_weight, kv_weight])
-            out[f'{dst}.attn.attn.in_proj_bias'] = torch.cat(
-                [q_bias, kv_bias])
+            out[f'{dst}.attn.attn.in_proj_bias'] = torch.cat([q_bias, kv_bias])
     _copy_weight_bias(source, out, f'{src}.attn.proj',
                       f'{dst}.attn.attn.out_proj')
     # Spatial reduction exists only in stages with sr_ratio > 1.
     if source.has(f'{src}.attn.sr.weight'):
         _copy_weight_bias(source, out, f'{src}.attn.sr', f'{dst}.attn.sr')
-        _copy_weight_bias(source, out, f'{src}.attn.norm',
-                          f'{dst}.attn.norm')
+        _copy_weight_bias(source, out, f'{src}.attn.norm', f'{dst}.attn.norm')
     _copy_weight_bias(source, out, f'{src}.norm2', f'{dst}.norm2')
     out[f'{dst}.ffn.layers.0.weight'] = _linear_to_conv(
         source, f'{src}.mlp.fc1.weight')
@@ -483,8 +471,7 @@ def _mmseg_block_to_mit(source: _Source, out: StateDict, src: str,
                       f'{dst}.attn.proj')
     if source.has(f'{src}.attn.sr.weight'):
         _copy_weight_bias(source, out, f'{src}.attn.sr', f'{dst}.attn.sr')
-        _copy_weight_bias(source, out, f'{src}.attn.norm',
-                          f'{dst}.attn.norm')
+        _copy_weight_bias(source, out, f'{src}.attn.norm', f'{dst}.attn.norm')
     _copy_weight_bias(source, out, f'{src}.norm2', f'{dst}.norm2')
     out[f'{dst}.mlp.fc1.weight'] = _conv_to_linear(
         source, f'{src}.ffn.layers.0.weight')

@@ -32,7 +32,7 @@ def test_config_parses_and_imports_the_plugin(name):
 def test_ssformer_model_configs(name, layers, arch):
     cfg = Config.fromfile(osp.join(CONFIG_DIR, '_base_', 'models', name))
     backbone, head = cfg.model.backbone, cfg.model.decode_head
-    assert backbone.type == 'MixVisionTransformer'
+    assert backbone.type == 'NVMixVisionTransformer'
     assert backbone.num_layers == layers
     assert backbone.embed_dims == 64
     assert backbone.num_heads == [1, 2, 5, 8]
@@ -40,6 +40,7 @@ def test_ssformer_model_configs(name, layers, arch):
     assert backbone.qkv_bias is True
     assert backbone.drop_path_rate == 0.1
     assert backbone.norm_cfg == dict(type='LN', eps=1e-6)
+    assert backbone.patch_norm_eps == backbone.sr_norm_eps == 1e-5
     assert backbone.init_cfg.type == 'Pretrained'
     assert backbone.init_cfg.checkpoint.startswith(MIT_URL.format(arch))
     assert cfg.crop_size == (352, 352)

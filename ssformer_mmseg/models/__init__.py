@@ -1,4 +1,5 @@
+from .backbones import NVMixVisionTransformer
 from .decode_heads import PLDHead
 from .losses import BinaryDiceLoss
 
-__all__ = ['PLDHead', 'BinaryDiceLoss']
+__all__ = ['NVMixVisionTransformer', 'PLDHead', 'BinaryDiceLoss']

@@ -18,7 +18,9 @@ model = dict(
     type='EncoderDecoder',
     data_preprocessor=data_preprocessor,
     backbone=dict(
-        type='MixVisionTransformer',
+        # mmseg's MixVisionTransformer with the original MiT's eps (1e-5) in
+        # the patch-embedding and spatial-reduction norms; 1e-6 elsewhere.
+        type='NVMixVisionTransformer',
         in_channels=3,
         embed_dims=64,
         num_stages=4,
@@ -34,6 +36,8 @@ model = dict(
         attn_drop_rate=0.0,
         drop_path_rate=0.1,
         norm_cfg=dict(type='LN', eps=1e-6),
+        patch_norm_eps=1e-5,
+        sr_norm_eps=1e-5,
         init_cfg=dict(type='Pretrained', checkpoint=checkpoint)),
     decode_head=dict(
         type='PLDHead',

@@ -1,0 +1,3 @@
+from .nv_mit import NVMixVisionTransformer
+
+__all__ = ['NVMixVisionTransformer']
