@@ -36,7 +36,8 @@ StateDict = Dict[str, Tensor]
 
 __all__ = [
     'CheckpointConversionError', 'unwrap_state_dict', 'convert_mit',
-    'mit_to_official', 'convert_ssformer', 'ssformer_to_official'
+    'mit_to_official', 'convert_ssformer', 'ssformer_to_official',
+    'convert_checkpoint_file'
 ]
 
 # Buffers that FLOP counters (thop and friends) register on every module;
@@ -258,6 +259,51 @@ def ssformer_to_official(state_dict: Mapping[str, Any]) -> StateDict:
         'decode_head.conv_seg.bias', ndim=1)
     source.check()
     return converted
+
+
+def convert_checkpoint_file(src: str, dst: str, kind: str) -> List[str]:
+    """Convert the checkpoint file ``src`` and save the result as ``dst``.
+
+    ``src`` is read with ``torch.load(weights_only=True)``, so a file that
+    would run code when unpickled is refused. The dropped keys and the
+    number of converted tensors are printed.
+
+    Args:
+        src (str): Official checkpoint file.
+        dst (str): Output file.
+        kind (str): ``'ssformer'`` (:func:`convert_ssformer`; saved as
+            ``{'state_dict', 'meta'}``, the mmengine checkpoint layout) or
+            ``'mit'`` (:func:`convert_mit`; saved as a plain state dict, like
+            mmseg's own converted MiT weights, for a ``Pretrained``
+            ``init_cfg``).
+
+    Returns:
+        list[str]: The dropped source keys.
+    """
+    import os.path as osp
+
+    from . import __version__
+    converters = dict(ssformer=convert_ssformer, mit=convert_mit)
+    if kind not in converters:
+        raise ValueError(f'kind must be one of {sorted(converters)}, '
+                         f'got {kind!r}')
+    checkpoint = torch.load(src, map_location='cpu', weights_only=True)
+    converted, dropped = converters[kind](checkpoint)
+    if dropped:
+        print(f'dropped {len(dropped)} unused keys:')
+        for key in dropped:
+            print(f'  {key}')
+    if kind == 'ssformer':
+        meta = dict(
+            source=osp.basename(src),
+            converter=f'{__name__}.convert_ssformer',
+            ssformer_mmseg_version=__version__,
+            dropped_keys=dropped)
+        torch.save(dict(state_dict=converted, meta=meta), dst)
+    else:
+        torch.save(converted, dst)
+    print(f'converted {len(converted)} tensors: {src} -> {dst}')
+    return dropped
 
 
 class _Source:

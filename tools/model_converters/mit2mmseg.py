@@ -42,22 +42,11 @@ def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
     # Imported after parsing so that --help does not pay for importing mmseg
     # (the package's __init__ does).
-    import torch
     if importlib.util.find_spec('ssformer_mmseg') is None:
         # Running from a clone without `pip install -e .`.
         sys.path.insert(0, REPO_ROOT)
-    from ssformer_mmseg.checkpoint_converters import convert_mit
-
-    checkpoint = torch.load(args.src, map_location='cpu', weights_only=True)
-    converted, dropped = convert_mit(checkpoint)
-    if dropped:
-        print(f'dropped {len(dropped)} unused keys:')
-        for key in dropped:
-            print(f'  {key}')
-    # A plain state dict, as mmseg's own converted MiT weights: it loads as
-    # a Pretrained init_cfg and with a bare torch.load alike.
-    torch.save(converted, args.dst)
-    print(f'converted {len(converted)} tensors: {args.src} -> {args.dst}')
+    from ssformer_mmseg.checkpoint_converters import convert_checkpoint_file
+    convert_checkpoint_file(args.src, args.dst, kind='mit')
 
 
 if __name__ == '__main__':

@@ -43,26 +43,11 @@ def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
     # Imported after parsing so that --help does not pay for importing mmseg
     # (the package's __init__ does).
-    import torch
     if importlib.util.find_spec('ssformer_mmseg') is None:
         # Running from a clone without `pip install -e .`.
         sys.path.insert(0, REPO_ROOT)
-    import ssformer_mmseg
-    from ssformer_mmseg.checkpoint_converters import convert_ssformer
-
-    checkpoint = torch.load(args.src, map_location='cpu', weights_only=True)
-    converted, dropped = convert_ssformer(checkpoint)
-    if dropped:
-        print(f'dropped {len(dropped)} unused keys:')
-        for key in dropped:
-            print(f'  {key}')
-    meta = dict(
-        source=osp.basename(args.src),
-        converter='ssformer_mmseg.checkpoint_converters.convert_ssformer',
-        ssformer_mmseg_version=ssformer_mmseg.__version__,
-        dropped_keys=dropped)
-    torch.save(dict(state_dict=converted, meta=meta), args.dst)
-    print(f'converted {len(converted)} tensors: {args.src} -> {args.dst}')
+    from ssformer_mmseg.checkpoint_converters import convert_checkpoint_file
+    convert_checkpoint_file(args.src, args.dst, kind='ssformer')
 
 
 if __name__ == '__main__':
