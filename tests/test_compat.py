@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, load_config
 from ssformer_mmseg import compat
 
 FULL_MMCV = compat.mmcv_has_compiled_ops()
@@ -180,6 +180,22 @@ def test_runner_resume_and_load_from(runner_checkpoint, tmp_path):
     model = TinyModel()
     load_checkpoint(model, str(tmp_path / 'resumed' / 'iter_4.pth'),
                     map_location='cpu', strict=True)
+
+
+def test_inference_api_loads_runner_checkpoint(runner_checkpoint, tmp_path):
+    from mmseg.apis import init_model
+    cfg = load_config('_base_/models/ssformer_s.py')
+    cfg.model.backbone.update(embed_dims=8, num_layers=[1, 1, 1, 1])
+    cfg.model.decode_head.update(in_channels=[8, 16, 40, 64], channels=8)
+    trained = init_model(cfg, device='cpu')
+    # A Runner checkpoint of this model: its message hub, meta and weights.
+    checkpoint = torch.load(runner_checkpoint)
+    checkpoint['state_dict'] = trained.state_dict()
+    path = tmp_path / 'ssformer_runner.pth'
+    torch.save(checkpoint, path)
+    loaded = init_model(cfg, str(path), device='cpu')
+    for key, value in trained.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key
 
 
 def test_plain_state_dict_loads(tmp_path):
