@@ -101,14 +101,15 @@ class PLDHead(BaseDecodeHead):
         losses = super().loss_by_feat(seg_logits, batch_data_samples)
         if self.out_channels == 1:
             seg_label = self._stack_batch_gt(batch_data_samples).squeeze(1)
-            seg_logits = resize(
-                seg_logits,
-                size=seg_label.shape[1:],
-                mode='bilinear',
-                align_corners=self.align_corners)
-            pred = (seg_logits.squeeze(1).sigmoid() > self.threshold).long()
-            valid = seg_label != self.ignore_index
-            correct = (pred == seg_label)[valid].float()
-            losses['acc_seg'] = correct.mean() * 100 if correct.numel() \
-                else seg_logits.new_tensor(0.)
+            with torch.no_grad():
+                seg_logits = resize(
+                    seg_logits,
+                    size=seg_label.shape[1:],
+                    mode='bilinear',
+                    align_corners=self.align_corners)
+                pred = (seg_logits.squeeze(1).sigmoid() >
+                        self.threshold).long()
+                correct = (pred == seg_label)[seg_label != self.ignore_index]
+                losses['acc_seg'] = correct.float().mean() * 100 \
+                    if correct.numel() else seg_logits.new_tensor(0.)
         return losses
