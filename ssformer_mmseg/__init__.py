@@ -9,6 +9,7 @@ from . import compat
 
 compat.apply()
 
+from . import datasets  # noqa: E402,F401  (registers datasets, transforms)
 from .models import BinaryDiceLoss, NVMixVisionTransformer, PLDHead  # noqa: E402,E501
 
 __version__ = '0.1.0'

@@ -43,7 +43,6 @@ def test_ssformer_model_configs(name, layers, arch):
     assert backbone.patch_norm_eps == backbone.sr_norm_eps == 1e-5
     assert backbone.init_cfg.type == 'Pretrained'
     assert backbone.init_cfg.checkpoint.startswith(MIT_URL.format(arch))
-    assert cfg.crop_size == (352, 352)
     assert cfg.model.data_preprocessor.size == (352, 352)
     assert head.in_channels == [64, 128, 320, 512]
     assert head.channels == 256 and head.dropout_ratio == 0.1

@@ -3,7 +3,6 @@
 custom_imports = dict(imports=['ssformer_mmseg'], allow_failed_imports=False)
 default_scope = 'mmseg'
 
-crop_size = (352, 352)
 norm_cfg = dict(type='BN', requires_grad=True)
 checkpoint = 'https://download.openmmlab.com/mmsegmentation/v0.5/pretrain/segformer/mit_b2_20220624-66e8bf70.pth'  # noqa
 data_preprocessor = dict(
@@ -13,7 +12,7 @@ data_preprocessor = dict(
     bgr_to_rgb=True,
     pad_val=0,
     seg_pad_val=255,
-    size=crop_size)
+    size=(352, 352))
 model = dict(
     type='EncoderDecoder',
     data_preprocessor=data_preprocessor,

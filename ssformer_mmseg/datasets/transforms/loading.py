@@ -1,0 +1,60 @@
+"""Loading transforms that refuse bad polyp files instead of mis-reading."""
+import numpy as np
+from mmcv.transforms import LoadImageFromFile
+from mmseg.datasets.transforms import LoadAnnotations
+from mmseg.registry import TRANSFORMS
+
+from ..polyp_files import (PolypFileError, image_from_bytes, mask_from_bytes,
+                           read_bytes)
+
+
+@TRANSFORMS.register_module()
+class LoadPolypImage(LoadImageFromFile):
+    """Load a colour frame, stopping with its path if it is unusable.
+
+    mmcv's ``LoadImageFromFile`` converts grayscale and RGBA files silently
+    and can decode a truncated file into a partly grey image; this transform
+    raises :class:`PolypFileError` naming the file instead (see
+    :mod:`ssformer_mmseg.datasets.polyp_files`). The image is BGR uint8
+    (float32 with ``to_float32=True``), like mmcv's.
+
+    Args:
+        **kwargs: Arguments of ``LoadImageFromFile`` (``to_float32``,
+            ``backend_args``); decoding options do not apply.
+    """
+
+    def transform(self, results: dict) -> dict:
+        path = results['img_path']
+        img = image_from_bytes(read_bytes(path, self.backend_args), path)
+        if self.to_float32:
+            img = img.astype(np.float32)
+        results['img'] = img
+        results['img_shape'] = img.shape[:2]
+        results['ori_shape'] = img.shape[:2]
+        return results
+
+
+@TRANSFORMS.register_module()
+class LoadPolypAnnotations(LoadAnnotations):
+    """Load a polyp mask as {0, 1} labels, binarised at ``> 127``.
+
+    The mask is checked (see :mod:`ssformer_mmseg.datasets.polyp_files`)
+    and must have the original size of its image (``ori_shape``), also when
+    the image was resized before this transform, as in test pipelines.
+
+    Args:
+        **kwargs: Arguments of mmseg's ``LoadAnnotations``
+            (``backend_args``).
+    """
+
+    def _load_seg_map(self, results: dict) -> None:
+        path = results['seg_map_path']
+        mask = mask_from_bytes(read_bytes(path, self.backend_args), path)
+        ori_shape = results.get('ori_shape')
+        if ori_shape is not None and tuple(ori_shape[:2]) != mask.shape:
+            raise PolypFileError(
+                path, f'mask is {mask.shape[1]}x{mask.shape[0]} but its '
+                f'image {results.get("img_path")} is '
+                f'{ori_shape[1]}x{ori_shape[0]}')
+        results['gt_seg_map'] = mask
+        results['seg_fields'].append('gt_seg_map')

@@ -1,0 +1,275 @@
+"""Polyp datasets and loading transforms: pairing, splits, bad files."""
+import os.path as osp
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from mmseg.registry import DATASETS, TRANSFORMS
+
+from ssformer_mmseg.datasets import (CVC300Dataset, CVCClinicDBDataset,
+                                     CVCColonDBDataset,
+                                     ETISLaribPolypDBDataset,
+                                     KvasirSEGDataset, PolypDataset,
+                                     PolypFileError)
+from ssformer_mmseg.datasets.polyp_files import read_image, read_mask
+
+TEST_PIPELINE = [
+    dict(type='LoadPolypImage'),
+    dict(type='Resize', scale=(64, 64), keep_ratio=False),
+    dict(type='LoadPolypAnnotations'),
+    dict(type='PackSegInputs'),
+]
+
+
+def frame(height=24, width=32, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+def disk_mask(height=24, width=32):
+    mask = np.zeros((height, width), np.uint8)
+    cv2.circle(mask, (width // 2, height // 2), min(height, width) // 4, 255,
+               -1)
+    return mask
+
+
+def write_set(root, folder='', stems=('a', 'b', 'c'), img_ext='.jpg',
+              mask_ext='.png'):
+    """A set in the prepared layout: <root>/<folder>/{images,masks}."""
+    img_dir = osp.join(root, folder, 'images')
+    mask_dir = osp.join(root, folder, 'masks')
+    for path in (img_dir, mask_dir):
+        __import__('os').makedirs(path, exist_ok=True)
+    for i, stem in enumerate(stems):
+        cv2.imwrite(osp.join(img_dir, stem + img_ext), frame(seed=i))
+        cv2.imwrite(osp.join(mask_dir, stem + mask_ext), disk_mask())
+    return img_dir, mask_dir
+
+
+def infos(dataset):
+    return [dataset.get_data_info(i) for i in range(len(dataset))]
+
+
+def build(root, **kwargs):
+    kwargs.setdefault('pipeline', TEST_PIPELINE)
+    return PolypDataset(data_root=str(root), **kwargs)
+
+
+def test_pairs_by_stem_whatever_the_suffix(tmp_path):
+    img_dir, mask_dir = write_set(tmp_path, img_ext='.jpg', mask_ext='.png')
+    cv2.imwrite(osp.join(img_dir, 'd.tif'), frame())
+    cv2.imwrite(osp.join(mask_dir, 'd.bmp'), disk_mask())
+    dataset = build(tmp_path)
+    assert [osp.basename(d['img_path']) for d in infos(dataset)] == [
+        'a.jpg', 'b.jpg', 'c.jpg', 'd.tif'
+    ]
+    assert [osp.basename(d['seg_map_path']) for d in infos(dataset)] == [
+        'a.png', 'b.png', 'c.png', 'd.bmp'
+    ]
+    assert dataset.metainfo['classes'] == ('background', 'polyp')
+    assert len(dataset.metainfo['palette']) == 2
+
+
+def test_split_file_selects_in_its_order(tmp_path):
+    write_set(tmp_path)
+    (tmp_path / 'split.txt').write_text('c\n\na\n')
+    dataset = build(tmp_path, ann_file='split.txt')
+    assert [osp.basename(d['img_path']) for d in infos(dataset)] == ['c.jpg', 'a.jpg']
+
+
+def test_sample_has_binary_mask_at_original_size(tmp_path):
+    write_set(tmp_path)
+    sample = build(tmp_path)[0]
+    assert sample['inputs'].shape == (3, 64, 64)
+    gt = sample['data_samples'].gt_sem_seg.data
+    assert gt.shape == (1, 24, 32)
+    assert set(gt.unique().tolist()) == {0, 1}
+    assert sample['data_samples'].ori_shape == (24, 32)
+
+
+@pytest.mark.parametrize('cls,folder,name', [
+    (KvasirSEGDataset, 'kvasir-seg', 'Kvasir'),
+    (CVCClinicDBDataset, 'cvc-clinicdb', 'CVC-ClinicDB'),
+    (CVCColonDBDataset, 'cvc-colondb', 'CVC-ColonDB'),
+    (ETISLaribPolypDBDataset, 'etis-laribpolypdb', 'ETIS-LaribPolypDB'),
+    (CVC300Dataset, 'cvc-300', 'CVC-300'),
+])
+def test_named_sets_find_their_folder(tmp_path, cls, folder, name):
+    write_set(tmp_path, folder, stems=('1', '2'), img_ext='.png')
+    assert DATASETS.get(cls.__name__) is cls
+    dataset = DATASETS.build(dict(type=cls.__name__, data_root=str(tmp_path)))
+    assert len(dataset) == 2
+    info = dataset.get_data_info(0)
+    assert info['img_path'] == osp.join(str(tmp_path), folder, 'images',
+                                        '1.png')
+    assert info['dataset_name'] == name
+    assert dataset.metainfo == PolypDataset(
+        data_root=str(tmp_path), data_prefix=dict(
+            img_path=f'{folder}/images',
+            seg_map_path=f'{folder}/masks')).metainfo
+
+
+def test_jpeg_masks_binarise_exactly(tmp_path):
+    path = str(tmp_path / 'mask.jpg')
+    cv2.imwrite(path, cv2.cvtColor(disk_mask(), cv2.COLOR_GRAY2BGR),
+                [cv2.IMWRITE_JPEG_QUALITY, 60])
+    noisy = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
+    assert len(np.unique(noisy)) > 2  # JPEG noise is really there
+    mask = read_mask(path)
+    assert mask.dtype == np.uint8
+    assert np.array_equal(mask, (disk_mask() > 127).astype(np.uint8))
+
+
+def test_soft_mask_edges_binarise_at_127(tmp_path):
+    soft = cv2.GaussianBlur(disk_mask(240, 320), (5, 5), 0)
+    path = str(tmp_path / 'soft.tif')
+    cv2.imwrite(path, soft)
+    assert np.array_equal(read_mask(path), (soft > 127).astype(np.uint8))
+
+
+# Bad input: each error names the file ---------------------------------------
+
+def test_missing_folder(tmp_path):
+    with pytest.raises(PolypFileError, match='images: image folder does not'):
+        build(tmp_path)
+
+
+def test_empty_folder(tmp_path):
+    img_dir, _ = write_set(tmp_path, stems=())
+    with pytest.raises(PolypFileError, match=f'{img_dir}: no image files'):
+        build(tmp_path)
+
+
+def test_image_without_mask(tmp_path):
+    img_dir, mask_dir = write_set(tmp_path)
+    cv2.imwrite(osp.join(img_dir, 'lonely.jpg'), frame())
+    with pytest.raises(PolypFileError, match='images without mask') as info:
+        build(tmp_path)
+    assert 'lonely.jpg' in str(info.value)
+
+
+def test_mask_without_image(tmp_path):
+    _, mask_dir = write_set(tmp_path)
+    cv2.imwrite(osp.join(mask_dir, 'orphan.png'), disk_mask())
+    with pytest.raises(PolypFileError, match='orphan.png'):
+        build(tmp_path)
+
+
+def test_two_files_with_one_stem(tmp_path):
+    img_dir, _ = write_set(tmp_path)
+    cv2.imwrite(osp.join(img_dir, 'a.png'), frame())
+    with pytest.raises(PolypFileError, match=r"share the stem 'a'") as info:
+        build(tmp_path)
+    assert 'a.jpg' in str(info.value) and 'a.png' in str(info.value)
+
+
+@pytest.mark.parametrize('content,problem', [
+    ('a\nz_missing\n', 'stems without image.*z_missing'),
+    ('a\na\n', 'stems listed twice: a'),
+    ('\n\n', 'lists no stems'),
+])
+def test_bad_split_file(tmp_path, content, problem):
+    write_set(tmp_path)
+    split = tmp_path / 'split.txt'
+    split.write_text(content)
+    with pytest.raises(PolypFileError, match=problem) as info:
+        build(tmp_path, ann_file='split.txt')
+    assert str(split) in str(info.value)
+
+
+def corrupt(path):
+    with open(path, 'wb') as f:
+        f.write(b'not an image at all' * 10)
+
+
+def truncate(path):
+    data = open(path, 'rb').read()
+    with open(path, 'wb') as f:
+        f.write(data[:len(data) - 10])
+
+
+def grayscale(path):
+    cv2.imwrite(path, frame()[..., 0])
+
+
+def rgba(path):
+    cv2.imwrite(osp.splitext(path)[0] + '.png',
+                np.dstack([frame(), np.full((24, 32), 255, np.uint8)]))
+
+
+@pytest.mark.parametrize('damage,problem', [
+    (corrupt, 'cannot be decoded'),
+    (truncate, 'truncated JPEG'),
+    (grayscale, 'grayscale image'),
+    (rgba, 'RGBA image'),
+])
+def test_bad_image_stops_with_its_path(tmp_path, damage, problem):
+    img_dir, _ = write_set(tmp_path)
+    path = osp.join(img_dir, 'b.jpg')
+    damage(path)
+    if damage is rgba:
+        __import__('os').remove(path)
+        path = osp.join(img_dir, 'b.png')
+    dataset = build(tmp_path)
+    with pytest.raises(PolypFileError, match=problem) as info:
+        dataset[1]
+    assert info.value.path == path and str(info.value).startswith(path)
+
+
+def mask_of_other_size(path):
+    cv2.imwrite(path, disk_mask(20, 32))
+
+
+def mask_coded_0_1(path):
+    cv2.imwrite(path, (disk_mask() > 0).astype(np.uint8))
+
+
+def grey_mask(path):
+    cv2.imwrite(path, disk_mask() // 2)
+
+
+def colour_mask(path):
+    colour = np.zeros((24, 32, 3), np.uint8)
+    colour[disk_mask() > 0] = (0, 0, 255)
+    cv2.imwrite(path, colour)
+
+
+@pytest.mark.parametrize('damage,problem', [
+    (corrupt, 'cannot be decoded'),
+    (mask_of_other_size, r'mask is 32x20 but its image .*b\.jpg is 32x24'),
+    (mask_coded_0_1, r'values \[0, 1\] look like class indices'),
+    (grey_mask, 'grey'),
+    (colour_mask, 'colour mask'),
+])
+def test_bad_mask_stops_with_its_path(tmp_path, damage, problem):
+    _, mask_dir = write_set(tmp_path)
+    path = osp.join(mask_dir, 'b.png')
+    damage(path)
+    dataset = build(tmp_path)
+    with pytest.raises(PolypFileError, match=problem) as info:
+        dataset[1]
+    assert info.value.path == path
+
+
+def test_corrupt_image_in_a_worker_reports_its_path(tmp_path):
+    img_dir, _ = write_set(tmp_path)
+    corrupt(osp.join(img_dir, 'c.jpg'))
+    loader = torch.utils.data.DataLoader(
+        build(tmp_path), batch_size=1, num_workers=1,
+        collate_fn=lambda batch: batch)
+    with pytest.raises(PolypFileError) as info:
+        list(loader)
+    assert osp.join(img_dir, 'c.jpg') in str(info.value)
+
+
+def test_loading_transforms_are_registered():
+    assert TRANSFORMS.get('LoadPolypImage') is not None
+    assert TRANSFORMS.get('LoadPolypAnnotations') is not None
+
+
+def test_read_image_returns_bgr(tmp_path):
+    path = str(tmp_path / 'x.png')
+    image = frame()
+    cv2.imwrite(path, image)
+    assert np.array_equal(read_image(path), image)
