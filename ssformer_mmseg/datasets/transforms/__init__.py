@@ -1,0 +1,3 @@
+from .loading import LoadPolypAnnotations, LoadPolypImage
+
+__all__ = ['LoadPolypImage', 'LoadPolypAnnotations']
