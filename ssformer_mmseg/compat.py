@@ -32,6 +32,7 @@ import os.path as osp
 import pickle
 import sys
 import types
+import warnings
 from typing import Any
 
 import torch
@@ -120,6 +121,10 @@ def install_mmcv_ops_fallback() -> bool:
         return True
     import mmcv
 
+    # mmcv warns at import that MultiScaleDeformableAttention is missing; the
+    # stand-in already says so, with the fix, if that op is ever used.
+    warnings.filterwarnings(
+        'ignore', message='Fail to import ``MultiScaleDeformableAttention``')
     module = types.ModuleType(
         'mmcv.ops', 'Pure-PyTorch stand-in for mmcv.ops, installed by '
         'ssformer_mmseg because mmcv has no compiled ops.')
@@ -142,7 +147,12 @@ def _history_buffer_statistic(obj: Any, name: str) -> Any:
     Anything else would let a checkpoint reach arbitrary attributes.
     """
     from mmengine.logging import HistoryBuffer
-    if obj is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+
+    # The class fills _statistics_methods only when a first buffer is made,
+    # which a fresh process that only loads a checkpoint has not done.
+    statistics = {'min', 'max', 'current', 'mean',
+                  *HistoryBuffer._statistics_methods}
+    if obj is HistoryBuffer and name in statistics:
         return getattr(obj, name)
     raise pickle.UnpicklingError(
         f'Refusing GLOBAL builtins.getattr({obj!r}, {name!r}): checkpoints '

@@ -171,6 +171,17 @@ def test_runner_checkpoint_needs_the_allow_list(runner_checkpoint):
     assert bare.returncode != 0 and 'HistoryBuffer' in bare.stderr
 
 
+def test_runner_checkpoint_loads_in_a_fresh_process(runner_checkpoint):
+    # No HistoryBuffer exists yet there, unlike in the process that trained.
+    fresh = run_python(f"""
+        import ssformer_mmseg, torch
+        ckpt = torch.load({str(runner_checkpoint)!r})
+        print(ckpt['message_hub']['log_scalars']['train/loss'].mean() > 0)
+    """)
+    assert fresh.returncode == 0, fresh.stderr
+    assert fresh.stdout.strip() == 'True'
+
+
 def test_runner_resume_and_load_from(runner_checkpoint, tmp_path):
     runner = build_runner(tmp_path / 'resumed', max_iters=4,
                           resume=True, load_from=str(runner_checkpoint))

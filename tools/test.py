@@ -53,7 +53,8 @@ def main() -> None:
     set_work_dir(cfg, args.config, args.work_dir)
     cfg.load_from = args.checkpoint
     if args.show_dir:
-        cfg.default_hooks.visualization.draw = True
+        # mmseg's hook draws every 50th image by default; --show-dir means all.
+        cfg.default_hooks.visualization.update(draw=True, interval=1)
         cfg.visualizer.save_dir = args.show_dir
     if args.out is not None:
         cfg.test_evaluator.output_dir = args.out

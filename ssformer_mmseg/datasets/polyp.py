@@ -16,8 +16,9 @@ from mmseg.registry import DATASETS
 from .polyp_files import PolypFileError
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.tif', '.tiff', '.bmp')
-# Files an OS or a file manager drops into folders; never data.
-_SYSTEM_FILES = ('.DS_Store', 'Thumbs.db', 'desktop.ini')
+# Files an OS or a file manager drops into folders (besides hidden files such
+# as macOS's ``._<name>``); never data.
+_SYSTEM_FILES = ('Thumbs.db', 'desktop.ini')
 
 
 @DATASETS.register_module()
@@ -109,7 +110,8 @@ class PolypDataset(BaseSegDataset):
                     folder, list_dir=False,
                     backend_args=self.backend_args)):
             stem, suffix = osp.splitext(name)
-            if name in _SYSTEM_FILES or suffix.lower() not in suffixes:
+            if (name.startswith('.') or name in _SYSTEM_FILES
+                    or suffix.lower() not in suffixes):
                 continue
             if stem in by_stem:
                 raise PolypFileError(

@@ -18,6 +18,7 @@ from typing import Optional
 import cv2
 import numpy as np
 from mmengine import fileio
+from PIL import Image, UnidentifiedImageError
 
 MASK_THRESHOLD = 127
 # Masks with more than this share of pixels far from both black and white
@@ -76,13 +77,16 @@ def decode(data: bytes, path: str) -> np.ndarray:
     if array is not None:
         return array
     try:
-        from PIL import Image
         with Image.open(io.BytesIO(data)) as pil:
             pil.load()
             if pil.mode in ('P', 'CMYK', 'YCbCr', 'LAB', 'HSV'):
                 pil = pil.convert('RGBA' if 'transparency' in pil.info
                                   else 'RGB')
             array = np.asarray(pil)
+    except UnidentifiedImageError:
+        raise PolypFileError(
+            path, 'cannot be decoded by OpenCV or Pillow (unknown or '
+            'corrupt format)') from None
     except Exception as error:  # Pillow raises many types for bad files
         raise PolypFileError(
             path, 'cannot be decoded by OpenCV or Pillow '

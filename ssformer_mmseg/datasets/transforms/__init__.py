@@ -1,3 +1,7 @@
+from .augmentations import RandomImageEnhance, RandomMaskDilateErode
 from .loading import LoadPolypAnnotations, LoadPolypImage
 
-__all__ = ['LoadPolypImage', 'LoadPolypAnnotations']
+__all__ = [
+    'LoadPolypImage', 'LoadPolypAnnotations', 'RandomImageEnhance',
+    'RandomMaskDilateErode'
+]
