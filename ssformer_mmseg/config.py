@@ -1,8 +1,10 @@
 """Config loading shared by the command-line tools."""
+import argparse
+import os
 import os.path as osp
 from typing import Any, Optional
 
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 
 
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
@@ -69,3 +71,32 @@ def set_work_dir(cfg: Config, config_path: str,
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('work_dirs',
                                 osp.splitext(osp.basename(config_path))[0])
+
+
+def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options ``tools/train.py`` and ``tools/test.py`` share:
+    ``--work-dir``, ``--cfg-options``, ``--launcher``, ``--local-rank``."""
+    parser.add_argument('--work-dir', help='the dir to save logs and results')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, key=value pairs; data_root=DIR '
+        'moves every dataset of the config')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def runner_config(args: argparse.Namespace) -> Config:
+    """The config of a Runner, from the options of
+    :func:`add_runner_arguments` and ``args.config``."""
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    cfg = load_config(args.config, args.cfg_options)
+    cfg.launcher = args.launcher
+    set_work_dir(cfg, args.config, args.work_dir)
+    return cfg

@@ -67,8 +67,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from ssformer_mmseg.datasets.polyp import IMAGE_SUFFIXES  # noqa: E402
 from ssformer_mmseg.datasets.polyp_files import (  # noqa: E402
-    PolypFileError, check_same_size, image_from_bytes, mask_from_bytes,
-    read_bytes)
+    PolypFileError, check_same_size, image_from_bytes, is_system_file,
+    listing, mask_from_bytes, read_bytes)
 
 #: Frames in CVC-ClinicDB; its README's sequence table must cover 1..612.
 CLINICDB_FRAMES = 612
@@ -80,7 +80,6 @@ PRANET_SPLITS = ('kvasir_train', 'kvasir_test', 'clinicdb_train',
                  'clinicdb_test')
 _JPEG_MAGIC = b'\xff\xd8\xff'
 _PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
-_IGNORED_NAMES = ('thumbs.db', 'desktop.ini', '__macosx')
 #: ``--clinicdb-sequence-split`` without a path: find the README.
 AUTO = 'auto'
 # A sequence-table row such as "|     26 to  50    |<tab> 2   |".
@@ -186,14 +185,10 @@ def _norm(name: str) -> str:
     return {'image': 'images', 'mask': 'masks'}.get(name, name)
 
 
-def _ignored(name: str) -> bool:
-    return name.startswith('.') or name.lower() in _IGNORED_NAMES
-
-
 def _subdirs(folder: str) -> List[str]:
     return sorted(
         name for name in os.listdir(folder)
-        if not _ignored(name) and osp.isdir(osp.join(folder, name)))
+        if not is_system_file(name) and osp.isdir(osp.join(folder, name)))
 
 
 def _child(folder: str, names: Iterable[str]) -> Optional[str]:
@@ -263,7 +258,7 @@ def _list_images(folder: str, kind: str, problems: List[PolypFileError],
     for name in sorted(os.listdir(folder)):
         path = osp.join(folder, name)
         stem, suffix = osp.splitext(name)
-        if _ignored(name):
+        if is_system_file(name):
             continue
         if osp.isdir(path):
             problems.append(PolypFileError(
@@ -584,8 +579,8 @@ def plan_sequence_split(
         problems.append(PolypFileError(
             where, 'does not hold exactly the frames 1..'
             f'{CLINICDB_FRAMES} of {readme}: ' +
-            (f'not in the table: {_listing(strays)}; ' if strays else '') +
-            (f'missing: {_listing(absent)}' if absent else '')))
+            (f'not in the table: {listing(strays)}; ' if strays else '') +
+            (f'missing: {listing(absent)}' if absent else '')))
         return None
     train, test = sequence_split(sequences, args.test_fraction, args.seed)
     lists = {
@@ -601,18 +596,13 @@ def plan_sequence_split(
     return lists, note
 
 
-def _listing(names: Sequence[str], limit: int = 20) -> str:
-    more = f', ... ({len(names)} in all)' if len(names) > limit else ''
-    return ', '.join(names[:limit]) + more
-
-
 def _existing_stems(folder: str) -> Optional[List[str]]:
     img_dir = osp.join(folder, 'images')
     if not osp.isdir(img_dir):
         return None
     return [
         osp.splitext(n)[0] for n in os.listdir(img_dir)
-        if not _ignored(n) and osp.splitext(n)[1].lower() in IMAGE_SUFFIXES
+        if not is_system_file(n) and osp.splitext(n)[1].lower() in IMAGE_SUFFIXES
     ]
 
 

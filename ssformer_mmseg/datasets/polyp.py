@@ -13,12 +13,9 @@ from mmengine import fileio
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
-from .polyp_files import PolypFileError
+from .polyp_files import PolypFileError, is_system_file, listing
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.tif', '.tiff', '.bmp')
-# Files an OS or a file manager drops into folders (besides hidden files such
-# as macOS's ``._<name>``); never data.
-_SYSTEM_FILES = ('Thumbs.db', 'desktop.ini')
 
 
 @DATASETS.register_module()
@@ -84,12 +81,12 @@ class PolypDataset(BaseSegDataset):
             if extra:
                 raise PolypFileError(
                     mask_dir, 'masks without image: ' +
-                    _listing(masks[s] for s in extra))
+                    listing(masks[s] for s in extra))
         missing = [images[s] for s in stems if s not in masks]
         if missing:
             raise PolypFileError(
                 img_dir,
-                f'images without mask in {mask_dir}: ' + _listing(missing))
+                f'images without mask in {mask_dir}: ' + listing(missing))
         return [
             dict(
                 img_path=osp.join(img_dir, images[stem]),
@@ -110,8 +107,7 @@ class PolypDataset(BaseSegDataset):
                     folder, list_dir=False,
                     backend_args=self.backend_args)):
             stem, suffix = osp.splitext(name)
-            if (name.startswith('.') or name in _SYSTEM_FILES
-                    or suffix.lower() not in suffixes):
+            if is_system_file(name) or suffix.lower() not in suffixes:
                 continue
             if stem in by_stem:
                 raise PolypFileError(
@@ -135,25 +131,18 @@ class PolypDataset(BaseSegDataset):
         duplicates = sorted({s for s in stems if stems.count(s) > 1})
         if duplicates:
             raise PolypFileError(
-                self.ann_file, 'stems listed twice: ' + _listing(duplicates))
+                self.ann_file, 'stems listed twice: ' + listing(duplicates))
         unknown = [s for s in stems if s not in images]
         if unknown:
             raise PolypFileError(
                 self.ann_file, f'stems without image in '
-                f'{self.data_prefix["img_path"]}: ' + _listing(unknown))
+                f'{self.data_prefix["img_path"]}: ' + listing(unknown))
         return stems
 
 
 def _suffixes(suffix: Union[str, Sequence[str]]) -> tuple:
     return tuple(s.lower() for s in ((suffix, ) if isinstance(suffix, str)
                                      else suffix))
-
-
-def _listing(names, limit: int = 20) -> str:
-    names = list(names)
-    shown = ', '.join(names[:limit])
-    return shown + (f', ... ({len(names)} in all)'
-                    if len(names) > limit else '')
 
 
 @DATASETS.register_module()

@@ -13,7 +13,7 @@ it, so a file refused by one is refused by all, always with its path:
 * a mask must have the size of its image.
 """
 import io
-from typing import Optional
+from typing import Optional, Sequence
 
 import cv2
 import numpy as np
@@ -26,6 +26,8 @@ MASK_THRESHOLD = 127
 # noise in Kvasir-SEG stays within 8 of 0/255; soft edges are thin.
 MAX_GREY_SHARE = 0.05
 _JPEG_END = b'\xff\xd9'
+# What operating systems and file managers drop into folders; never data.
+_SYSTEM_NAMES = ('thumbs.db', 'desktop.ini', '__macosx')
 _PNG_END = b'IEND\xaeB`\x82'
 
 
@@ -43,6 +45,19 @@ class PolypFileError(ValueError):
         super().__init__(path if problem is None else f'{path}: {problem}')
         self.path = path
         self.problem = problem
+
+
+def is_system_file(name: str) -> bool:
+    """Whether a folder entry is OS clutter (hidden files such as macOS's
+    ``._<name>``, ``Thumbs.db``, ...) that folder scans skip silently."""
+    return name.startswith('.') or name.lower() in _SYSTEM_NAMES
+
+
+def listing(names: Sequence[str], limit: int = 20) -> str:
+    """Comma-separated names for messages, cut after ``limit``."""
+    names = list(names)
+    more = f', ... ({len(names)} in all)' if len(names) > limit else ''
+    return ', '.join(names[:limit]) + more
 
 
 def _check_complete(data: bytes, path: str) -> None:

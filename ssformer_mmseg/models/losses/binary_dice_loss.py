@@ -1,7 +1,6 @@
 """Soft Dice loss on the foreground probability of a one-channel head."""
 from typing import Optional
 
-import torch
 import torch.nn as nn
 from mmseg.registry import MODELS
 from torch import Tensor
