@@ -32,6 +32,10 @@ setup(
         'mmengine>=0.10.0,<0.11.0',
         'mmsegmentation==1.2.2',
         'numpy',
+        # The polyp toolboxes' S-/E-measure, weighted F, MAE and threshold
+        # curves. 1.6.2 is the newest release; it supports NumPy 2 up to
+        # 2.3.x (its own pin), so it also pins NumPy below 2.3.5.
+        'pysodmetrics==1.6.2',
         # mmseg 1.2 imports these at ``import mmseg.models`` time.
         'ftfy',
         'regex',

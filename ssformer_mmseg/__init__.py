@@ -10,9 +10,11 @@ from . import compat
 compat.apply()
 
 from . import datasets  # noqa: E402,F401  (registers datasets, transforms)
+from .evaluation import PolypMetric  # noqa: E402
 from .models import BinaryDiceLoss, NVMixVisionTransformer, PLDHead  # noqa: E402,E501
 
 __version__ = '0.1.0'
 __all__ = [
-    'NVMixVisionTransformer', 'PLDHead', 'BinaryDiceLoss', '__version__'
+    'NVMixVisionTransformer', 'PLDHead', 'BinaryDiceLoss', 'PolypMetric',
+    '__version__'
 ]

@@ -157,18 +157,44 @@ def test_train_then_test_tools_on_kvasir(real_data_root, tmp_path):
     assert 'mDice' in log
     checkpoint = work_dir / 'iter_2.pth'
     assert checkpoint.is_file()
+    maps = tmp_path / 'maps'
     log = run_tool(
         'tools/test.py', 'configs/ssformer_s_kvasir.py', str(checkpoint),
         '--work-dir', str(tmp_path / 'test'), '--show-dir',
-        str(tmp_path / 'shown'), '--cfg-options',
+        str(tmp_path / 'shown'), '--out', str(maps), '--cfg-options',
         f'data_root={real_data_root}', *TINY_MODEL, *loaders,
         'test_dataloader.dataset.indices=2')
-    assert 'Iter(test) [2/2]' in log and 'mDice' in log
+    assert 'Iter(test) [2/2]' in log and 'Kvasir/meanDic' in log
+    assert len(os.listdir(maps / 'Kvasir')) == 2
+    assert (tmp_path / 'test' / 'per_image.csv').is_file()
+    assert (tmp_path / 'test' / 'dice_vs_threshold.png').is_file()
+    # Scoring the exported maps without a model gives the same numbers.
+    in_run = metric_line(log)
+    offline = run_tool('tools/eval_maps.py', str(maps),
+                       'configs/ssformer_s_kvasir.py', '--report-dir',
+                       str(tmp_path / 'offline'), '--cfg-options',
+                       f'data_root={real_data_root}',
+                       'test_dataloader.dataset.indices=2')
+    assert table_row(offline, 'Kvasir') == table_row(log, 'Kvasir')
+    assert in_run
     drawn = [
         f for _, _, files in os.walk(tmp_path / 'shown') for f in files
         if f.endswith('.png')
     ]
     assert len(drawn) == 2
+
+
+def table_row(log: str, name: str) -> list:
+    """The cells of a test set's row in the printed PolypMetric table."""
+    for line in log.splitlines():
+        cells = [c.strip() for c in line.split('|')]
+        if len(cells) > 3 and cells[1] == name:
+            return cells[2:-1]
+    raise AssertionError(f'no table row for {name} in:\n{log[-2000:]}')
+
+
+def metric_line(log: str) -> str:
+    return next(line for line in log.splitlines() if 'Kvasir/meanDic' in line)
 
 
 def test_browse_dataset_draws_training_samples(real_data_root, tmp_path):

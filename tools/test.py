@@ -23,7 +23,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument(
-        '--out', help='directory to save the predicted masks in')
+        '--out',
+        help='directory to save 8-bit probability maps in, as '
+        '<out>/<test set>/<image stem>.png at ground-truth resolution '
+        '(the layout public polyp toolboxes read); for mmseg metrics, '
+        'their predicted masks')
     parser.add_argument(
         '--show-dir',
         help='directory to save drawn images (ground truth and prediction)')
@@ -39,9 +43,16 @@ def main() -> None:
         # mmseg's hook draws every 50th image by default; --show-dir means all.
         cfg.default_hooks.visualization.update(draw=True, interval=1)
         cfg.visualizer.save_dir = args.show_dir
-    if args.out is not None:
-        cfg.test_evaluator.output_dir = args.out
-        cfg.test_evaluator.keep_results = True
+    evaluators = cfg.test_evaluator if isinstance(
+        cfg.test_evaluator, (list, tuple)) else [cfg.test_evaluator]
+    for evaluator in evaluators:
+        if evaluator['type'] == 'PolypMetric':
+            # per_image.csv and dice_vs_threshold.png beside the logs.
+            evaluator.setdefault('report_dir', cfg.work_dir)
+            if args.out is not None:
+                evaluator['prob_map_dir'] = args.out
+        elif args.out is not None:
+            evaluator.update(output_dir=args.out, keep_results=True)
     Runner.from_cfg(cfg).test()
 
 

@@ -25,5 +25,8 @@ val_dataloader = dict(
         ann_file='splits/pranet/kvasir_test.txt',
         pipeline={{_base_.test_pipeline}}))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU', 'mDice'])
+# Per-image polyp scores as papers report them, per test set (0-1 scale).
+# mmseg's pixel-pooled IoUMetric can be added:
+# [dict(type='PolypMetric'), dict(type='IoUMetric', iou_metrics=['mDice'])]
+val_evaluator = dict(type='PolypMetric')
 test_evaluator = val_evaluator

@@ -56,5 +56,8 @@ val_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type='ConcatDataset', datasets=test_sets))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU', 'mDice'])
+# Per-image polyp scores as papers report them, per test set (0-1 scale).
+# mmseg's pixel-pooled IoUMetric can be added:
+# [dict(type='PolypMetric'), dict(type='IoUMetric', iou_metrics=['mDice'])]
+val_evaluator = dict(type='PolypMetric')
 test_evaluator = val_evaluator

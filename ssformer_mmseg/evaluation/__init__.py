@@ -1,0 +1,3 @@
+from .polyp_metric import PolypMetric
+
+__all__ = ['PolypMetric']

@@ -1,0 +1,108 @@
+"""The polyp evaluation protocol as an mmseg metric."""
+import os
+import os.path as osp
+from typing import Dict, Optional, Sequence
+
+import cv2
+import numpy as np
+import torch
+from mmengine.evaluator import BaseMetric
+from mmengine.logging import MMLogger
+from mmseg.registry import METRICS
+
+from .polyp_scores import (flatten, format_table, group_by_set, score_image,
+                           summarise, to_uint8_map, write_report)
+
+
+@METRICS.register_module()
+class PolypMetric(BaseMetric):
+    """Per-image polyp segmentation scores, per test set, as papers report.
+
+    Published polyp numbers are per-image averages computed the way the
+    PraNet / Polyp-PVT toolboxes compute them; mmseg's ``IoUMetric`` pools
+    pixels over the whole set and averages in the background class. This
+    metric scores every image on its foreground probability map at the
+    ground truth's original resolution (see
+    :mod:`ssformer_mmseg.evaluation.polyp_scores` for every definition and
+    edge case) and averages per test set: the polyp datasets put the set's
+    name in each sample (``dataset_name``), so one ``ConcatDataset`` of the
+    five PraNet test sets is scored set by set in one run.
+
+    It logs a table with a row per set plus their unweighted mean, and
+    returns keys such as ``Kvasir/meanDic`` and ``mean/meanDic`` (usable as
+    ``save_best``). Scores are on the 0-1 scale.
+
+    Args:
+        threshold (float): Threshold of ``mDice`` / ``mIoU``. Default: 0.5.
+        prob_map_dir (str, optional): Export every 8-bit probability map at
+            ground-truth resolution as ``<dir>/<test set>/<stem>.png``, the
+            layout the public toolboxes read. Default: None.
+        report_dir (str, optional): Write ``per_image.csv`` and
+            ``dice_vs_threshold.png`` there. Default: None.
+        collect_device (str): Device to gather results across ranks.
+        prefix (str, optional): Prefix of the returned keys.
+    """
+
+    default_prefix: Optional[str] = None
+
+    def __init__(self,
+                 threshold: float = 0.5,
+                 prob_map_dir: Optional[str] = None,
+                 report_dir: Optional[str] = None,
+                 collect_device: str = 'cpu',
+                 prefix: Optional[str] = None,
+                 **kwargs) -> None:
+        super().__init__(
+            collect_device=collect_device, prefix=prefix, **kwargs)
+        self.threshold = threshold
+        self.prob_map_dir = prob_map_dir
+        self.report_dir = report_dir
+
+    def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
+        """Score each prediction of a batch against its ground truth."""
+        for sample in data_samples:
+            path = sample['img_path']
+            prob = foreground_probability(sample['seg_logits']['data'])
+            gt = sample['gt_sem_seg']['data'][0].cpu().numpy()
+            if prob.shape != gt.shape:
+                raise ValueError(
+                    f'{path}: prediction is {prob.shape[1]}x{prob.shape[0]} '
+                    f'but its ground truth {sample.get("seg_map_path")} is '
+                    f'{gt.shape[1]}x{gt.shape[0]}')
+            prob_map = to_uint8_map(prob)
+            dataset = sample.get('dataset_name') or self.dataset_meta.get(
+                'dataset_name', 'Polyp')
+            name = osp.splitext(osp.basename(path))[0]
+            if self.prob_map_dir is not None:
+                folder = osp.join(self.prob_map_dir, dataset)
+                os.makedirs(folder, exist_ok=True)
+                cv2.imwrite(osp.join(folder, name + '.png'), prob_map)
+            self.results.append(
+                score_image(prob_map, gt == 1, self.threshold, dataset, name))
+
+    def compute_metrics(self, results: list) -> Dict[str, float]:
+        """Summarise per set, log the table, write the report files."""
+        logger = MMLogger.get_current_instance()
+        summary = summarise(results)
+        counts = {k: len(v) for k, v in group_by_set(results).items()}
+        logger.info('\n' + format_table(summary, counts))
+        if self.report_dir is not None:
+            for path in write_report(results, self.report_dir):
+                logger.info(f'wrote {path}')
+        return flatten(summary)
+
+
+def foreground_probability(seg_logits: torch.Tensor) -> np.ndarray:
+    """Foreground probability (H, W) from mmseg's ``seg_logits``.
+
+    One channel: mmseg already stores the sigmoid there. Two channels
+    (background, polyp): softmax of the logits.
+    """
+    if seg_logits.shape[0] == 1:
+        prob = seg_logits[0]
+    elif seg_logits.shape[0] == 2:
+        prob = seg_logits.softmax(dim=0)[1]
+    else:
+        raise ValueError('PolypMetric scores binary segmentation; got '
+                         f'{seg_logits.shape[0]} classes')
+    return prob.float().cpu().numpy()

@@ -1,0 +1,242 @@
+"""The polyp evaluation protocol: per-image scores, per-set summaries, reports.
+
+Every score is computed per image, on the 8-bit foreground probability map
+at the ground truth's resolution, and then averaged over the images of a
+test set (never pooled over pixels). Working on the 8-bit map means that
+maps exported by :class:`~ssformer_mmseg.evaluation.PolypMetric` and scored
+again from disk (``tools/eval_maps.py``) give exactly the same numbers.
+
+Metrics, all on the 0-1 scale polyp papers use:
+
+* ``mDice``, ``mIoU``: Dice and IoU of the map binarised at ``threshold``
+  (``map / 255 > threshold``). An empty ground truth with an empty
+  prediction scores 1, with a non-empty prediction 0.
+* ``meanDic``, ``meanIoU``, ``maxDic``, ``maxIoU``: the PraNet / Polyp-PVT
+  toolbox protocol. The map is min-max normalised, binarised with ``>=`` at
+  the 256 thresholds 1, 1 - 1/255, ..., 0, Dice / IoU are computed at each
+  threshold, the per-threshold curves are averaged over the images, and the
+  mean / max of that curve is reported. As in the toolbox, a Dice or IoU
+  whose denominator is 0 (empty ground truth, empty binarised map) counts 0.
+* ``Sm`` (S-measure, alpha 0.5), ``meanEm`` / ``maxEm`` (E-measure curve over
+  the same thresholds, averaged over images, then its mean / max), ``wFm``
+  (weighted F-measure, beta^2 = 1; 0 for an empty ground truth) and ``MAE``
+  (on the normalised map).
+
+Sm, Em, wFm, MAE and the threshold curves come from PySODMetrics
+(``py_sod_metrics``), the maintained implementation of these toolboxes. Like
+the toolboxes, it leaves a constant map (max = min) un-normalised: a map that
+is 0 everywhere stays 0, one that is 255 everywhere stays 1.
+"""
+import csv
+import os
+import os.path as osp
+from collections import OrderedDict
+from typing import Dict, List, Sequence
+
+import numpy as np
+
+#: Reported metrics, in table order.
+METRIC_NAMES = ('mDice', 'mIoU', 'meanDic', 'meanIoU', 'maxDic', 'maxIoU',
+                'Sm', 'meanEm', 'maxEm', 'wFm', 'MAE')
+#: Name of the row averaging the test sets (unweighted: each set counts 1).
+MEAN_ROW = 'mean'
+_CURVES = ('dice_curve', 'iou_curve', 'em_curve')
+_SCALARS = ('dice', 'iou', 'sm', 'wfm', 'mae')
+
+
+def to_uint8_map(prob: np.ndarray) -> np.ndarray:
+    """Foreground probabilities in [0, 1] as an 8-bit map (rounded)."""
+    return np.clip(np.rint(np.asarray(prob, np.float64) * 255), 0,
+                   255).astype(np.uint8)
+
+
+def _overlap(pred: np.ndarray, gt: np.ndarray) -> tuple:
+    inter = np.count_nonzero(pred & gt)
+    total = np.count_nonzero(pred) + np.count_nonzero(gt)
+    if total == 0:
+        return 1.0, 1.0  # nothing to find, nothing found
+    return 2 * inter / total, inter / (total - inter)
+
+
+def score_image(prob_map: np.ndarray,
+                gt: np.ndarray,
+                threshold: float = 0.5,
+                dataset: str = '',
+                name: str = '') -> dict:
+    """Score one 8-bit probability map against its ground truth.
+
+    Args:
+        prob_map (np.ndarray): (H, W) uint8 foreground probability map.
+        gt (np.ndarray): (H, W) ground truth, polyp where non-zero.
+        threshold (float): Threshold of ``mDice`` / ``mIoU``. Default: 0.5.
+        dataset (str): Test set of the image, for the summary.
+        name (str): Image name, for the per-image report.
+
+    Returns:
+        dict: Scalars (``dice``, ``iou``, ``sm``, ``wfm``, ``mae``), the
+        256-point curves (``dice_curve``, ``iou_curve``, ``em_curve``, from
+        threshold 1 down to 0), ``dataset`` and ``name``.
+
+    Raises:
+        ValueError: If the map is not 2-D uint8 or the shapes differ.
+    """
+    import py_sod_metrics as sod
+
+    if prob_map.dtype != np.uint8 or prob_map.ndim != 2:
+        raise ValueError('expected a 2-D uint8 probability map, got '
+                         f'{prob_map.dtype} {prob_map.shape}')
+    if prob_map.shape != gt.shape:
+        raise ValueError(f'map is {prob_map.shape[1]}x{prob_map.shape[0]}, '
+                         f'ground truth {gt.shape[1]}x{gt.shape[0]}')
+    gt_map = np.where(gt > 0, 255, 0).astype(np.uint8)
+    dice, iou = _overlap(prob_map > threshold * 255, gt_map > 0)
+
+    dice_handler = sod.DICEHandler(with_dynamic=True, with_adaptive=False)
+    iou_handler = sod.IOUHandler(with_dynamic=True, with_adaptive=False)
+    curves = sod.FmeasureV2(
+        metric_handlers=dict(dice=dice_handler, iou=iou_handler))
+    measures = dict(
+        sm=sod.Smeasure(alpha=0.5),
+        em=sod.Emeasure(),
+        wfm=sod.WeightedFmeasure(beta=1),
+        mae=sod.MAE(),
+        curves=curves)
+    for measure in measures.values():
+        measure.step(prob_map, gt_map)
+    return dict(
+        dataset=dataset,
+        name=name,
+        dice=float(dice),
+        iou=float(iou),
+        sm=float(measures['sm'].sms[0]),
+        wfm=float(measures['wfm'].weighted_fms[0]),
+        mae=float(measures['mae'].maes[0]),
+        dice_curve=np.asarray(dice_handler.dynamic_results[0], np.float64),
+        iou_curve=np.asarray(iou_handler.dynamic_results[0], np.float64),
+        em_curve=np.asarray(measures['em'].changeable_ems[0], np.float64))
+
+
+def summarise_set(scores: Sequence[dict]) -> Dict[str, float]:
+    """Average per-image scores of one test set (see module doc)."""
+    if not scores:
+        raise ValueError('no images to summarise')
+    mean = {k: float(np.mean([s[k] for s in scores])) for k in _SCALARS}
+    curve = {k: np.mean([s[k] for s in scores], axis=0) for k in _CURVES}
+    return OrderedDict(
+        mDice=mean['dice'],
+        mIoU=mean['iou'],
+        meanDic=float(curve['dice_curve'].mean()),
+        meanIoU=float(curve['iou_curve'].mean()),
+        maxDic=float(curve['dice_curve'].max()),
+        maxIoU=float(curve['iou_curve'].max()),
+        Sm=mean['sm'],
+        meanEm=float(curve['em_curve'].mean()),
+        maxEm=float(curve['em_curve'].max()),
+        wFm=mean['wfm'],
+        MAE=mean['mae'])
+
+
+def group_by_set(scores: Sequence[dict]) -> Dict[str, List[dict]]:
+    """Per-image scores grouped by test set, in order of first appearance."""
+    groups: Dict[str, List[dict]] = OrderedDict()
+    for score in scores:
+        groups.setdefault(score['dataset'], []).append(score)
+    return groups
+
+
+def summarise(scores: Sequence[dict]) -> Dict[str, Dict[str, float]]:
+    """Summaries per test set plus the unweighted mean over the sets.
+
+    Returns:
+        dict: ``{set name: {metric: value}, ..., 'mean': {...}}``.
+    """
+    summary = OrderedDict(
+        (name, summarise_set(group))
+        for name, group in group_by_set(scores).items())
+    summary[MEAN_ROW] = OrderedDict(
+        (metric, float(np.mean([row[metric] for row in summary.values()])))
+        for metric in METRIC_NAMES)
+    return summary
+
+
+def flatten(summary: Dict[str, Dict[str, float]]) -> Dict[str, float]:
+    """``{'Kvasir/meanDic': ..., 'mean/meanDic': ...}`` for logging."""
+    return OrderedDict((f'{name}/{metric}', value)
+                       for name, row in summary.items()
+                       for metric, value in row.items())
+
+
+def format_table(summary: Dict[str, Dict[str, float]],
+                 counts: Dict[str, int]) -> str:
+    """The summary as a text table, a row per test set plus the mean."""
+    from prettytable import PrettyTable
+    table = PrettyTable(['test set', 'images', *METRIC_NAMES])
+    table.title = 'Polyp segmentation, per-image means (0-1 scale)'
+    for name, row in summary.items():
+        images = counts.get(name, sum(counts.values()))
+        table.add_row([name, images, *(f'{row[m]:.4f}' for m in METRIC_NAMES)])
+    return table.get_string()
+
+
+def write_per_image_csv(scores: Sequence[dict], path: str) -> None:
+    """One row per image: set, image, every per-image metric.
+
+    The toolbox metrics are given per image as the mean / max of that
+    image's own curve (the table's ``meanDic`` etc. average curves first).
+    """
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    with open(path, 'w', newline='') as f:
+        writer = csv.writer(f)
+        writer.writerow([
+            'test_set', 'image', 'mDice', 'mIoU', 'meanDic', 'meanIoU',
+            'maxDic', 'maxIoU', 'Sm', 'meanEm', 'maxEm', 'wFm', 'MAE'
+        ])
+        for s in scores:
+            writer.writerow([
+                s['dataset'], s['name'], *(f'{v:.6f}' for v in (
+                    s['dice'], s['iou'], s['dice_curve'].mean(),
+                    s['iou_curve'].mean(), s['dice_curve'].max(),
+                    s['iou_curve'].max(), s['sm'], s['em_curve'].mean(),
+                    s['em_curve'].max(), s['wfm'], s['mae']))
+            ])
+
+
+def plot_dice_curves(scores: Sequence[dict], path: str) -> None:
+    """PNG of the mean Dice against the threshold, one line per test set."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    thresholds = np.linspace(1, 0, 256)
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    for name, group in group_by_set(scores).items():
+        curve = np.mean([s['dice_curve'] for s in group], axis=0)
+        ax.plot(thresholds, curve,
+                label=f'{name} (meanDic {curve.mean():.3f}, '
+                f'max {curve.max():.3f})')
+    ax.set_xlabel('threshold on the min-max normalised map')
+    ax.set_ylabel('mean Dice over images')
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc='lower center')
+    ax.set_title('Dice against threshold (0-1 scale)')
+    fig.tight_layout()
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def write_report(scores: Sequence[dict], out_dir: str) -> List[str]:
+    """Write ``per_image.csv`` and ``dice_vs_threshold.png`` to ``out_dir``.
+
+    Returns:
+        list[str]: The written files.
+    """
+    files = [
+        osp.join(out_dir, 'per_image.csv'),
+        osp.join(out_dir, 'dice_vs_threshold.png')
+    ]
+    write_per_image_csv(scores, files[0])
+    plot_dice_curves(scores, files[1])
+    return files
