@@ -1,0 +1,121 @@
+"""tools/eval_maps.py: scoring saved maps without a model."""
+import os
+import os.path as osp
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import REPO_ROOT
+from ssformer_mmseg.datasets import PolypFileError
+from ssformer_mmseg.evaluation.polyp_scores import (score_image, summarise,
+                                                     to_uint8_map)
+
+sys.path.insert(0, osp.join(REPO_ROOT, 'tools'))
+import eval_maps  # noqa: E402
+
+CONFIG = osp.join(REPO_ROOT, 'configs', 'ssformer_s_pranet.py')
+SETS = {'kvasir-seg': 'Kvasir', 'cvc-clinicdb': 'CVC-ClinicDB'}
+
+
+@pytest.fixture
+def data(tmp_path):
+    """A data root with two small test sets, PraNet split files, and maps."""
+    rng = np.random.default_rng(0)
+    root, maps = tmp_path / 'data', tmp_path / 'maps'
+    expected = []
+    for folder, name in SETS.items():
+        stems = [f'{folder[:3]}{i}' for i in range(3)]
+        for sub in ('images', 'masks'):
+            os.makedirs(root / folder / sub)
+        os.makedirs(maps / name)
+        for i, stem in enumerate(stems):
+            gt = np.zeros((30, 40), np.uint8)
+            gt[5 + i:20, 10:30 - i] = 255
+            cv2.imwrite(str(root / folder / 'images' / f'{stem}.png'),
+                        rng.integers(0, 255, (30, 40, 3), dtype=np.uint8))
+            cv2.imwrite(str(root / folder / 'masks' / f'{stem}.png'), gt)
+            prob = np.clip(gt / 255 * 0.7 + rng.random(gt.shape) * 0.3, 0, 1)
+            cv2.imwrite(str(maps / name / f'{stem}.png'), to_uint8_map(prob))
+            expected.append(
+                score_image(to_uint8_map(prob), gt > 0, dataset=name,
+                            name=stem))
+        split = 'kvasir' if name == 'Kvasir' else 'clinicdb'
+        os.makedirs(root / 'splits' / 'pranet', exist_ok=True)
+        (root / 'splits' / 'pranet' / f'{split}_test.txt').write_text(
+            '\n'.join(stems))
+    return root, maps, expected
+
+
+def run(root, maps, *extra):
+    return eval_maps.main([
+        str(maps), CONFIG, '--sets', 'Kvasir,CVC-ClinicDB', '--report-dir',
+        str(maps.parent / 'report'), '--cfg-options', f'data_root={root}',
+        *extra
+    ])
+
+
+def test_scores_saved_maps_like_the_metric(data, capsys):
+    root, maps, expected = data
+    summary = run(root, maps)
+    assert summary == summarise(expected)
+    out = capsys.readouterr().out
+    assert 'Kvasir' in out and 'CVC-ClinicDB' in out and '0-1 scale' in out
+    report = maps.parent / 'report'
+    assert (report / 'per_image.csv').read_text().count('\n') == 7
+    assert cv2.imread(str(report / 'dice_vs_threshold.png')) is not None
+
+
+def test_colour_maps_are_read_as_grey(data):
+    root, maps, expected = data
+    for name in SETS.values():
+        for file in os.listdir(maps / name):
+            grey = cv2.imread(str(maps / name / file), cv2.IMREAD_GRAYSCALE)
+            cv2.imwrite(str(maps / name / file),
+                        cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR))
+    assert run(root, maps) == summarise(expected)
+
+
+def test_missing_maps_are_all_named(data):
+    root, maps, _ = data
+    os.remove(maps / 'Kvasir' / 'kva1.png')
+    os.remove(maps / 'CVC-ClinicDB' / 'cvc2.png')
+    with pytest.raises(PolypFileError, match='2 prediction maps missing') \
+            as info:
+        run(root, maps)
+    assert osp.join('Kvasir', 'kva1.png') in str(info.value)
+    assert osp.join('CVC-ClinicDB', 'cvc2.png') in str(info.value)
+
+
+def test_size_mismatch_names_both_files(data):
+    root, maps, _ = data
+    path = maps / 'Kvasir' / 'kva0.png'
+    cv2.imwrite(str(path), np.zeros((31, 40), np.uint8))
+    with pytest.raises(PolypFileError, match='map is 40x31 but its ground '
+                       r'truth .*kva0\.png is 40x30') as info:
+        run(root, maps)
+    assert info.value.path == str(path)
+
+
+def test_unreadable_map_is_named(data):
+    root, maps, _ = data
+    path = maps / 'CVC-ClinicDB' / 'cvc0.png'
+    path.write_bytes(b'\x89PNG\r\n\x1a\n' + b'broken' * 20)
+    with pytest.raises(PolypFileError) as info:
+        run(root, maps)
+    assert info.value.path == str(path)
+
+
+def test_missing_ground_truth_is_named(data):
+    root, maps, _ = data
+    os.remove(root / 'kvasir-seg' / 'masks' / 'kva2.png')
+    with pytest.raises(PolypFileError, match='images without mask') as info:
+        run(root, maps)
+    assert 'kva2.png' in str(info.value)
+
+
+def test_unknown_test_set_is_refused(data):
+    root, maps, _ = data
+    with pytest.raises(SystemExit, match='test sets not in .*: Nope'):
+        eval_maps.main([str(maps), CONFIG, '--sets', 'Nope'])
