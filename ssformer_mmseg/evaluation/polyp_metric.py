@@ -70,8 +70,9 @@ class PolypMetric(BaseMetric):
                     f'but its ground truth {sample.get("seg_map_path")} is '
                     f'{gt.shape[1]}x{gt.shape[0]}')
             prob_map = to_uint8_map(prob)
-            dataset = sample.get('dataset_name') or self.dataset_meta.get(
-                'dataset_name', 'Polyp')
+            # Outside a Runner no dataset_meta may have been set.
+            dataset = sample.get('dataset_name') or (
+                self.dataset_meta or {}).get('dataset_name', 'Polyp')
             name = osp.splitext(osp.basename(path))[0]
             if self.prob_map_dir is not None:
                 folder = osp.join(self.prob_map_dir, dataset)

@@ -17,10 +17,20 @@ Metrics, all on the 0-1 scale polyp papers use:
   threshold, the per-threshold curves are averaged over the images, and the
   mean / max of that curve is reported. As in the toolbox, a Dice or IoU
   whose denominator is 0 (empty ground truth, empty binarised map) counts 0.
+  PySODMetrics compares ``floor(255 * normalised map)`` with the integer
+  thresholds, so a pixel whose normalised value lands exactly on a threshold
+  can, through float rounding, fall one level lower than in MATLAB; on
+  random maps this moved ``meanDic`` by at most 1.4e-4.
 * ``Sm`` (S-measure, alpha 0.5), ``meanEm`` / ``maxEm`` (E-measure curve over
-  the same thresholds, averaged over images, then its mean / max), ``wFm``
-  (weighted F-measure, beta^2 = 1; 0 for an empty ground truth) and ``MAE``
-  (on the normalised map).
+  the same thresholds, averaged over images, then its mean / max; as in the
+  toolboxes it divides by N - 1 pixels, so a perfect map scores N / (N - 1),
+  a hair above 1), ``wFm`` (weighted F-measure, beta^2 = 1; 0 for an empty
+  ground truth) and ``MAE`` (on the normalised map).
+
+Known differences from the MATLAB toolboxes, all inherited from
+PySODMetrics: the S-measure rounds the ground-truth centroid half-to-even
+where MATLAB rounds half away from zero (only centroids exactly on .5 differ;
+0.009 on a constructed box pair), and the curve thresholding noted above.
 
 Sm, Em, wFm, MAE and the threshold curves come from PySODMetrics
 (``py_sod_metrics``), the maintained implementation of these toolboxes. Like
