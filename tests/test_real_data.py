@@ -152,9 +152,14 @@ def test_train_then_test_tools_on_kvasir(real_data_root, tmp_path):
         *TINY_MODEL, *loaders, 'train_dataloader.batch_size=2',
         'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
         'default_hooks.checkpoint.interval=2', 'default_hooks.logger.interval=1',
+        'default_hooks.checkpoint.save_best=Kvasir/meanDic',
+        'default_hooks.checkpoint.rule=greater',
         'val_dataloader.dataset.indices=3')
     assert 'Iter(train) [2/2]' in log and 'loss_dice' in log
-    assert 'mDice' in log
+    assert 'Kvasir/meanDic' in log and 'mean/Sm' in log
+    # Checkpoint selection can use any of the per-set keys.
+    assert any(f.startswith('best_Kvasir_meanDic') for f in os.listdir(
+        work_dir))
     checkpoint = work_dir / 'iter_2.pth'
     assert checkpoint.is_file()
     maps = tmp_path / 'maps'

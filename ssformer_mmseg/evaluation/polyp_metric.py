@@ -30,7 +30,8 @@ class PolypMetric(BaseMetric):
 
     It logs a table with a row per set plus their unweighted mean, and
     returns keys such as ``Kvasir/meanDic`` and ``mean/meanDic`` (usable as
-    ``save_best``). Scores are on the 0-1 scale.
+    ``CheckpointHook(save_best=..., rule='greater')``; ``rule='less'`` for
+    ``MAE``). Scores are on the 0-1 scale.
 
     Args:
         threshold (float): Threshold of ``mDice`` / ``mIoU``. Default: 0.5.
