@@ -24,6 +24,15 @@ models are imported. Each fix does nothing where the stack does not need it.
    resolve ``mmseg::`` base configs. Our own configs do not inherit from
    mmseg's, but user configs may: :func:`patch_package_lookup` gives mmengine
    ``importlib``-based replacements when ``pkg_resources`` is missing.
+4. **mmengine's PyTorch launcher assumes CUDA.** It calls
+   ``torch.cuda.set_device`` before creating the process group, which fails
+   on CPU-only PyTorch, and configs default to the GPU-only NCCL backend.
+   Without CUDA, :func:`patch_cpu_distributed_init` skips the device call and
+   uses gloo instead of NCCL; and since the Runner's default DDP wrapper
+   passes ``device_ids=[LOCAL_RANK]``, which DDP refuses for CPU modules,
+   :func:`use_cpu_ddp_wrapper` (applied by our tools) gives CPU runs a wrapper
+   config without device ids. ``torchrun`` / ``tools/dist_train.sh`` then run
+   on CPU processes.
 """
 import importlib.machinery
 import importlib.metadata
@@ -231,8 +240,57 @@ def patch_package_lookup() -> bool:
     return True
 
 
+def patch_cpu_distributed_init() -> bool:
+    """Let mmengine start a PyTorch-launched process group without CUDA.
+
+    Returns:
+        bool: True if mmengine was patched (CUDA is not available).
+    """
+    if torch.cuda.is_available():
+        return False
+    import mmengine.dist.utils as dist_utils
+    original = dist_utils._init_dist_pytorch
+    if getattr(original, 'is_ssformer_cpu_patch', False):
+        return True
+
+    def init_dist_pytorch_cpu(backend: str = 'gloo',
+                              init_backend: str = 'torch',
+                              **kwargs) -> None:
+        if init_backend != 'torch':
+            return original(backend, init_backend=init_backend, **kwargs)
+        torch.distributed.init_process_group(
+            backend='gloo' if backend == 'nccl' else backend, **kwargs)
+
+    init_dist_pytorch_cpu.is_ssformer_cpu_patch = True
+    dist_utils._init_dist_pytorch = init_dist_pytorch_cpu
+    return True
+
+
+def use_cpu_ddp_wrapper(cfg: Any) -> bool:
+    """Give a distributed CPU run a DDP wrapper config without device ids.
+
+    Args:
+        cfg (Config): A Runner config; changed in place.
+
+    Returns:
+        bool: True if the config was changed (a launcher is set, CUDA is not
+        available and the config has no ``model_wrapper_cfg`` of its own).
+    """
+    if (cfg.get('launcher', 'none') == 'none' or torch.cuda.is_available()
+            or cfg.get('model_wrapper_cfg') is not None):
+        return False
+    cfg.model_wrapper_cfg = dict(
+        type='MMDistributedDataParallel',
+        # Set explicitly: the Runner would default it to [LOCAL_RANK].
+        device_ids=None,
+        broadcast_buffers=False,
+        find_unused_parameters=cfg.get('find_unused_parameters', False))
+    return True
+
+
 def apply() -> None:
     """Apply every workaround; safe to call more than once."""
     install_mmcv_ops_fallback()
     allow_runner_checkpoint_globals()
     patch_package_lookup()
+    patch_cpu_distributed_init()

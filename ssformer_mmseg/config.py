@@ -6,6 +6,8 @@ from typing import Any, Optional
 
 from mmengine.config import Config, DictAction
 
+from .compat import use_cpu_ddp_wrapper
+
 
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     """Load a config and apply ``--cfg-options``.
@@ -99,4 +101,5 @@ def runner_config(args: argparse.Namespace) -> Config:
     cfg = load_config(args.config, args.cfg_options)
     cfg.launcher = args.launcher
     set_work_dir(cfg, args.config, args.work_dir)
+    use_cpu_ddp_wrapper(cfg)
     return cfg

@@ -320,3 +320,33 @@ def test_core_never_imports_optional_backbone_libraries():
     """)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == '[]'
+
+
+# 4. Distributed runs on CPU ------------------------------------------------------
+
+def test_cpu_process_group_init_skips_cuda(monkeypatch):
+    import mmengine.dist.utils as dist_utils
+    if torch.cuda.is_available():
+        assert compat.patch_cpu_distributed_init() is False
+        return
+    assert compat.patch_cpu_distributed_init() is True
+    calls = []
+    monkeypatch.setattr(torch.distributed, 'init_process_group',
+                        lambda **kwargs: calls.append(kwargs))
+    dist_utils._init_dist_pytorch('nccl', init_backend='torch', timeout=None)
+    assert calls == [dict(backend='gloo', timeout=None)]
+
+
+def test_cpu_ddp_wrapper_only_for_distributed_cpu_runs():
+    from mmengine import Config
+    single = Config(dict(launcher='none'))
+    assert not compat.use_cpu_ddp_wrapper(single)
+    assert 'model_wrapper_cfg' not in single
+    own = Config(dict(launcher='pytorch', model_wrapper_cfg=dict(type='X')))
+    assert not compat.use_cpu_ddp_wrapper(own)
+    assert own.model_wrapper_cfg == dict(type='X')
+    dist = Config(dict(launcher='pytorch', find_unused_parameters=True))
+    assert compat.use_cpu_ddp_wrapper(dist) is not torch.cuda.is_available()
+    if not torch.cuda.is_available():
+        assert dist.model_wrapper_cfg.device_ids is None
+        assert dist.model_wrapper_cfg.find_unused_parameters is True
