@@ -182,6 +182,13 @@ def test_train_then_test_tools_on_kvasir(real_data_root, tmp_path):
                        'test_dataloader.dataset.indices=2')
     assert table_row(offline, 'Kvasir') == table_row(log, 'Kvasir')
     assert in_run
+    # Test-time augmentation (flips) runs through the same metric.
+    log = run_tool(
+        'tools/test.py', 'configs/ssformer_s_kvasir.py', str(checkpoint),
+        '--tta', '--work-dir', str(tmp_path / 'tta'), '--cfg-options',
+        f'data_root={real_data_root}', *TINY_MODEL, *loaders,
+        'test_dataloader.dataset.indices=2')
+    assert 'Iter(test) [2/2]' in log and 'Kvasir/meanDic' in log
     drawn = [
         f for _, _, files in os.walk(tmp_path / 'shown') for f in files
         if f.endswith('.png')

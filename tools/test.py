@@ -29,6 +29,11 @@ def parse_args() -> argparse.Namespace:
         '(the layout public polyp toolboxes read); for mmseg metrics, '
         'their predicted masks')
     parser.add_argument(
+        '--tta',
+        action='store_true',
+        help='test-time augmentation: the config\'s tta_pipeline (flips), '
+        'probabilities averaged by its tta_model')
+    parser.add_argument(
         '--show-dir',
         help='directory to save drawn images (ground truth and prediction)')
     add_runner_arguments(parser)
@@ -39,6 +44,11 @@ def main() -> None:
     args = parse_args()
     cfg = runner_config(args)
     cfg.load_from = args.checkpoint
+    if args.tta:
+        cfg.test_dataloader.dataset = _with_pipeline(
+            cfg.test_dataloader.dataset, cfg.tta_pipeline)
+        cfg.tta_model.module = cfg.model
+        cfg.model = cfg.tta_model
     if args.show_dir:
         # mmseg's hook draws every 50th image by default; --show-dir means all.
         cfg.default_hooks.visualization.update(draw=True, interval=1)
@@ -54,6 +64,17 @@ def main() -> None:
         elif args.out is not None:
             evaluator.update(output_dir=args.out, keep_results=True)
     Runner.from_cfg(cfg).test()
+
+
+def _with_pipeline(dataset: dict, pipeline: list) -> dict:
+    """The dataset config with ``pipeline``, also inside a ConcatDataset."""
+    if dataset['type'] == 'ConcatDataset':
+        dataset['datasets'] = [
+            _with_pipeline(part, pipeline) for part in dataset['datasets']
+        ]
+    else:
+        dataset['pipeline'] = pipeline
+    return dataset
 
 
 if __name__ == '__main__':

@@ -12,4 +12,5 @@ log_level = 'INFO'
 load_from = None
 resume = False
 randomness = dict(seed=0)
-tta_model = dict(type='SegTTAModel')
+# mmseg's SegTTAModel mis-merges one-channel heads; see PolypTTAModel.
+tta_model = dict(type='PolypTTAModel')

@@ -1,5 +1,8 @@
 from .backbones import NVMixVisionTransformer
 from .decode_heads import PLDHead
 from .losses import BinaryDiceLoss
+from .segmentors import PolypTTAModel
 
-__all__ = ['NVMixVisionTransformer', 'PLDHead', 'BinaryDiceLoss']
+__all__ = [
+    'NVMixVisionTransformer', 'PLDHead', 'BinaryDiceLoss', 'PolypTTAModel'
+]

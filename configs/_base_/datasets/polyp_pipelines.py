@@ -48,3 +48,19 @@ test_pipeline = [
     dict(type='LoadPolypAnnotations'),
     dict(type='PackSegInputs', meta_keys=meta_keys),
 ]
+# tools/test.py --tta: original and flipped views, probabilities averaged.
+tta_pipeline = [
+    dict(type='LoadPolypImage'),
+    dict(
+        type='TestTimeAug',
+        transforms=[
+            [dict(type='Resize', scale=crop_size, keep_ratio=False)],
+            [
+                dict(type='RandomFlip', prob=0., direction='horizontal'),
+                dict(type='RandomFlip', prob=1., direction='horizontal'),
+                dict(type='RandomFlip', prob=1., direction='vertical'),
+            ],
+            [dict(type='LoadPolypAnnotations')],
+            [dict(type='PackSegInputs', meta_keys=meta_keys)],
+        ])
+]

@@ -1,0 +1,3 @@
+from .polyp_tta import PolypTTAModel
+
+__all__ = ['PolypTTAModel']
