@@ -44,7 +44,13 @@ setup(
         'lite': ['mmcv-lite>=2.1.0,<2.2.0'],
         'full': ['mmcv>=2.1.0,<2.2.0'],
         'mmpretrain': ['mmpretrain>=1.0.0'],
-        'tests': ['pytest'],
+        # tools/export_onnx.py and tools/infer.py --backend onnxruntime.
+        # onnxscript: torch.onnx.export's default (dynamo) exporter needs it.
+        # For CUDA inference install onnxruntime-gpu instead of onnxruntime.
+        'onnx': ['onnx', 'onnxscript', 'onnxruntime'],
+        # The ONNX packages too, so CI runs the export/parity tests (about
+        # 40 MB of wheels, a few seconds to install).
+        'tests': ['pytest', 'onnx', 'onnxscript', 'onnxruntime'],
     },
     license='Apache License 2.0',
     classifiers=[
