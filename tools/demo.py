@@ -4,7 +4,7 @@ Real polyp data cannot ship with the repository, so this generates a
 licence-free colonoscopy-like set (``ssformer_mmseg/datasets/synthetic.py``),
 trains an SSFormer-S-structured model on it from scratch with the official
 augmentations (``configs/demo_ssformer_s_synthetic.py``: MiT-B0-sized
-encoder, 160x160 input, a short schedule), tests the final checkpoint with
+encoder, 192x192 input, 1000 iterations), tests the final checkpoint with
 the polyp metrics and draws the results. Everything goes under ``--out-dir``:
 
     data/                   the synthetic set (reused when complete)
@@ -355,7 +355,7 @@ def plot_learning_curve(scalars_json: str, final: Dict[str, float],
             record = json.loads(line)
             step = record.get('step')
             for key, value in record.items():
-                if key.startswith('loss'):
+                if 'loss' in key:
                     train.setdefault(key, []).append((step, value))
                 elif key in (f'{SET_NAME}/meanDic', f'{SET_NAME}/mDice'):
                     val.setdefault(key.split('/')[1], []).append(
