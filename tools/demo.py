@@ -22,6 +22,7 @@ Examples:
     python tools/demo.py --iters 4 --train-size 8 --test-size 4  # smoke run
 """
 import argparse
+import copy
 import csv
 import gc
 import glob
@@ -222,7 +223,7 @@ def train(cfg: Config, work_dir: str) -> tuple:
     Returns:
         tuple[str, str]: The final checkpoint and the run's log folder.
     """
-    cfg = cfg.copy()
+    cfg = copy.deepcopy(cfg)
     cfg.work_dir = work_dir
     # Runners of one process share Visualizer / logger instances by name;
     # distinct names keep the test run from writing into the training logs.
@@ -247,7 +248,7 @@ def test(cfg: Config, checkpoint: str, work_dir: str) -> Dict[str, float]:
     Returns:
         dict[str, float]: The metric's keys, ``Synthetic/meanDic``, ...
     """
-    cfg = cfg.copy()
+    cfg = copy.deepcopy(cfg)
     cfg.work_dir = work_dir
     cfg.load_from = checkpoint
     cfg.visualizer.name = f'demo_test_{time.time_ns()}'

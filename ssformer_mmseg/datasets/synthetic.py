@@ -229,8 +229,12 @@ def render_frame(rng: np.random.Generator, size: Size,
     image = _draw_vessels(rng, image, scale)
 
     mask = np.zeros((height, width), np.uint8)
-    for _ in range(num_polyps):
+    for index in range(num_polyps):
         polyp = _place_polyp(rng, mask, height, width)
+        # The first polyp always gets a place (on an empty frame one is
+        # found within a few tries); a later one may find no room.
+        while polyp is None and index == 0:
+            polyp = _place_polyp(rng, mask, height, width)
         if polyp is not None:
             image = _paint_polyp(rng, image, polyp, base, scale)
             mask |= polyp
