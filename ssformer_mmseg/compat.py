@@ -32,7 +32,12 @@ models are imported. Each fix does nothing where the stack does not need it.
    passes ``device_ids=[LOCAL_RANK]``, which DDP refuses for CPU modules,
    :func:`use_cpu_ddp_wrapper` (applied by our tools) gives CPU runs a wrapper
    config without device ids. ``torchrun`` / ``tools/dist_train.sh`` then run
-   on CPU processes.
+   on CPU processes. mmengine never destroys its process group, and a gloo
+   group still alive at interpreter exit sometimes aborts the process
+   ("terminate called without an active exception", SIGABRT, so torchrun
+   reports the whole run as failed after it finished);
+   :func:`shutdown_distributed` (called by our tools when the run ends) waits
+   for every rank and destroys the group.
 """
 import importlib.machinery
 import importlib.metadata
@@ -285,6 +290,20 @@ def use_cpu_ddp_wrapper(cfg: Any) -> bool:
         device_ids=None,
         broadcast_buffers=False,
         find_unused_parameters=cfg.get('find_unused_parameters', False))
+    return True
+
+
+def shutdown_distributed() -> bool:
+    """Wait for every rank, then destroy the default process group.
+
+    Returns:
+        bool: True if a process group existed and was destroyed.
+    """
+    dist = torch.distributed
+    if not (dist.is_available() and dist.is_initialized()):
+        return False
+    dist.barrier()
+    dist.destroy_process_group()
     return True
 
 

@@ -69,3 +69,17 @@ def test_two_cpu_processes_train_and_write_one_checkpoint(tmp_path):
     assert 'Iter(val) [1/1]' in log and 'Kvasir/meanDic' in log
     checkpoints = [f for f in os.listdir(work) if f.endswith('.pth')]
     assert checkpoints == ['iter_3.pth']
+
+
+def test_shutdown_distributed_destroys_the_process_group(tmp_path):
+    import torch.distributed as dist
+
+    from ssformer_mmseg.compat import shutdown_distributed
+    assert shutdown_distributed() is False  # no group: nothing to do
+    dist.init_process_group(
+        'gloo',
+        init_method=f'file://{tmp_path / "store"}',
+        rank=0,
+        world_size=1)
+    assert shutdown_distributed() is True
+    assert not dist.is_initialized()

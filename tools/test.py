@@ -14,6 +14,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import ssformer_mmseg  # noqa: E402,F401  (compat + registration)
 from mmengine.runner import Runner  # noqa: E402
 
+from ssformer_mmseg.compat import shutdown_distributed  # noqa: E402
 from ssformer_mmseg.config import (add_runner_arguments,  # noqa: E402
                                    runner_config)
 
@@ -64,6 +65,7 @@ def main() -> None:
         elif args.out is not None:
             evaluator.update(output_dir=args.out, keep_results=True)
     Runner.from_cfg(cfg).test()
+    shutdown_distributed()
 
 
 def _with_pipeline(dataset: dict, pipeline: list) -> dict:

@@ -17,6 +17,7 @@ from mmengine.logging import print_log  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 from mmseg.registry import RUNNERS  # noqa: E402
 
+from ssformer_mmseg.compat import shutdown_distributed  # noqa: E402
 from ssformer_mmseg.config import (add_runner_arguments,  # noqa: E402
                                    runner_config)
 
@@ -50,6 +51,7 @@ def main() -> None:
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg \
         else Runner.from_cfg(cfg)
     runner.train()
+    shutdown_distributed()
 
 
 if __name__ == '__main__':
