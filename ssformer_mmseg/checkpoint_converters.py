@@ -294,7 +294,14 @@ def convert_checkpoint_file(src: str, dst: str, kind: str) -> List[str]:
         for key in dropped:
             print(f'  {key}')
     if kind == 'ssformer':
+        from .datasets import PolypDataset
+
+        # The official models are binary polyp segmenters; with the names
+        # and colours in meta, mmseg's init_model / MMSegInferencer use them.
         meta = dict(
+            dataset_meta=dict(
+                classes=PolypDataset.METAINFO['classes'],
+                palette=PolypDataset.METAINFO['palette']),
             source=osp.basename(src),
             converter=f'{__name__}.convert_ssformer',
             ssformer_mmseg_version=__version__,

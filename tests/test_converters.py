@@ -461,6 +461,9 @@ def test_ssformer2mmseg_cli(tmp_path):
 
     saved = torch.load(dst, map_location='cpu', weights_only=True)
     assert saved['meta']['dropped_keys'] == dropped
+    # mmseg's init_model / MMSegInferencer take the polyp names from here.
+    assert saved['meta']['dataset_meta'] == dict(
+        classes=('background', 'polyp'), palette=[[0, 0, 0], [255, 64, 64]])
     model = build_ssformer('s', tiny=True)
     load_checkpoint(model, str(dst), map_location='cpu', strict=True)
     x = torch.randn(1, 3, 64, 64)

@@ -374,14 +374,23 @@ def test_mmseg_inferencer(checkpoint, segmenter, images, tmp_path):
     assert len(os.listdir(tmp_path / 'mmseg' / 'pred')) == 2
 
 
-def test_our_test_pipeline_needs_inference_config(checkpoint, images):
-    """Why inference_config exists (mmseg 1.2.2 is pinned): mmseg's APIs
-    only know mmcv's loader names, not our checked polyp loaders."""
-    from mmseg.apis import MMSegInferencer, inference_model, init_model
+def test_mmseg_inference_model_with_configs_as_written(checkpoint, images,
+                                                     segmenter):
+    """init_model + inference_model take our test pipelines unchanged:
+    LoadPolypAnnotations passes samples without a mask through."""
+    from mmseg.apis import inference_model, init_model
     _, paths = images
     model = init_model(tiny_config(), checkpoint, device='cpu')
-    with pytest.raises(KeyError, match='seg_map_path'):
-        inference_model(model, paths[0])  # LoadPolypAnnotations stays
+    result = inference_model(model, paths[0])
+    prob = segmenter([cv2.imread(paths[0])])[0]
+    np.testing.assert_allclose(
+        result.seg_logits.data[0].numpy(), prob, atol=1e-5, rtol=0)
+
+
+def test_mmseg_inferencer_needs_inference_config(checkpoint):
+    """Why inference_config exists (mmseg 1.2.2 is pinned): the inferencer
+    only knows mmcv's loader name, not our checked polyp loader."""
+    from mmseg.apis import MMSegInferencer
     with pytest.raises(ValueError, match='LoadImageFromFile is not found'):
         MMSegInferencer(model=tiny_config(), weights=checkpoint,
                         device='cpu')

@@ -164,12 +164,12 @@ def inference_config(config: ConfigLike,
                      cfg_options: Optional[dict] = None) -> Config:
     """A copy of a config that mmseg's own inference APIs accept.
 
-    Our test pipelines load with ``LoadPolypImage`` and load the mask with
-    ``LoadPolypAnnotations``. mmseg's ``inference_model`` drops only a step
-    named ``LoadAnnotations`` (so it fails on the missing ``seg_map_path``),
-    and ``MMSegInferencer`` also requires a step named exactly
-    ``LoadImageFromFile`` in ``test_dataloader.dataset.pipeline``. The copy
-    returned has
+    ``init_model`` + ``inference_model`` work with our configs as written
+    (``LoadPolypAnnotations`` passes samples without a mask through), but
+    ``MMSegInferencer`` requires a step named exactly ``LoadImageFromFile``
+    in ``test_dataloader.dataset.pipeline`` (ours load with the checked
+    ``LoadPolypImage``, and multi-set configs test a ``ConcatDataset``). The
+    copy returned has
 
     * ``test_pipeline``: our checked ``LoadPolypImage`` (``inference_model``
       swaps in ``LoadImageFromNDArray`` for arrays itself), the test steps,

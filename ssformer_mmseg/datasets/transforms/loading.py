@@ -42,10 +42,20 @@ class LoadPolypAnnotations(LoadAnnotations):
     and must have the original size of its image (``ori_shape``), also when
     the image was resized before this transform, as in test pipelines.
 
+    A sample without a ``seg_map_path`` key (an image given to mmseg's
+    ``inference_model``, which only removes steps named ``LoadAnnotations``)
+    passes through unchanged, so test pipelines serve inference as written.
+    Datasets always set the key.
+
     Args:
         **kwargs: Arguments of mmseg's ``LoadAnnotations``
             (``backend_args``).
     """
+
+    def transform(self, results: dict) -> dict:
+        if 'seg_map_path' not in results:
+            return results
+        return super().transform(results)
 
     def _load_seg_map(self, results: dict) -> None:
         path = results['seg_map_path']
