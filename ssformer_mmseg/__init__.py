@@ -10,6 +10,7 @@ from . import compat
 compat.apply()
 
 from . import datasets  # noqa: E402,F401  (registers datasets, transforms)
+from . import engine  # noqa: E402,F401  (registers hooks)
 from .evaluation import PolypMetric  # noqa: E402
 from .models import BinaryDiceLoss, NVMixVisionTransformer, PLDHead  # noqa: E402,E501
 

@@ -24,6 +24,8 @@ import ssformer_mmseg  # noqa: E402,F401  (compat + registration)
 from mmengine.config import DictAction  # noqa: E402
 
 from ssformer_mmseg.apis import PolypSegmenter, run_inference  # noqa: E402
+from ssformer_mmseg.apis.optimize import (  # noqa: E402
+    add_fast_inference_arguments, fast_inference_options)
 from ssformer_mmseg.datasets import PolypFileError  # noqa: E402
 
 
@@ -56,10 +58,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         'PNGs for every frame')
     parser.add_argument('--no-progress', action='store_true',
                         help='no progress bar')
+    add_fast_inference_arguments(parser)
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override config settings, key=value pairs')
     args = parser.parse_args(argv)
+    if args.backend == 'onnxruntime' and fast_inference_options(args):
+        parser.error('--fast/--precision/--compile apply to the pytorch '
+                     'backend')
     if args.backend == 'onnxruntime' and not args.onnx:
         parser.error('--backend onnxruntime needs --onnx FILE')
     if args.batch_size < 1:
@@ -82,7 +88,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             cfg_options=args.cfg_options,
             backend=args.backend,
             onnx_file=args.onnx,
-            threshold=args.threshold)
+            threshold=args.threshold,
+            fast=fast_inference_options(args))
         summary = run_inference(
             segmenter, args.input, args.out_dir, batch_size=args.batch_size,
             save_frames=args.save_frames, progress=not args.no_progress)

@@ -14,6 +14,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import ssformer_mmseg  # noqa: E402,F401  (compat + registration)
 from mmengine.runner import Runner  # noqa: E402
 
+from ssformer_mmseg.apis.optimize import (  # noqa: E402
+    add_fast_inference_arguments, fast_inference_options)
 from ssformer_mmseg.compat import shutdown_distributed  # noqa: E402
 from ssformer_mmseg.config import (add_runner_arguments,  # noqa: E402
                                    runner_config)
@@ -37,6 +39,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--show-dir',
         help='directory to save drawn images (ground truth and prediction)')
+    add_fast_inference_arguments(parser)
     add_runner_arguments(parser)
     return parser.parse_args()
 
@@ -54,6 +57,10 @@ def main() -> None:
         # mmseg's hook draws every 50th image by default; --show-dir means all.
         cfg.default_hooks.visualization.update(draw=True, interval=1)
         cfg.visualizer.save_dir = args.show_dir
+    fast = fast_inference_options(args)
+    if fast is not None:
+        cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [
+            dict(type='FastInferenceHook', **fast)]
     evaluators = cfg.test_evaluator if isinstance(
         cfg.test_evaluator, (list, tuple)) else [cfg.test_evaluator]
     for evaluator in evaluators:

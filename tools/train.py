@@ -13,6 +13,7 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import ssformer_mmseg  # noqa: E402,F401  (compat + registration)
+import torch  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 from mmseg.registry import RUNNERS  # noqa: E402
@@ -32,7 +33,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--amp',
         action='store_true',
-        help='enable automatic-mixed-precision training')
+        help='automatic mixed precision: fp16 with dynamic loss scaling on '
+        'CUDA (mmengine AmpOptimWrapper), bf16 on CPU '
+        '(AutocastOptimWrapper)')
+    parser.add_argument(
+        '--channels-last',
+        action='store_true',
+        help='train in the channels_last memory format (ChannelsLastHook)')
     add_runner_arguments(parser)
     return parser.parse_args()
 
@@ -41,12 +48,19 @@ def main() -> None:
     args = parse_args()
     cfg = runner_config(args)
     if args.amp:
-        if cfg.optim_wrapper.type == 'AmpOptimWrapper':
+        if cfg.optim_wrapper.type in ('AmpOptimWrapper',
+                                      'AutocastOptimWrapper'):
             print_log('AMP training is already enabled in the config.',
                       logger='current', level=logging.WARNING)
-        else:
+        elif torch.cuda.is_available():
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.loss_scale = 'dynamic'
+        else:
+            cfg.optim_wrapper.type = 'AutocastOptimWrapper'
+            cfg.optim_wrapper.dtype = 'bfloat16'
+    if args.channels_last:
+        cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [
+            dict(type='ChannelsLastHook')]
     cfg.resume = args.resume
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg \
         else Runner.from_cfg(cfg)

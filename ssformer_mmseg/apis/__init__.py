@@ -1,5 +1,6 @@
-"""Inference on frames, folders and videos (PyTorch or ONNX Runtime), and
-ONNX export; see :mod:`ssformer_mmseg.apis.inference`."""
+"""Inference on frames, folders and videos (PyTorch or ONNX Runtime), ONNX
+export (:mod:`ssformer_mmseg.apis.inference`) and the fast inference switch
+(:mod:`ssformer_mmseg.apis.optimize`)."""
 from .inference import (VIDEO_SUFFIXES, LogitsAtInputSize, PolypSegmenter,
                         PredictionWriter, VideoOverlayWriter, draw_overlay,
                         export_onnx, frame_pipeline, inference_config,
@@ -8,6 +9,7 @@ from .inference import (VIDEO_SUFFIXES, LogitsAtInputSize, PolypSegmenter,
                         network_input_size, onnx_opset, onnx_parity,
                         onnx_session, require, run_inference,
                         config_test_pipeline)
+from .optimize import default_precision, optimize_for_inference
 
 __all__ = [
     'PolypSegmenter', 'load_segmentor', 'inference_config', 'frame_pipeline',
@@ -15,5 +17,5 @@ __all__ = [
     'PredictionWriter', 'VideoOverlayWriter', 'run_inference', 'input_kind',
     'list_images', 'LogitsAtInputSize', 'export_onnx', 'onnx_parity',
     'onnx_session', 'onnx_opset', 'network_input_size', 'require',
-    'VIDEO_SUFFIXES'
+    'VIDEO_SUFFIXES', 'optimize_for_inference', 'default_precision'
 ]

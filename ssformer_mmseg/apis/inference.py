@@ -542,6 +542,9 @@ class PolypSegmenter:
             (``tools/export_onnx.py``).
         threshold (float, optional): Foreground threshold for
             :meth:`mask`; defaults to the head's ``threshold`` (0.5).
+        fast (dict, optional): Keyword arguments of
+            :func:`~ssformer_mmseg.apis.optimize_for_inference` (``{}`` for
+            its defaults); the PyTorch model is optimized with them.
     """
 
     def __init__(self,
@@ -551,7 +554,8 @@ class PolypSegmenter:
                  cfg_options: Optional[dict] = None,
                  backend: str = 'pytorch',
                  onnx_file: Optional[str] = None,
-                 threshold: Optional[float] = None):
+                 threshold: Optional[float] = None,
+                 fast: Optional[dict] = None):
         cfg = _as_config(config, cfg_options)
         init_default_scope(cfg.get('default_scope', 'mmseg'))
         head = _binary_head(cfg)
@@ -570,6 +574,9 @@ class PolypSegmenter:
                 raise ValueError(f'device {device!r}: this PyTorch has no '
                                  'usable CUDA; use device cpu')
             self.model = load_segmentor(cfg, checkpoint, device)
+            if fast is not None:
+                from .optimize import optimize_for_inference
+                self.model = optimize_for_inference(self.model, **fast)
             self.data_preprocessor = self.model.data_preprocessor
         elif backend == 'onnxruntime':
             if onnx_file is None:

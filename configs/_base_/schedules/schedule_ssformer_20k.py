@@ -2,10 +2,12 @@
 # decay 0.01) with a linear warm-up and a x0.1 step, counted in iterations as
 # mmseg does: 20k iterations of batch 16 are ~220 epochs of the 1450 PraNet
 # training images (~355 of Kvasir's 900). See README, "Training recipe".
+# fused=True: PyTorch's single-kernel AdamW (CPU and CUDA, torch >= 2.4);
+# the same update as the default implementation, faster.
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999),
-                   weight_decay=0.01))
+                   weight_decay=0.01, fused=True))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0,
          end=100),
