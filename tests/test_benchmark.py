@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 from conftest import REPO_ROOT
+from test_distributed import write_kvasir_like
 
 TINY = [
     'model.backbone.embed_dims=8', 'model.backbone.num_layers=[1,1,1,1]',
@@ -12,22 +13,39 @@ TINY = [
 ]
 
 
-def test_benchmark_reports_inference_and_training(tmp_path):
+def test_benchmark_reports_inference_training_and_data(tmp_path):
     out = tmp_path / 'bench.json'
+    write_kvasir_like(tmp_path / 'data')
     result = subprocess.run([
         sys.executable, 'tools/benchmark.py', 'configs/ssformer_s_kvasir.py',
-        '--shape', '64', '64', '--precision', 'fp32', 'bf16',
-        '--channels-last', '--train', '--warmup', '1', '--iters', '2',
-        '--json', str(out), '--cfg-options', *TINY
+        '--shape', '64', '64', '--precision', 'fp32', 'bf16', '--train',
+        '--loss-steps', '3', '--data', '--workers', '0', '1',
+        '--data-batches', '2', '--warmup', '1', '--rounds', '2', '--json',
+        str(out), '--cfg-options', *TINY, f'data_root={tmp_path / "data"}',
+        'train_dataloader.batch_size=2'
     ], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(out.read_text())
-    combos = [(r['precision'], r['channels_last']) for r in report['results']]
-    assert combos == [('fp32', False), ('fp32', True), ('bf16', False),
-                      ('bf16', True)]
-    for row in report['results']:
-        assert row['img_per_s'] > 0 and row['train_img_per_s'] > 0
-        assert row['p50_ms'] <= row['p90_ms'] and row['peak_mb'] > 0
+    names = [row['name'] for row in report['inference']]
+    assert names == ['eager fp32', 'eager fp32 channels_last', 'fast fp32',
+                     'fast bf16']
+    baseline, *others = report['inference']
+    assert baseline['speedup'] == 1.0 and baseline['max_abs_diff'] == 0.0
+    for row in report['inference']:
+        assert row['img_per_s'] > 0 and row['p50_ms'] <= row['p90_ms']
+        assert row['peak_mb'] >= 0
+    by_name = {row['name']: row for row in report['inference']}
+    assert by_name['fast fp32']['max_abs_diff'] < 1e-4
+    assert by_name['fast bf16']['max_abs_diff'] > 0
+
+    steps = report['training']['steps']
+    assert steps[0]['name'] == 'eager fp32' and len(steps) == 5
+    assert all(row['img_per_s'] > 0 for row in steps)
+    curves = list(report['training']['loss_curves'].values())
+    assert len(curves) == 2 and all(len(c) == 3 for c in curves)
+
+    assert [row['workers'] for row in report['data']] == [0, 1]
+    assert all(row['samples_per_s'] > 0 for row in report['data'])
     assert report['complexity']['params_m'] > 0
     assert report['complexity']['gflops'] > 0
-    assert 'x eager' in result.stdout
+    assert 'x eager' in result.stdout and 'samples/s' in result.stdout

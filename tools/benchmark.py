@@ -1,52 +1,70 @@
-"""Measure inference and training speed of a segmentor, side by side.
+"""Measure the plain and the fast paths of a segmentor, side by side.
 
-For each requested precision (fp32 / bf16 / fp16 autocast) the model runs
-``model(inputs, mode='tensor')`` at the given size and batch: throughput
-(img/s), latency p50 / p90 and peak memory; optionally (``--train``) the
-time of a training step (forward, loss, backward, AdamW step) with the same
-settings. Every row is also given as a ratio to eager fp32, since absolute
-times on a shared machine are noisy. FLOPs and parameters come from
-mmengine's analysis tools. Results print as a table and go to a JSON file.
+Inference: ``model(inputs, mode='tensor')`` at the given size and batch for
+the plain eager fp32 model (the baseline), the plain model in channels_last,
+and :func:`~ssformer_mmseg.apis.optimize_for_inference` at each requested
+precision (and under ``torch.compile`` with ``--compile``): throughput
+(img/s), latency p50 / p90, peak memory and the largest logit difference
+from the baseline. The variants run in interleaved rounds and the speed-up
+is the median of per-round ratios, so a noisy shared machine slows all of
+them alike.
+
+Training (``--train``): forward, loss, backward and AdamW step of the plain
+fp32 model against the fast recipe (channels_last + AMP, bf16 on CPU / fp16
+on CUDA + fused AdamW) and each ingredient alone, plus the losses of a short
+run of both from the same weights on the same batches.
+
+Data (``--data``): training-pipeline samples/s of the config's training set
+(full augmentation) with 0, 1, 2, ... loader workers.
+
+FLOPs and parameters come from mmengine's analysis tools. Results print as
+tables and go to a JSON file.
 
 Examples:
-    python tools/benchmark.py configs/ssformer_s_kvasir.py
+    python tools/benchmark.py configs/ssformer_s_kvasir.py --threads 2 \\
+        --precision fp32 bf16 --compile --train
+    python tools/benchmark.py configs/ssformer_s_kvasir.py --data \\
+        --workers 0 1 2 --cfg-options data_root=/data/polyp
     python tools/benchmark.py configs/ssformer_l_kvasir.py ckpt.pth \\
-        --precision fp32 bf16 --channels-last --train --threads 2
-    python tools/benchmark.py configs/ssformer_s_kvasir.py --device cuda \\
-        --batch-size 16 --precision fp32 fp16 --compile
+        --device cuda --batch-size 16 --precision fp32 fp16 --train
 """
 import argparse
-import contextlib
+import copy
+import ctypes
 import json
 import os
 import os.path as osp
-import resource
+import statistics
 import sys
+import threading
 import time
-from typing import Callable, Dict, List
+from types import SimpleNamespace
+from typing import Callable, Dict, List, Optional
 
-import numpy as np
 import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import ssformer_mmseg  # noqa: E402,F401  (compat + registration)
 from mmengine.config import DictAction  # noqa: E402
+from mmengine.optim import OptimWrapper  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 from mmengine.runner import load_checkpoint  # noqa: E402
+from mmengine.structures import PixelData  # noqa: E402
 from mmseg.registry import MODELS  # noqa: E402
 from mmseg.structures import SegDataSample  # noqa: E402
-from mmengine.structures import PixelData  # noqa: E402
 
+from ssformer_mmseg.apis import optimize_for_inference  # noqa: E402
+from ssformer_mmseg.apis.optimize import PRECISIONS  # noqa: E402
 from ssformer_mmseg.config import load_config  # noqa: E402
-
-DTYPES = dict(fp32=None, bf16=torch.bfloat16, fp16=torch.float16)
+from ssformer_mmseg.engine import (AutocastOptimWrapper,  # noqa: E402
+                                   ChannelsLastHook)
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split('\n')[0],
-        epilog=__doc__.split('\n', 2)[2],
+        epilog=__doc__.split('\n\n', 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('config')
     parser.add_argument('checkpoint', nargs='?',
@@ -57,15 +75,27 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--batch-size', type=int, default=1)
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--precision', nargs='+', default=['fp32'],
-                        choices=sorted(DTYPES))
-    parser.add_argument('--channels-last', action='store_true',
-                        help='also run every precision in channels_last')
+                        choices=sorted(PRECISIONS),
+                        help='precisions of the fast path (default: fp32)')
     parser.add_argument('--compile', action='store_true',
-                        help='also run every precision under torch.compile')
+                        help='also run each precision under torch.compile')
     parser.add_argument('--train', action='store_true',
                         help='also time training steps')
-    parser.add_argument('--warmup', type=int, default=3)
-    parser.add_argument('--iters', type=int, default=10)
+    parser.add_argument('--train-batch-size', type=int,
+                        help='batch of the training steps (default: '
+                        '--batch-size, at least 2 for BatchNorm)')
+    parser.add_argument('--loss-steps', type=int, default=10,
+                        help='steps of the --train loss comparison')
+    parser.add_argument('--data', action='store_true',
+                        help='also measure the training data pipeline')
+    parser.add_argument('--workers', type=int, nargs='+', default=[0, 1, 2],
+                        help='loader worker counts for --data')
+    parser.add_argument('--data-batches', type=int, default=20,
+                        help='batches per worker count for --data')
+    parser.add_argument('--warmup', type=int, default=2,
+                        help='untimed calls of each variant')
+    parser.add_argument('--rounds', type=int, default=10,
+                        help='timed rounds (each runs every variant once)')
     parser.add_argument('--threads', type=int,
                         help='torch CPU threads (default: torch default)')
     parser.add_argument('--json', default='work_dirs/benchmark.json')
@@ -73,7 +103,7 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def build(cfg, checkpoint, device: str) -> torch.nn.Module:
+def build(cfg, checkpoint: Optional[str], device: str) -> torch.nn.Module:
     cfg.model.backbone.init_cfg = None  # never download for a benchmark
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     model = MODELS.build(cfg.model)
@@ -82,100 +112,229 @@ def build(cfg, checkpoint, device: str) -> torch.nn.Module:
     return model.to(device)
 
 
-def autocast(device: str, precision: str):
-    if DTYPES[precision] is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.split(':')[0],
-                          dtype=DTYPES[precision])
-
-
 def synchronize(device: str) -> None:
     if device.startswith('cuda'):
         torch.cuda.synchronize()
 
 
-def peak_memory_mb(device: str) -> float:
-    """Peak CUDA memory allocated, or the process's peak RSS on CPU."""
+def peak_memory_mb(function: Callable, device: str) -> float:
+    """Extra memory one call of ``function`` needs at its peak.
+
+    CUDA: peak allocated minus allocated before. CPU: the process's resident
+    memory is sampled every millisecond during the call (after returning
+    freed heap memory to the system); the peak minus the starting value.
+    """
     if device.startswith('cuda'):
-        return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
-
-
-def time_calls(step: Callable, device: str, warmup: int,
-               iters: int) -> List[float]:
-    for _ in range(warmup):
-        step()
-    synchronize(device)
-    times = []
-    for _ in range(iters):
-        start = time.perf_counter()
-        step()
         synchronize(device)
-        times.append(time.perf_counter() - start)
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        function()
+        synchronize(device)
+        return (torch.cuda.max_memory_allocated() - before) / 2**20
+    try:
+        ctypes.CDLL('libc.so.6').malloc_trim(0)
+    except OSError:  # not glibc: the figure is only less tight
+        pass
+    start = _rss_bytes()
+    peak = [start]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], _rss_bytes())
+            time.sleep(0.001)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    function()
+    done.set()
+    sampler.join()
+    return max(peak[0] - start, 0) / 2**20
+
+
+def _rss_bytes() -> int:
+    with open('/proc/self/statm') as statm:
+        return int(statm.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+
+
+def interleaved_times(calls: Dict[str, Callable], device: str, warmup: int,
+                      rounds: int) -> Dict[str, List[float]]:
+    """Seconds per call of each function, measured round-robin."""
+    for function in calls.values():
+        for _ in range(warmup):
+            function()
+    times = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, function in calls.items():
+            synchronize(device)
+            start = time.perf_counter()
+            function()
+            synchronize(device)
+            times[name].append(time.perf_counter() - start)
     return times
 
 
-def variant(model, args, precision, channels_last, compiled):
-    """Time inference (and training) of one configuration."""
+def summarize(times: Dict[str, List[float]], batch: int) -> Dict[str, dict]:
+    """img/s, p50 / p90 ms and the median per-round ratio to the first."""
+    baseline = next(iter(times.values()))
+    rows = {}
+    for name, values in times.items():
+        ordered = sorted(values)
+        rows[name] = dict(
+            img_per_s=batch / statistics.median(values),
+            speedup=statistics.median(
+                b / v for b, v in zip(baseline, values)),
+            p50_ms=statistics.median(values) * 1e3,
+            p90_ms=ordered[min(len(ordered) - 1,
+                               int(round(0.9 * (len(ordered) - 1))))] * 1e3)
+    return rows
+
+
+def benchmark_inference(model, args) -> List[dict]:
     device = args.device
     inputs = torch.randn(args.batch_size, 3, *args.shape, device=device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-        inputs = inputs.contiguous(memory_format=torch.channels_last)
-    forward = torch.compile(model) if compiled else model
-    if device.startswith('cuda'):
-        torch.cuda.reset_peak_memory_stats()
     model.eval()
+    plain_cl = copy.deepcopy(model).to(memory_format=torch.channels_last)
+    inputs_cl = inputs.contiguous(memory_format=torch.channels_last)
+    variants = {
+        'eager fp32': (model, inputs, dict(precision='fp32', fast=False,
+                                           channels_last=False,
+                                           compile=False)),
+        'eager fp32 channels_last': (plain_cl, inputs_cl, dict(
+            precision='fp32', fast=False, channels_last=True,
+            compile=False)),
+    }
+    for precision in args.precision:
+        for compiled in [False, True] if args.compile else [False]:
+            name = f'fast {precision}' + (' compile' if compiled else '')
+            print(f'preparing {name}', flush=True)
+            fast = optimize_for_inference(model, precision, compile=compiled)
+            variants[name] = (fast, inputs, dict(
+                precision=precision, fast=True, channels_last=True,
+                compile=compiled))
 
-    def infer():
-        with torch.no_grad(), autocast(device, precision):
-            forward(inputs, mode='tensor')
+    def call(net, x):
+        return lambda: net(x, mode='tensor')
 
-    times = np.array(time_calls(infer, device, args.warmup, args.iters))
-    row = dict(
-        precision=precision,
-        channels_last=channels_last,
-        compile=compiled,
-        img_per_s=args.batch_size / times.mean(),
-        p50_ms=float(np.percentile(times, 50) * 1e3),
-        p90_ms=float(np.percentile(times, 90) * 1e3),
-        peak_mb=peak_memory_mb(device))
-    if args.train:
-        row.update(train_step(model, forward, inputs, args, precision))
-    model.to(memory_format=torch.contiguous_format)
-    return row
+    with torch.no_grad():
+        reference = model(inputs, mode='tensor').float()
+        calls = {name: call(net, x) for name, (net, x, _) in variants.items()}
+        start = time.perf_counter()
+        for name, function in calls.items():  # compiles happen here
+            function()
+        print(f'first calls took {time.perf_counter() - start:.1f} s; '
+              f'timing {len(calls)} variants x {args.rounds} rounds',
+              flush=True)
+        rows = summarize(
+            interleaved_times(calls, device, args.warmup, args.rounds),
+            args.batch_size)
+        results = []
+        for name, (net, x, options) in variants.items():
+            difference = (net(x, mode='tensor').float() -
+                          reference).abs().max().item()
+            results.append(dict(
+                name=name, **options, **rows[name],
+                max_abs_diff=difference,
+                peak_mb=peak_memory_mb(calls[name], device)))
+    return results
 
 
-def train_step(model, forward, inputs, args, precision) -> Dict[str, float]:
-    """Mean time of forward + loss + backward + AdamW step."""
-    device = args.device
+def training_samples(batch: int, shape, device: str) -> list:
     samples = []
-    for _ in range(inputs.shape[0]):
+    for _ in range(batch):
         sample = SegDataSample()
-        sample.gt_sem_seg = PixelData(data=torch.randint(
-            0, 2, (1, *args.shape), device=device))
-        sample.set_metainfo(dict(img_shape=tuple(args.shape),
-                                 pad_shape=tuple(args.shape)))
+        sample.gt_sem_seg = PixelData(
+            data=torch.randint(0, 2, (1, *shape), device=device))
+        sample.set_metainfo(dict(img_shape=tuple(shape),
+                                 pad_shape=tuple(shape)))
         samples.append(sample)
-    model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    # fp16 needs loss scaling; bf16 and fp32 do not.
-    scaler = torch.amp.GradScaler(enabled=precision == 'fp16')
+    return samples
 
-    def step():
-        optimizer.zero_grad(set_to_none=True)
-        with autocast(device, precision):
-            losses = forward(inputs, samples, mode='loss')
-            loss = sum(v for k, v in losses.items() if 'loss' in k)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
 
-    times = time_calls(step, device, max(1, args.warmup // 2),
-                       max(2, args.iters // 2))
-    model.eval()
-    return dict(train_img_per_s=inputs.shape[0] / float(np.mean(times)),
-                train_step_ms=float(np.mean(times) * 1e3))
+def training_recipe(model, device: str, channels_last: bool, amp: bool,
+                    fused: bool):
+    """A copy of ``model`` and its optimizer wrapper for one recipe."""
+    model = copy.deepcopy(model).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4,
+                                  fused=True if fused else None)
+    if not amp:
+        wrapper = OptimWrapper(optimizer=optimizer)
+    elif device.startswith('cuda'):
+        from mmengine.optim import AmpOptimWrapper
+        wrapper = AmpOptimWrapper(optimizer=optimizer, loss_scale='dynamic')
+    else:
+        wrapper = AutocastOptimWrapper(optimizer=optimizer)
+    if channels_last:
+        ChannelsLastHook().before_train(SimpleNamespace(model=model))
+    return model, wrapper
+
+
+def train_step(model, wrapper, inputs, samples) -> float:
+    with wrapper.optim_context(model):
+        loss, _ = model.parse_losses(model(inputs, samples, mode='loss'))
+    wrapper.update_params(loss)
+    return loss.item()
+
+
+def benchmark_training(model, args) -> dict:
+    device = args.device
+    batch = args.train_batch_size or max(2, args.batch_size)
+    amp = 'AMP fp16' if device.startswith('cuda') else 'AMP bf16'
+    recipes = {
+        'eager fp32': (False, False, False),
+        'channels_last': (True, False, False),
+        amp: (False, True, False),
+        'fused AdamW': (False, False, True),
+        f'fast (channels_last + {amp} + fused AdamW)': (True, True, True),
+    }
+    generator = torch.Generator().manual_seed(0)
+    inputs = torch.randn(batch, 3, *args.shape,
+                         generator=generator).to(device)
+    samples = training_samples(batch, args.shape, device)
+    built = {name: training_recipe(model, device, *options)
+             for name, options in recipes.items()}
+    calls = {name: (lambda m, w: lambda: train_step(m, w, inputs, samples))(
+        *built[name]) for name in recipes}
+    rows = summarize(
+        interleaved_times(calls, device, 1, max(3, args.rounds // 2)), batch)
+    results = [dict(name=name, batch_size=batch, **rows[name])
+               for name in recipes]
+
+    # The same short run, plain and fast, from the same weights.
+    curves = {}
+    for name in ('eager fp32', list(recipes)[-1]):
+        net, wrapper = training_recipe(model, device, *recipes[name])
+        generator = torch.Generator().manual_seed(1)
+        losses = []
+        for _ in range(args.loss_steps):
+            batch_inputs = torch.randn(batch, 3, *args.shape,
+                                       generator=generator).to(device)
+            losses.append(train_step(net, wrapper, batch_inputs, samples))
+        curves[name] = losses
+    return dict(steps=results, loss_curves=curves)
+
+
+def benchmark_data(cfg, args) -> List[dict]:
+    from mmengine.runner import Runner
+    results = []
+    for workers in args.workers:
+        loader_cfg = copy.deepcopy(cfg.train_dataloader)
+        loader_cfg.update(num_workers=workers,
+                          persistent_workers=workers > 0)
+        loader = Runner.build_dataloader(loader_cfg, seed=0)
+        iterator = iter(loader)
+        next(iterator)  # worker start-up is not throughput
+        start = time.perf_counter()
+        samples = 0
+        for _ in range(args.data_batches):
+            samples += len(next(iterator)['inputs'])
+        seconds = time.perf_counter() - start
+        results.append(dict(workers=workers, samples_per_s=samples / seconds,
+                            batch_size=loader_cfg.batch_size))
+        print(f'  {workers} workers: {samples / seconds:.1f} samples/s',
+              flush=True)
+        del iterator, loader
+    return results
 
 
 def complexity(model, shape) -> Dict[str, float]:
@@ -187,24 +346,30 @@ def complexity(model, shape) -> Dict[str, float]:
     return dict(gflops=info['flops'] / 1e9, params_m=info['params'] / 1e6)
 
 
-def format_rows(rows: List[dict], train: bool) -> str:
-    base = rows[0]
-    header = (f'{"precision":>9} {"ch-last":>7} {"compile":>7} '
-              f'{"img/s":>8} {"x eager":>7} {"p50 ms":>8} {"p90 ms":>8} '
-              f'{"peak MB":>8}')
-    if train:
-        header += f' {"train img/s":>11} {"x eager":>7}'
-    lines = [header]
+def format_inference(rows: List[dict]) -> str:
+    lines = [f'{"inference":<28} {"img/s":>8} {"x eager":>7} {"p50 ms":>8} '
+             f'{"p90 ms":>8} {"peak MB":>8} {"max |dlogit|":>12}']
     for row in rows:
-        line = (f'{row["precision"]:>9} {str(row["channels_last"]):>7} '
-                f'{str(row["compile"]):>7} {row["img_per_s"]:8.2f} '
-                f'{row["img_per_s"] / base["img_per_s"]:7.2f} '
-                f'{row["p50_ms"]:8.1f} {row["p90_ms"]:8.1f} '
-                f'{row["peak_mb"]:8.0f}')
-        if train:
-            line += (f' {row["train_img_per_s"]:11.2f} '
-                     f'{row["train_img_per_s"] / base["train_img_per_s"]:7.2f}')
-        lines.append(line)
+        lines.append(
+            f'{row["name"]:<28} {row["img_per_s"]:8.2f} '
+            f'{row["speedup"]:7.2f} {row["p50_ms"]:8.1f} '
+            f'{row["p90_ms"]:8.1f} {row["peak_mb"]:8.0f} '
+            f'{row["max_abs_diff"]:12.2e}')
+    return '\n'.join(lines)
+
+
+def format_training(report: dict) -> str:
+    lines = [f'{"training step":<48} {"img/s":>8} {"x eager":>7} '
+             f'{"p50 ms":>8}']
+    for row in report['steps']:
+        lines.append(f'{row["name"]:<48} {row["img_per_s"]:8.2f} '
+                     f'{row["speedup"]:7.2f} {row["p50_ms"]:8.1f}')
+    (plain, plain_losses), (fast, fast_losses) = report[
+        'loss_curves'].items()
+    lines.append(f'losses, same weights and batches: step  {plain:>10}  '
+                 f'{"fast":>10}')
+    for step, (a, b) in enumerate(zip(plain_losses, fast_losses), 1):
+        lines.append(f'{"":34}{step:5d}  {a:10.4f}  {b:10.4f}')
     return '\n'.join(lines)
 
 
@@ -214,37 +379,42 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     cfg = load_config(args.config, args.cfg_options)
     model = build(cfg, args.checkpoint, args.device)
-    info = complexity(build(cfg, None, 'cpu'), args.shape)
-    combos = [('fp32', False, False)]
-    layouts = [False, True] if args.channels_last else [False]
-    compiles = [False, True] if args.compile else [False]
-    for precision in args.precision:
-        for channels_last in layouts:
-            for compiled in compiles:
-                if (precision, channels_last, compiled) not in combos:
-                    combos.append((precision, channels_last, compiled))
-    rows = []
-    for count, combo in enumerate(combos, 1):
-        print(f'[{count}/{len(combos)}] precision={combo[0]} '
-              f'channels_last={combo[1]} compile={combo[2]}', flush=True)
-        rows.append(variant(model, args, *combo))
+    info = complexity(build(copy.deepcopy(cfg), None, 'cpu'), args.shape)
     environment = dict(
         config=args.config, device=args.device, shape=args.shape,
         batch_size=args.batch_size, threads=torch.get_num_threads(),
         torch=torch.__version__,
         device_name=torch.cuda.get_device_name() if args.device.startswith(
-            'cuda') else (os.uname().machine + ' CPU'))
-    print(f'\n{args.config}: {info["params_m"]:.1f} M parameters, '
+            'cuda') else _cpu_name())
+    print(f'{args.config}: {info["params_m"]:.1f} M parameters, '
           f'{info["gflops"]:.1f} GFLOPs (multiply-adds, as mmengine counts) '
-          f'at {args.shape[0]}x{args.shape[1]}; '
-          f'batch {args.batch_size}, {environment["threads"]} threads, '
-          f'{environment["device_name"]}')
-    print(format_rows(rows, args.train))
+          f'at {args.shape[0]}x{args.shape[1]}; batch {args.batch_size}, '
+          f'{environment["threads"]} threads, {environment["device_name"]}',
+          flush=True)
+    report = dict(environment=environment, complexity=info)
+    report['inference'] = benchmark_inference(model, args)
+    print(format_inference(report['inference']), flush=True)
+    if args.train:
+        report['training'] = benchmark_training(model, args)
+        print(format_training(report['training']), flush=True)
+    if args.data:
+        print('training data pipeline (full augmentation):', flush=True)
+        report['data'] = benchmark_data(cfg, args)
     os.makedirs(osp.dirname(osp.abspath(args.json)), exist_ok=True)
     with open(args.json, 'w') as f:
-        json.dump(dict(environment=environment, complexity=info,
-                       results=rows), f, indent=2)
+        json.dump(report, f, indent=2)
     print(f'wrote {args.json}')
+
+
+def _cpu_name() -> str:
+    try:
+        with open('/proc/cpuinfo') as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return os.uname().machine + ' CPU'
 
 
 if __name__ == '__main__':

@@ -43,6 +43,7 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 from ssformer_mmseg.config import load_config  # noqa: E402
+from ssformer_mmseg.visualization import plot_learning_curve  # noqa: E402
 from ssformer_mmseg.datasets.synthetic import (  # noqa: E402
     FOLDER, SyntheticPolypDataset, make_synthetic_polyp_set,
     synthetic_manifest, synthetic_set_is_complete)
@@ -141,8 +142,10 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     draw_overlays(data_root, files['prob_maps'], files['per_image'],
                   files['overlay_dir'], files['overlays'], args.overlays)
     plot_learning_curve(
-        osp.join(log_dir, 'vis_data', 'scalars.json'), summary,
-        cfg.train_cfg.max_iters, files['learning_curve'])
+        osp.join(log_dir, 'vis_data', 'scalars.json'),
+        files['learning_curve'], 'SSFormer demo on synthetic polyps',
+        max_iters=cfg.train_cfg.max_iters,
+        final={f'{SET_NAME}/meanDic': summary['meanDic']})
     times['pictures'] = time.perf_counter() - tick
     times['total'] = time.perf_counter() - start
 
@@ -339,52 +342,6 @@ def overlay_tile(image: np.ndarray, gt: np.ndarray, prob: np.ndarray,
                 (0, 0, 0), 1, cv2.LINE_AA)
     return np.concatenate([bar, row, foot, np.full_like(foot[:6], 255)],
                           axis=0)
-
-
-def plot_learning_curve(scalars_json: str, final: Dict[str, float],
-                        max_iters: int, path: str) -> None:
-    """Training losses and the monitored test meanDic / mDice against the
-    iteration, from mmengine's ``scalars.json``."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
-    train: Dict[str, List[tuple]] = {}
-    val: Dict[str, List[tuple]] = {}
-    with open(scalars_json) as f:
-        for line in f:
-            record = json.loads(line)
-            step = record.get('step')
-            for key, value in record.items():
-                if 'loss' in key:
-                    train.setdefault(key, []).append((step, value))
-                elif key in (f'{SET_NAME}/meanDic', f'{SET_NAME}/mDice'):
-                    val.setdefault(key.split('/')[1], []).append(
-                        (step, value))
-    fig, (ax_loss, ax_dice) = plt.subplots(1, 2, figsize=(10, 4), dpi=110)
-    for key, points in sorted(train.items()):
-        steps, values = zip(*points)
-        ax_loss.plot(steps, values, label=key, lw=1.2)
-    ax_loss.set_xlabel('iteration')
-    ax_loss.set_ylabel('training loss (logger window mean)')
-    ax_loss.set_yscale('log')
-    ax_loss.grid(alpha=0.3)
-    ax_loss.legend(fontsize=8)
-    for key, points in sorted(val.items()):
-        steps, values = zip(*points)
-        ax_dice.plot(steps, values, 'o-', label=f'{key} (test split)')
-    ax_dice.plot([max_iters], [final['meanDic']], 'k*', ms=10,
-                 label=f'final test meanDic {final["meanDic"]:.3f}')
-    ax_dice.set_xlabel('iteration')
-    ax_dice.set_ylabel('score (0-1)')
-    ax_dice.set_xlim(0, max_iters * 1.03)
-    ax_dice.set_ylim(0, 1)
-    ax_dice.grid(alpha=0.3)
-    ax_dice.legend(fontsize=8, loc='lower right')
-    fig.suptitle('SSFormer demo on synthetic polyps')
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
 
 
 def print_summary(result: dict, table: str, out_dir: str) -> None:

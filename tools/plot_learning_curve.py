@@ -1,0 +1,56 @@
+"""Draw a training run's losses and validation meanDic / mDice as a PNG.
+
+Examples:
+    python tools/plot_learning_curve.py work_dirs/ssformer_s_kvasir
+    python tools/plot_learning_curve.py run/20261126_120000/vis_data/scalars.json \\
+        --out curve.png --title "SSFormer-S from scratch"
+"""
+import argparse
+import glob
+import os.path as osp
+import sys
+from typing import List, Optional
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from ssformer_mmseg.visualization import plot_learning_curve  # noqa: E402
+
+
+def find_scalars(path: str) -> str:
+    """``path`` itself, or the newest run's ``vis_data/scalars.json`` in a
+    work dir."""
+    if osp.isfile(path):
+        return path
+    runs = sorted(glob.glob(osp.join(path, '*', 'vis_data', 'scalars.json')))
+    if not runs:
+        raise FileNotFoundError(
+            f'no */vis_data/scalars.json under {path}: not an mmengine work '
+            'dir (or the run logged nothing yet)')
+    return runs[-1]
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split('\n\n', 1)[1])
+    parser.add_argument('run', help='work dir or scalars.json')
+    parser.add_argument('--out', help='PNG (default: <work dir>/'
+                        'learning_curve.png)')
+    parser.add_argument('--title', default='learning curve')
+    args = parser.parse_args(argv)
+    try:
+        scalars = find_scalars(args.run)
+    except FileNotFoundError as error:
+        print(f'error: {error}', file=sys.stderr)
+        return 1
+    out = args.out or osp.join(
+        args.run if osp.isdir(args.run) else osp.dirname(scalars),
+        'learning_curve.png')
+    plot_learning_curve(scalars, out, args.title)
+    print(f'wrote {out}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
