@@ -28,7 +28,7 @@ class ChannelsLastHook(Hook):
     gets its input batch in channels_last, the layout oneDNN (CPU) and cuDNN
     tensor cores convolve fastest; with AMP (``tools/train.py --amp``) a
     training step of SSFormer-S took less than half the fp32 time on our CPU
-    (README, "Benchmark"). Numerics are unchanged up to float rounding.
+    (README, "Speed"). Numerics are unchanged up to float rounding.
     """
 
     priority = 'VERY_HIGH'
