@@ -19,6 +19,7 @@ from mmengine.runner import Runner  # noqa: E402
 from mmseg.registry import RUNNERS  # noqa: E402
 
 from ssformer_mmseg.compat import shutdown_distributed  # noqa: E402
+from ssformer_mmseg.engine import resumable_checkpoint  # noqa: E402
 from ssformer_mmseg.config import (add_runner_arguments,  # noqa: E402
                                    runner_config)
 
@@ -61,11 +62,28 @@ def main() -> None:
     if args.channels_last:
         cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [
             dict(type='ChannelsLastHook')]
+    if args.resume:
+        resume_from(cfg)
     cfg.resume = args.resume
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg \
         else Runner.from_cfg(cfg)
     runner.train()
     shutdown_distributed()
+
+
+def resume_from(cfg) -> None:
+    """Point ``cfg.load_from`` at the newest complete checkpoint of the work
+    dir, skipping (with a warning) any that a crash left truncated."""
+    checkpoint, skipped = resumable_checkpoint(cfg.work_dir)
+    for problem in skipped:
+        print_log(f'not resuming from {problem}', logger='current',
+                  level=logging.WARNING)
+    if checkpoint is not None:
+        print_log(f'resuming from {checkpoint}', logger='current')
+        cfg.load_from = checkpoint
+    elif skipped:
+        sys.exit(f'error: --resume: no complete checkpoint in {cfg.work_dir} '
+                 f'({len(skipped)} unusable); remove them to start afresh')
 
 
 if __name__ == '__main__':

@@ -12,5 +12,8 @@ log_level = 'INFO'
 load_from = None
 resume = False
 randomness = dict(seed=0)
+# RandomStateHook: a resumed run continues with the saved random state.
+# NonFiniteLossHook: stop at the first NaN / inf loss, naming it.
+custom_hooks = [dict(type='RandomStateHook'), dict(type='NonFiniteLossHook')]
 # mmseg's SegTTAModel mis-merges one-channel heads; see PolypTTAModel.
 tta_model = dict(type='PolypTTAModel')

@@ -1,5 +1,12 @@
-"""Runner hooks and the optimizer wrapper of the fast paths."""
-from .hooks import ChannelsLastHook, FastInferenceHook
+"""Runner hooks, the mixed-precision optimizer wrapper, resumable
+checkpoints."""
+from .checkpoints import checkpoint_problem, resumable_checkpoint
+from .hooks import (ChannelsLastHook, FastInferenceHook, NonFiniteLossHook,
+                    RandomStateHook)
 from .optim_wrapper import AutocastOptimWrapper
 
-__all__ = ['ChannelsLastHook', 'FastInferenceHook', 'AutocastOptimWrapper']
+__all__ = [
+    'ChannelsLastHook', 'FastInferenceHook', 'AutocastOptimWrapper',
+    'RandomStateHook', 'NonFiniteLossHook', 'resumable_checkpoint',
+    'checkpoint_problem'
+]

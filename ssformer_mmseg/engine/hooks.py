@@ -1,9 +1,11 @@
-"""Hooks that switch a Runner's model to the fast paths.
+"""Runner hooks: the fast paths, exact resumption and non-finite losses.
 
 ``FastInferenceHook`` is what ``tools/test.py --fast`` adds;
-``ChannelsLastHook`` is what ``tools/train.py --channels-last`` adds. Both can
-also be listed in a config's ``custom_hooks``.
+``ChannelsLastHook`` is what ``tools/train.py --channels-last`` adds;
+``RandomStateHook`` and ``NonFiniteLossHook`` are in our configs'
+``custom_hooks`` (``configs/_base_/default_runtime.py``).
 """
+import math
 from typing import Optional
 
 import torch
@@ -82,3 +84,75 @@ class FastInferenceHook(Hook):
     def after_test(self, runner) -> None:
         owner, name, original = self._restore
         setattr(owner, name, original)
+
+
+@HOOKS.register_module()
+class RandomStateHook(Hook):
+    """Make a resumed run continue with the model's saved random state.
+
+    mmengine re-seeds a resumed run and replays the data loader up to the
+    checkpoint's iteration, which reproduces the data pipeline's randomness
+    (NumPy / Python generators), but not the state of the PyTorch generators
+    the model draws from (dropout, stochastic depth). This hook stores the
+    PyTorch (and CUDA) generator states in every checkpoint's ``meta`` and
+    puts them back right before the first iteration after resuming, so that
+    with deterministic kernels an interrupted and resumed run ends with the
+    same weights as an uninterrupted one (tested on CPU). The NumPy / Python
+    states are deliberately not restored: the replay already brought them to
+    where the original run was when it fetched the next batch.
+    """
+
+    priority = 'VERY_LOW'
+
+    def __init__(self):
+        self._pending = None
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        states = dict(torch=torch.get_rng_state())
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            states['cuda'] = torch.cuda.get_rng_state_all()
+        checkpoint.setdefault('meta', {})['random_states'] = states
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        self._pending = checkpoint.get('meta', {}).get('random_states')
+
+    def before_train_iter(self, runner, batch_idx: int,
+                          data_batch=None) -> None:
+        if self._pending is None:
+            return
+        states, self._pending = self._pending, None
+        torch.set_rng_state(states['torch'])
+        if 'cuda' in states and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(states['cuda'])
+
+
+@HOOKS.register_module()
+class NonFiniteLossHook(Hook):
+    """Stop training at the first NaN or infinite loss, saying where.
+
+    Runs after each iteration, before the checkpoint hook, so a diverged
+    model is never saved: the last checkpoint on disk is from before the
+    divergence.
+
+    Raises:
+        FloatingPointError: Naming the iteration, every non-finite logged
+            value (total and each loss term) and the last checkpoint.
+    """
+
+    priority = 'ABOVE_NORMAL'
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None,
+                         outputs: Optional[dict] = None) -> None:
+        bad = {
+            name: float(value) for name, value in (outputs or {}).items()
+            if 'loss' in name and not math.isfinite(float(value))
+        }
+        if not bad:
+            return
+        terms = ', '.join(f'{name}={value}' for name, value in bad.items())
+        last = runner.message_hub.get_info('last_ckpt')
+        raise FloatingPointError(
+            f'non-finite loss at iteration {runner.iter + 1}: {terms}. '
+            'Training stopped; the last checkpoint saved before it is '
+            f'{last or "none (none was saved yet)"}. Lower the learning '
+            'rate, check the data, or use fp32 (no --amp).')

@@ -1,0 +1,170 @@
+"""Training under faults: a SIGKILL mid-run, truncated checkpoints, NaN."""
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import REPO_ROOT
+from ssformer_mmseg.engine import checkpoint_problem, resumable_checkpoint
+from test_distributed import write_kvasir_like
+
+TESTS_DIR = osp.dirname(osp.abspath(__file__))
+
+
+def write_config(path, extra_hooks: str = '') -> str:
+    """A tiny SSFormer-S run: 6 iterations, a checkpoint every 2, dropout
+    and stochastic depth on (so the model's own randomness matters)."""
+    path.write_text(f"""
+_base_ = [{osp.join(REPO_ROOT, 'configs', 'ssformer_s_kvasir.py')!r}]
+custom_imports = dict(imports=['ssformer_mmseg', 'fault_hooks'],
+                      allow_failed_imports=False)
+model = dict(
+    backbone=dict(init_cfg=None, embed_dims=8, num_layers=[1, 1, 1, 1],
+                  drop_path_rate=0.3),
+    decode_head=dict(in_channels=[8, 16, 40, 64], channels=8))
+train_dataloader = dict(batch_size=2, num_workers=0,
+                        persistent_workers=False)
+val_dataloader = dict(num_workers=0, persistent_workers=False)
+test_dataloader = val_dataloader
+train_cfg = dict(max_iters=6, val_interval=100)
+optim_wrapper = dict(optimizer=dict(lr=1e-3))
+default_hooks = dict(
+    logger=dict(interval=1),
+    checkpoint=dict(interval=2, max_keep_ckpts=10))
+custom_hooks = [dict(type='RandomStateHook'), dict(type='NonFiniteLossHook'),
+                {extra_hooks}]
+randomness = dict(seed=0, deterministic=True)
+""")
+    return str(path)
+
+
+def train(config: str, data, work, *extra) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, 'tools/train.py', config, '--work-dir', str(work),
+         '--cfg-options', f'data_root={data}', *extra],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+        env=dict(os.environ,
+                 PYTHONPATH=os.pathsep.join(
+                     [TESTS_DIR, os.environ.get('PYTHONPATH', '')])))
+
+
+def final_weights(work) -> dict:
+    checkpoint = torch.load(osp.join(work, 'iter_6.pth'), map_location='cpu',
+                            weights_only=True)
+    return checkpoint['state_dict']
+
+
+@pytest.fixture(scope='module')
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp('faults')
+    write_kvasir_like(root / 'data', num_train=6, num_test=2)
+    plain = write_config(root / 'plain.py')
+    work = root / 'uninterrupted'
+    result = train(plain, root / 'data', work)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return root, plain, final_weights(work)
+
+
+def crashed_run(root, name: str):
+    """A run killed right after iteration 5 (checkpoints 2 and 4 exist)."""
+    work = root / name
+    killer = write_config(root / f'{name}.py',
+                          "dict(type='KillAfterIterHook', iteration=5)")
+    result = train(killer, root / 'data', work)
+    assert result.returncode != 0  # SIGKILL
+    assert sorted(f for f in os.listdir(work) if f.endswith('.pth')) == [
+        'iter_2.pth', 'iter_4.pth'
+    ]
+    return work
+
+
+def assert_same_weights(expected: dict, work) -> None:
+    weights = final_weights(work)
+    assert weights.keys() == expected.keys()
+    for key, value in expected.items():
+        assert torch.equal(weights[key], value), key
+
+
+def test_resume_after_sigkill_ends_with_the_same_weights(setup):
+    root, plain, expected = setup
+    work = crashed_run(root, 'killed')
+    result = train(plain, root / 'data', work, '--resume')
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-3000:]
+    assert 'resuming from' in log and 'iter_4.pth' in log
+    assert 'Iter(train) [5/6]' in log
+    assert_same_weights(expected, work)
+
+
+def test_without_random_state_hook_resume_diverges(setup):
+    """Why RandomStateHook exists: the replayed data alone does not restore
+    the model's dropout / stochastic-depth draws."""
+    root, _, expected = setup
+    work = crashed_run(root, 'killed_no_hook')
+    config = write_config(root / 'no_hook.py')
+    text = open(config).read().replace("dict(type='RandomStateHook'), ", '')
+    open(config, 'w').write(text)
+    result = train(config, root / 'data', work, '--resume')
+    assert result.returncode == 0, result.stderr[-3000:]
+    weights = final_weights(work)
+    assert any(not torch.equal(weights[k], v) for k, v in expected.items())
+
+
+def test_truncated_checkpoint_is_skipped_for_the_previous_one(setup):
+    root, plain, expected = setup
+    work = crashed_run(root, 'truncated')
+    newest = work / 'iter_4.pth'
+    data = newest.read_bytes()
+    newest.write_bytes(data[:len(data) // 2])
+    result = train(plain, root / 'data', work, '--resume')
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-3000:]
+    assert f'not resuming from {newest}' in log and 'truncated' in log
+    assert 'Iter(train) [3/6]' in log
+    assert_same_weights(expected, work)
+
+
+def test_no_complete_checkpoint_is_a_clear_error(setup, tmp_path):
+    root, plain, _ = setup
+    work = tmp_path / 'work'
+    work.mkdir()
+    (work / 'iter_2.pth').write_bytes(b'PK\x03\x04 cut')
+    result = train(plain, root / 'data', work, '--resume')
+    assert result.returncode != 0
+    assert 'no complete checkpoint' in result.stderr
+    assert 'iter_2.pth' in result.stdout + result.stderr
+
+
+def test_non_finite_loss_stops_naming_iteration_and_term(setup):
+    root, _, _ = setup
+    work = root / 'nan'
+    config = write_config(root / 'nan.py',
+                          "dict(type='NaNWeightsBeforeIterHook', iteration=3)")
+    result = train(config, root / 'data', work)
+    log = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert 'FloatingPointError: non-finite loss at iteration 3' in log
+    assert 'decode.loss_bce=nan' in log and 'decode.loss_dice=nan' in log
+    assert 'iter_2.pth' in log.split('non-finite loss')[1]
+    # The diverged model was never saved: the last good one is kept.
+    assert sorted(f for f in os.listdir(work) if f.endswith('.pth')) == [
+        'iter_2.pth'
+    ]
+
+
+def test_checkpoint_problem_and_candidates(tmp_path):
+    good = tmp_path / 'iter_2.pth'
+    torch.save(dict(state_dict=dict(w=torch.ones(3))), good)
+    assert checkpoint_problem(str(good)) is None
+    assert checkpoint_problem(str(tmp_path / 'none.pth')) == 'missing'
+    cut = tmp_path / 'iter_4.pth'
+    cut.write_bytes(good.read_bytes()[:-40])
+    assert 'truncated' in checkpoint_problem(str(cut))
+    (tmp_path / 'last_checkpoint').write_text(str(cut))
+    path, skipped = resumable_checkpoint(str(tmp_path))
+    assert path == str(good)
+    assert skipped == [f'{cut}: not a complete torch checkpoint (truncated?)']
+    assert resumable_checkpoint(str(tmp_path / 'empty')) == (None, [])
