@@ -98,6 +98,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         # Bad inputs, a device or backend that cannot be used, missing
         # optional packages: the message says it all.
         print(f'error: {error}', file=sys.stderr)
+        for note in getattr(error, '__notes__', []):
+            print(note, file=sys.stderr)
         return 1
     if summary['skipped']:
         print(f'skipped {len(summary["skipped"])} non-image file(s): '

@@ -6,6 +6,7 @@ Examples:
         --show-dir overlays --cfg-options data_root=/data/polyp
 """
 import argparse
+import contextlib
 import os.path as osp
 import sys
 
@@ -19,6 +20,7 @@ from ssformer_mmseg.apis.optimize import (  # noqa: E402
 from ssformer_mmseg.compat import shutdown_distributed  # noqa: E402
 from ssformer_mmseg.config import (add_runner_arguments,  # noqa: E402
                                    runner_config)
+from ssformer_mmseg.partial_outputs import removed_on_error  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -71,7 +73,13 @@ def main() -> None:
                 evaluator['prob_map_dir'] = args.out
         elif args.out is not None:
             evaluator.update(output_dir=args.out, keep_results=True)
-    Runner.from_cfg(cfg).test()
+    with contextlib.ExitStack() as outputs:
+        # A failure (e.g. an unreadable test image) leaves no partial maps
+        # or drawings that could pass for a complete run.
+        for folder in (args.out, args.show_dir):
+            if folder is not None:
+                outputs.enter_context(removed_on_error(folder))
+        Runner.from_cfg(cfg).test()
     shutdown_distributed()
 
 

@@ -49,6 +49,7 @@ from ..config import load_config, set_data_root
 from ..datasets.polyp import IMAGE_SUFFIXES, PolypDataset
 from ..datasets.polyp_files import PolypFileError, is_system_file, read_image
 from ..evaluation.polyp_scores import to_uint8_map
+from ..partial_outputs import removed_on_error
 
 VIDEO_SUFFIXES = ('.mp4', '.avi', '.mov', '.mkv', '.m4v', '.mpg', '.mpeg',
                   '.wmv', '.webm')
@@ -892,6 +893,8 @@ def run_inference(segmenter: PolypSegmenter,
         save_frames (bool): For a video, also write the per-frame PNGs.
         progress (bool): Show a progress bar / counter on stderr.
 
+    If a frame cannot be read, nothing this run wrote is left behind.
+
     Returns:
         dict: ``kind``, ``frames``, ``seconds``, ``outputs`` (paths written
         besides the per-frame folders), ``skipped`` (non-image files of a
@@ -900,6 +903,17 @@ def run_inference(segmenter: PolypSegmenter,
     kind = input_kind(input_path)
     start = time.perf_counter()
     summary = dict(kind=kind, outputs=[], skipped=[])
+    with removed_on_error(out_dir):
+        _run(segmenter, input_path, kind, out_dir, batch_size, save_frames,
+             progress, summary)
+    summary['seconds'] = time.perf_counter() - start
+    return summary
+
+
+def _run(segmenter: PolypSegmenter, input_path: str, kind: str, out_dir: str,
+         batch_size: int, save_frames: bool, progress: bool,
+         summary: dict) -> None:
+    """The body of :func:`run_inference`; fills ``summary``."""
     if kind in ('image', 'folder'):
         if kind == 'folder':
             paths, summary['skipped'] = list_images(input_path)
@@ -914,8 +928,6 @@ def run_inference(segmenter: PolypSegmenter,
         summary['frames'] = _run_video(segmenter, input_path, out_dir,
                                        batch_size, save_frames, progress,
                                        summary['outputs'])
-    summary['seconds'] = time.perf_counter() - start
-    return summary
 
 
 def _run_video(segmenter: PolypSegmenter, path: str, out_dir: str,
