@@ -3,11 +3,13 @@
 # README's "Model zoo, measured by us": train, test the last checkpoint in
 # fp32 and with the bf16 fast path on the Kvasir and CVC-ClinicDB test
 # splits, and draw the learning curve.
-# Usage: tools/experiments/kvasir_from_scratch.sh [DATA_ROOT] [WORK_DIR]
+# Usage: tools/experiments/kvasir_from_scratch.sh [DATA_ROOT] [WORK_DIR] [CONFIG]
+# (CONFIG: configs/experiments/segformer_head_mit_b2_kvasir_scratch_224.py
+# for the SegformerHead ablation.)
 set -euo pipefail
 DATA_ROOT=${1:-${POLYP_DATA_ROOT:-data/polyp}}
 WORK=${2:-work_dirs/ssformer_s_kvasir_scratch_224}
-CONFIG=configs/experiments/ssformer_s_kvasir_scratch_224.py
+CONFIG=${3:-configs/experiments/ssformer_s_kvasir_scratch_224.py}
 cd "$(dirname "$0")/../.."
 
 python tools/train.py "$CONFIG" --work-dir "$WORK" \
@@ -27,4 +29,4 @@ for precision in fp32 bf16; do
         --cfg-options data_root="$DATA_ROOT" "${CLINICDB[@]}"
 done
 python tools/plot_learning_curve.py "$WORK" \
-    --title "SSFormer-S from scratch, Kvasir-SEG 900 / 100, 224x224"
+    --title "$(basename "$CONFIG" .py): from scratch, Kvasir-SEG 900 / 100"
