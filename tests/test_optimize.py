@@ -89,6 +89,10 @@ def test_original_model_is_not_modified():
         precision='fp32', channels_last=True, compile=False)
     # Same parameters, same keys: checkpoints load into either.
     assert fast.state_dict().keys() == model.state_dict().keys()
+    # The folded weights are buffers: they follow the model across devices
+    # and dtypes.
+    assert fast.decode_head.folded_stage_0.dtype == torch.float32
+    assert fast.double().decode_head.folded_stage_0.dtype == torch.float64
 
 
 @pytest.mark.parametrize('sr_ratio,qkv_bias', [(1, True), (2, True),

@@ -92,9 +92,10 @@ class FoldedPLDHead(PLDHead):
     """
 
     def fold(self) -> None:
-        """Precompute the folded fuse weights from the current parameters."""
-        self.folded = []
-        for fuse in self.fuse_convs:
+        """Precompute the folded fuse weights from the current parameters
+        (as non-persistent buffers: they follow ``.to()``, and state-dict
+        keys stay those of ``PLDHead``)."""
+        for idx, fuse in enumerate(self.fuse_convs):
             weight = fuse.conv.weight.detach().flatten(1)
             bias = fuse.conv.bias.detach() if fuse.conv.bias is not None \
                 else weight.new_zeros(weight.shape[0])
@@ -105,8 +106,11 @@ class FoldedPLDHead(PLDHead):
                 weight = weight * scale[:, None]
                 bias = (bias - norm.running_mean) * scale + norm.bias.detach()
             running, stage = weight.split(self.channels, dim=1)
-            self.folded.append((running[..., None, None].contiguous(),
-                                stage[..., None, None].contiguous(), bias))
+            for name, value in (('running', running[..., None, None]),
+                                ('stage', stage[..., None, None]),
+                                ('bias', bias)):
+                self.register_buffer(f'folded_{name}_{idx}',
+                                     value.contiguous(), persistent=False)
 
     def forward(self, inputs: list) -> Tensor:
         inputs = self._transform_inputs(inputs)
@@ -117,7 +121,9 @@ class FoldedPLDHead(PLDHead):
         ]
         out = emphasised[-1]
         for idx in range(len(inputs) - 2, -1, -1):
-            running, stage, bias = self.folded[idx]
+            running, stage, bias = (
+                getattr(self, f'folded_{name}_{idx}')
+                for name in ('running', 'stage', 'bias'))
             out = self._at_size(F.conv2d(out, running), size) \
                 + self._at_size(F.conv2d(emphasised[idx], stage, bias), size)
             if self.fuse_convs[idx].with_activation:
