@@ -29,7 +29,24 @@ def test_config_parses(name):
     assert 'ssformer_mmseg' in cfg.custom_imports.imports
     assert cfg.custom_imports.allow_failed_imports is False
     assert cfg.default_scope == 'mmseg'
-    assert cfg.model.decode_head.type == 'PLDHead'
+    # The one ablation config swaps the head on purpose.
+    expected = 'SegformerHead' if 'segformer_head' in name else 'PLDHead'
+    assert cfg.model.decode_head.type == expected
+
+
+def test_head_ablation_differs_only_in_the_head():
+    def load(name):
+        cfg = Config.fromfile(osp.join(CONFIG_DIR, 'experiments', name),
+                              import_custom_modules=False)
+        head = cfg.model.pop('decode_head')
+        return cfg.to_dict(), head
+
+    pld, pld_head = load('ssformer_s_kvasir_scratch_224.py')
+    ablation, segformer_head = load('segformer_head_mit_b2_kvasir_scratch_224.py')
+    assert pld == ablation
+    for key in ('in_channels', 'channels', 'dropout_ratio', 'out_channels',
+                'loss_decode', 'norm_cfg'):
+        assert pld_head[key] == segformer_head[key], key
 
 
 @pytest.mark.parametrize('name,layers,arch', [
