@@ -19,9 +19,9 @@ from mmengine.runner import Runner  # noqa: E402
 from mmseg.registry import RUNNERS  # noqa: E402
 
 from ssformer_mmseg.compat import shutdown_distributed  # noqa: E402
-from ssformer_mmseg.engine import resumable_checkpoint  # noqa: E402
 from ssformer_mmseg.config import (add_runner_arguments,  # noqa: E402
                                    runner_config)
+from ssformer_mmseg.engine import resumable_checkpoint  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
