@@ -3,7 +3,6 @@
 Speed is measured by tools/benchmark.py, never asserted here.
 """
 import copy
-import os
 import subprocess
 import sys
 from types import SimpleNamespace
@@ -22,6 +21,7 @@ from ssformer_mmseg.apis.optimize import (FoldedPLDHead,
                                           SDPAEfficientMultiheadAttention)
 from ssformer_mmseg.engine import AutocastOptimWrapper, ChannelsLastHook
 from ssformer_mmseg.models import PLDHead
+from test_distributed import TINY as TINY_OPTIONS, write_kvasir_like
 
 TINY = dict(backbone=dict(embed_dims=8, num_layers=[1, 1, 1, 1]),
             decode_head=dict(in_channels=[8, 16, 40, 64], channels=16))
@@ -263,8 +263,6 @@ def test_autocast_wrapper_refuses_fp16():
 def test_test_tool_fast_gives_the_same_scores(tmp_path):
     """tools/test.py --fast swaps in the optimized model for the test loop
     and reports the same metrics (fp32)."""
-    sys.path.insert(0, os.path.join(REPO_ROOT, 'tests'))
-    from test_distributed import TINY as TINY_OPTIONS, write_kvasir_like
     data = tmp_path / 'data'
     write_kvasir_like(data, num_train=1, num_test=3)
     cfg = load_config('ssformer_s_kvasir.py')

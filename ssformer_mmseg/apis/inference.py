@@ -50,6 +50,7 @@ from ..datasets.polyp import IMAGE_SUFFIXES, PolypDataset
 from ..datasets.polyp_files import PolypFileError, is_system_file, read_image
 from ..evaluation.polyp_scores import to_uint8_map
 from ..partial_outputs import removed_on_error
+from .optimize import optimize_for_inference
 
 VIDEO_SUFFIXES = ('.mp4', '.avi', '.mov', '.mkv', '.m4v', '.mpg', '.mpeg',
                   '.wmv', '.webm')
@@ -576,7 +577,6 @@ class PolypSegmenter:
                                  'usable CUDA; use device cpu')
             self.model = load_segmentor(cfg, checkpoint, device)
             if fast is not None:
-                from .optimize import optimize_for_inference
                 self.model = optimize_for_inference(self.model, **fast)
             self.data_preprocessor = self.model.data_preprocessor
         elif backend == 'onnxruntime':

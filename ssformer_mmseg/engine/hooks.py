@@ -69,6 +69,8 @@ class FastInferenceHook(Hook):
         self._restore = None
 
     def before_test(self, runner) -> None:
+        # Imported here: importing the package (which registers this hook)
+        # should not load the whole inference stack.
         from ..apis.optimize import optimize_for_inference
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
