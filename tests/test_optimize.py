@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from mmseg.models.backbones.mit import EfficientMultiheadAttention
+from mmseg.models.backbones.mit import EfficientMultiheadAttention, MixFFN
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from mmengine.structures import PixelData
@@ -18,7 +18,9 @@ from mmengine.structures import PixelData
 from conftest import REPO_ROOT, build_model, load_config
 from ssformer_mmseg.apis import optimize_for_inference
 from ssformer_mmseg.apis.optimize import (FoldedPLDHead,
-                                          SDPAEfficientMultiheadAttention)
+                                          SDPAEfficientMultiheadAttention,
+                                          TokenMixFFN)
+from ssformer_mmseg.apis.winograd import WinogradConv2d
 from ssformer_mmseg.engine import AutocastOptimWrapper, ChannelsLastHook
 from ssformer_mmseg.models import PLDHead
 from test_distributed import TINY as TINY_OPTIONS, write_kvasir_like
@@ -82,6 +84,14 @@ def test_original_model_is_not_modified():
     assert all(
         type(m) is SDPAEfficientMultiheadAttention for m in fast.modules()
         if isinstance(m, EfficientMultiheadAttention))
+    assert all(type(m) is TokenMixFFN for m in fast.modules()
+               if isinstance(m, MixFFN))
+    # Winograd for the 8 Local-Emphasis 3x3 convolutions (fp32 on the CPU).
+    assert sum(type(m) is WinogradConv2d for m in fast.modules()) == 8
+    assert not any(isinstance(m, (TokenMixFFN, WinogradConv2d))
+                   for m in model.modules())
+    bf16 = optimize_for_inference(model, 'bf16')
+    assert not any(isinstance(m, WinogradConv2d) for m in bf16.modules())
     assert 'extract_feat' not in vars(model)
     assert not model.backbone.layers[0][0].projection.weight.is_contiguous(
         memory_format=torch.channels_last)

@@ -33,12 +33,14 @@ from typing import Callable, Optional
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmseg.models.backbones.mit import EfficientMultiheadAttention
+from mmseg.models.backbones.mit import EfficientMultiheadAttention, MixFFN
 from mmseg.models.utils import nlc_to_nchw, nchw_to_nlc, resize
 from torch import Tensor
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..models.decode_heads.pld_head import PLDHead
+from . import fused_ops
+from .winograd import use_winograd
 
 PRECISIONS = dict(fp32=None, bf16=torch.bfloat16, fp16=torch.float16)
 
@@ -70,9 +72,10 @@ class SDPAEfficientMultiheadAttention(EfficientMultiheadAttention):
         attn = self.attn
         dims = attn.embed_dim
         weight, bias = attn.in_proj_weight, attn.in_proj_bias
-        q = F.linear(x, weight[:dims], None if bias is None else bias[:dims])
-        kv = F.linear(x_kv, weight[dims:],
-                      None if bias is None else bias[dims:])
+        q = fused_ops.linear(x, weight[:dims],
+                             None if bias is None else bias[:dims])
+        kv = fused_ops.linear(x_kv, weight[dims:],
+                              None if bias is None else bias[dims:])
         batch, num_q, _ = q.shape
         heads = attn.num_heads
         q = q.view(batch, num_q, heads, -1).transpose(1, 2)
@@ -80,7 +83,39 @@ class SDPAEfficientMultiheadAttention(EfficientMultiheadAttention):
             2, 0, 3, 1, 4)
         out = F.scaled_dot_product_attention(q, k, v)
         out = out.transpose(1, 2).reshape(batch, num_q, dims)
-        return identity + attn.out_proj(out)
+        return fused_ops.linear(
+            out, attn.out_proj.weight, attn.out_proj.bias, residual=identity)
+
+
+class TokenMixFFN(MixFFN):
+    """mmseg's MiT feed-forward block computed on tokens.
+
+    mmseg runs the two 1x1 convolutions as ``Conv2d`` on (N, C, H, W) views
+    of the tokens; here they are ``F.linear`` on the (N, L, C) tokens with
+    the same weights (several times faster on the CPU for the narrow first
+    stages), the depthwise convolution and GELU run as one call, and so do
+    the last projection and the residual add (see :mod:`.fused_ops`).
+    Not built from configs: :func:`optimize_for_inference` switches the class
+    of existing ``MixFFN`` modules to this one. Inference only (no dropout).
+    """
+
+    def forward(self, x: Tensor, hw_shape: tuple,
+                identity: Optional[Tensor] = None) -> Tensor:
+        expand, depthwise, activate, _, project, _ = self.layers
+        hidden = fused_ops.linear(x, expand.weight.flatten(1), expand.bias)
+        # (N, L, C) tokens are (N, H, W, C) memory: a channels_last view.
+        hidden = fused_ops.conv2d(
+            nlc_to_nchw(hidden, hw_shape),
+            depthwise.weight,
+            depthwise.bias,
+            padding=depthwise.padding[0],
+            groups=depthwise.groups,
+            activation=activate)
+        return fused_ops.linear(
+            nchw_to_nlc(hidden),
+            project.weight.flatten(1),
+            project.bias,
+            residual=x if identity is None else identity)
 
 
 class FoldedPLDHead(PLDHead):
@@ -124,10 +159,18 @@ class FoldedPLDHead(PLDHead):
             running, stage, bias = (
                 getattr(self, f'folded_{name}_{idx}')
                 for name in ('running', 'stage', 'bias'))
-            out = self._at_size(F.conv2d(out, running), size) \
-                + self._at_size(F.conv2d(emphasised[idx], stage, bias), size)
-            if self.fuse_convs[idx].with_activation:
-                out = self.fuse_convs[idx].activate(out)
+            fuse = self.fuse_convs[idx]
+            activate = fuse.activate if fuse.with_activation else None
+            stage_term = self._at_size(
+                F.conv2d(emphasised[idx], stage, bias), size)
+            if out.shape[2:] == size:
+                out = fused_ops.conv2d(
+                    out, running, activation=activate, residual=stage_term)
+            else:
+                # Still at a deeper stage's resolution: convolve first.
+                out = self._at_size(F.conv2d(out, running), size) + stage_term
+                if activate is not None:
+                    out = activate(out)
         return self.cls_seg(out)
 
     def _at_size(self, x: Tensor, size: torch.Size) -> Tensor:
@@ -150,6 +193,8 @@ def _use_fast_modules(model: nn.Module) -> None:
     for module in model.modules():
         if type(module) is EfficientMultiheadAttention:
             module.__class__ = SDPAEfficientMultiheadAttention
+        elif type(module) is MixFFN:
+            module.__class__ = TokenMixFFN
         elif type(module) is PLDHead and _can_fold(module):
             module.__class__ = FoldedPLDHead
             module.fold()
@@ -208,6 +253,8 @@ def optimize_for_inference(model: nn.Module,
                          '(fast on CPUs with AVX-512 BF16 or AMX) or fp32')
     model = copy.deepcopy(model).eval()
     _use_fast_modules(model)
+    if device.type == 'cpu' and precision == 'fp32':
+        use_winograd(model)
     if channels_last:
         model.to(memory_format=torch.channels_last)
     head = model.decode_head
