@@ -14,6 +14,14 @@ keys, ``dataset_meta``, ``test_step``); what changes is how it computes:
   half of the fuse is applied *before* its input is upsampled, at the
   stage's own resolution, and the halves are added instead of concatenated.
   Same function, fewer multiply-adds at the 1/4 scale.
+* **MiT feed-forward.** Its 1x1 convolutions run as ``F.linear`` on the
+  tokens (:class:`TokenMixFFN`).
+* **Fused kernels (CPU).** Depthwise convolution + GELU, projection +
+  residual and full-resolution fuse convolution + add + ReLU each run as
+  one oneDNN primitive (:mod:`.fused_ops`).
+* **Winograd (CPU, fp32).** Dense 3x3 convolutions (the PLD's Local
+  Emphasis) use Winograd F(4x4, 3x3): a quarter of the multiplications
+  (:mod:`.winograd`).
 * **Memory format.** ``channels_last`` weights and inputs, the layout oneDNN
   (CPU) and cuDNN tensor cores prefer for convolutions.
 * **Precision.** bf16 / fp16 autocast around the backbone and the head; the
@@ -21,9 +29,9 @@ keys, ``dataset_meta``, ``test_step``); what changes is how it computes:
   run as before.
 * **torch.compile** (optional) of the backbone and head forward passes.
 
-The first two are exact up to float rounding (fp32 logits within 1e-4 of
-the eager model, tested); bf16 / fp16 are not, and their accuracy cost is
-measured in the README.
+All but the precision are exact up to float rounding (fp32 logits within
+1e-4 of the eager model, tested); bf16 / fp16 are not, and their accuracy
+cost is measured in the README.
 """
 import argparse
 import copy
@@ -162,13 +170,14 @@ class FoldedPLDHead(PLDHead):
             fuse = self.fuse_convs[idx]
             activate = fuse.activate if fuse.with_activation else None
             stage_term = self._at_size(
-                F.conv2d(emphasised[idx], stage, bias), size)
+                fused_ops.conv2d(emphasised[idx], stage, bias), size)
             if out.shape[2:] == size:
                 out = fused_ops.conv2d(
                     out, running, activation=activate, residual=stage_term)
             else:
                 # Still at a deeper stage's resolution: convolve first.
-                out = self._at_size(F.conv2d(out, running), size) + stage_term
+                out = self._at_size(fused_ops.conv2d(out, running),
+                                    size) + stage_term
                 if activate is not None:
                     out = activate(out)
         return self.cls_seg(out)
