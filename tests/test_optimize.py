@@ -92,6 +92,15 @@ def test_original_model_is_not_modified():
                    for m in model.modules())
     bf16 = optimize_for_inference(model, 'bf16')
     assert not any(isinstance(m, WinogradConv2d) for m in bf16.modules())
+    # Layers autocast runs in bf16 keep bf16 weights (no per-call casts);
+    # normalisation stays fp32, as autocast computes it.
+    patch_embed, blocks, norm = bf16.backbone.layers[0]
+    assert blocks[0].ffn.layers[0].weight.dtype == torch.bfloat16
+    assert blocks[0].attn.attn.in_proj_weight.dtype == torch.bfloat16
+    assert patch_embed.projection.weight.dtype == torch.bfloat16
+    assert norm.weight.dtype == torch.float32
+    assert model.backbone.layers[0][0].projection.weight.dtype == \
+        torch.float32
     assert 'extract_feat' not in vars(model)
     assert not model.backbone.layers[0][0].projection.weight.is_contiguous(
         memory_format=torch.channels_last)
