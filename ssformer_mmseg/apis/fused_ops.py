@@ -20,8 +20,9 @@ from torch import Tensor
 
 def _onednn_dtype(x: Tensor) -> Optional[torch.dtype]:
     """The dtype a oneDNN call computes ``x`` in; None where none applies."""
-    if (x.device.type != 'cpu' or not torch.backends.mkldnn.is_available()
-            or torch.compiler.is_compiling()):
+    # is_compiling first: dynamo would break the graph on the other checks.
+    if (torch.compiler.is_compiling() or x.device.type != 'cpu'
+            or not torch.backends.mkldnn.is_available()):
         return None
     dtype = torch.get_autocast_dtype('cpu') if torch.is_autocast_enabled(
         'cpu') else x.dtype

@@ -35,6 +35,7 @@ cost is measured in the README.
 """
 import argparse
 import copy
+import ctypes
 import functools
 from typing import Callable, Optional
 
@@ -225,6 +226,26 @@ def _store_weights_in(model: nn.Module, dtype: torch.dtype) -> None:
                 param.data = param.data.to(dtype)
 
 
+def _reuse_freed_memory() -> None:
+    """Have glibc keep freed memory for reuse (process-wide, Linux only).
+
+    By default glibc serves large allocations with fresh ``mmap`` pages and
+    hands freed memory back to the kernel, so every forward pass pays page
+    faults and zeroing for its large temporaries (Winograd's transformed
+    tiles are 18 MB each at 352x352): measured, the PLD head took 75 ms
+    instead of 58 ms on our 2-core CPU. Allocations up to 32 MB (glibc's
+    maximum threshold) now come from the heap, and up to 1 GB of freed heap
+    is kept, the way PyTorch's CUDA caching allocator keeps GPU memory.
+    """
+    try:
+        libc = ctypes.CDLL('libc.so.6')
+    except OSError:  # not glibc
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    libc.mallopt(m_mmap_threshold, 32 << 20)
+    libc.mallopt(m_trim_threshold, 1 << 30)
+
+
 def _run_with(function: Callable, device_type: str, dtype: Optional[
         torch.dtype], channels_last: bool, float_output: bool) -> Callable:
     """``function`` under autocast, with a channels_last first argument."""
@@ -283,6 +304,8 @@ def optimize_for_inference(model: nn.Module,
         _store_weights_in(model, dtype)
     elif device.type == 'cpu':
         use_winograd(model)
+    if device.type == 'cpu':
+        _reuse_freed_memory()
     if channels_last:
         model.to(memory_format=torch.channels_last)
     head = model.decode_head
