@@ -287,7 +287,12 @@ def optimize_for_inference(model: nn.Module,
 
     Returns:
         nn.Module: The optimized copy, in eval mode, on the same device.
-        ``model.inference_options`` records the settings.
+        ``model.inference_options`` records the settings. With bf16 / fp16
+        its convolution and linear weights are stored in that dtype.
+
+    Note:
+        On the CPU this also tells glibc to keep freed memory for reuse,
+        which applies to the whole process (see ``_reuse_freed_memory``).
     """
     device = next(model.parameters()).device
     precision = precision or default_precision(device)
