@@ -136,3 +136,21 @@ def test_fused_ops_follow_autocast_dtype_rules():
         conv = fused_ops.conv2d(images, torch.randn(8, 1, 3, 3), padding=1,
                                 groups=8, activation=nn.GELU())
     assert conv.dtype == torch.bfloat16
+
+
+def test_fused_ops_compile_in_one_graph():
+    """Under torch.compile they are plain ops: no graph break (inductor
+    fuses them itself)."""
+
+    def block(x, weight, bias, residual, kernel):
+        hidden = fused_ops.linear(x, weight, bias, residual=residual)
+        image = hidden.view(1, 5, 6, 24).permute(0, 3, 1, 2)
+        return fused_ops.conv2d(image, kernel, padding=1, groups=24,
+                                activation=nn.GELU())
+
+    torch.manual_seed(0)
+    args = (torch.randn(1, 30, 16), torch.randn(24, 16), torch.randn(24),
+            torch.randn(1, 30, 24), torch.randn(24, 1, 3, 3))
+    compiled = torch.compile(block, fullgraph=True)
+    torch.testing.assert_close(compiled(*args), block(*args), rtol=1e-5,
+                               atol=1e-5)
