@@ -291,8 +291,10 @@ def optimize_for_inference(model: nn.Module,
         its convolution and linear weights are stored in that dtype.
 
     Note:
-        On the CPU this also tells glibc to keep freed memory for reuse,
-        which applies to the whole process (see ``_reuse_freed_memory``).
+        Load weights before calling this: the folded and Winograd-transformed
+        weights are computed from the weights at the time of the call. On
+        the CPU this also tells glibc to keep freed memory for reuse, which
+        applies to the whole process (see ``_reuse_freed_memory``).
     """
     device = next(model.parameters()).device
     precision = precision or default_precision(device)
