@@ -1,6 +1,7 @@
 """Distributed training through tools/dist_train.sh: 2 CPU processes, gloo."""
 import os
 import socket
+import sys
 import subprocess
 
 import cv2
@@ -57,7 +58,7 @@ def test_two_cpu_processes_train_and_write_one_checkpoint(tmp_path):
             'default_hooks.logger.interval=1'
         ],
         cwd=REPO_ROOT,
-        env=dict(os.environ, PORT=str(free_port())),
+        env=dict(os.environ, PORT=str(free_port()), PYTHON=sys.executable),
         capture_output=True,
         text=True,
         timeout=300)

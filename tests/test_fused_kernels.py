@@ -114,9 +114,16 @@ def test_fused_linear_matches_plain_ops(with_residual):
         rtol=1e-5, atol=1e-5)
 
 
-def test_fused_ops_follow_autocast_dtype_rules():
+@pytest.mark.parametrize('onednn_bf16', [True, False])
+def test_fused_ops_follow_autocast_dtype_rules(onednn_bf16, monkeypatch):
     """Under bf16 autocast: computed in bf16, and a float32 residual is
-    added with type promotion, as ``F.linear(...) + residual`` would be."""
+    added with type promotion, as ``F.linear(...) + residual`` would be.
+    Without oneDNN's bf16 primitives (CPUs lacking AVX-512 BF16 / AMX,
+    where oneDNN refuses to create them) the plain ops give the same."""
+    if onednn_bf16 and not fused_ops.onednn_bf16_supported():
+        pytest.skip('this CPU has no oneDNN bf16 primitives')
+    monkeypatch.setattr(fused_ops, 'onednn_bf16_supported',
+                        lambda: onednn_bf16)
     torch.manual_seed(0)
     x, weight, bias = torch.randn(30, 16), torch.randn(24, 16), \
         torch.randn(24)

@@ -16,7 +16,7 @@ from mmseg.structures import SegDataSample
 from mmengine.structures import PixelData
 
 from conftest import REPO_ROOT, build_model, load_config
-from ssformer_mmseg.apis import optimize_for_inference
+from ssformer_mmseg.apis import fused_ops, optimize_for_inference
 from ssformer_mmseg.apis.optimize import (FoldedPLDHead,
                                           SDPAEfficientMultiheadAttention,
                                           TokenMixFFN)
@@ -176,6 +176,17 @@ def test_predict_keeps_mmseg_semantics(mode):
                                    rtol=0)
         assert torch.equal(result.pred_sem_seg.data,
                            reference.pred_sem_seg.data)
+
+
+def test_bf16_warns_on_cpus_without_native_bf16(monkeypatch):
+    """There bf16 is emulated: slower than fp32, so the user is told."""
+    monkeypatch.setattr(fused_ops, 'onednn_bf16_supported', lambda: False)
+    model = tiny_model()
+    with pytest.warns(UserWarning, match='without native bf16'):
+        fast = optimize_for_inference(model, 'bf16')
+    with torch.no_grad():
+        assert fast(torch.randn(1, 3, 64, 64), mode='tensor').dtype == \
+            torch.float32
 
 
 def test_bf16_is_close_and_returns_float32():

@@ -8,14 +8,25 @@ follow autocast's rules (inputs cast to the autocast dtype; a residual of
 another dtype is added outside, with type promotion). Elsewhere (CUDA) and
 under ``torch.compile`` (inductor makes these fusions itself, and its
 lowering of the fusion ops wants constant weights) they are the plain
-PyTorch calls. Both compute the same function.
+PyTorch calls. Both compute the same function. oneDNN's bf16 primitives
+exist only on CPUs with native bf16 (AVX-512 BF16, AMX); elsewhere bf16 also
+takes the plain calls (autocast's own kernels).
 """
+import functools
 from typing import Optional
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
+
+
+@functools.lru_cache(maxsize=None)
+def onednn_bf16_supported() -> bool:
+    """Whether this CPU has oneDNN bf16 primitives (AVX-512 BF16 or AMX);
+    without them oneDNN refuses to create bf16 convolutions and linears."""
+    return (torch.backends.mkldnn.is_available()
+            and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def _onednn_dtype(x: Tensor) -> Optional[torch.dtype]:
@@ -26,6 +37,8 @@ def _onednn_dtype(x: Tensor) -> Optional[torch.dtype]:
         return None
     dtype = torch.get_autocast_dtype('cpu') if torch.is_autocast_enabled(
         'cpu') else x.dtype
+    if dtype == torch.bfloat16 and not onednn_bf16_supported():
+        return None
     return dtype if dtype in (torch.float32, torch.bfloat16) else None
 
 
