@@ -282,6 +282,22 @@ def test_fast_training_follows_the_fp32_loss_curve():
     np.testing.assert_allclose(fast, eager, rtol=0.03)
 
 
+def test_autocast_wrapper_warns_once_without_native_bf16(monkeypatch):
+    from ssformer_mmseg.engine import optim_wrapper
+    monkeypatch.setattr(optim_wrapper, 'onednn_bf16_supported',
+                        lambda: False)
+    logged = []
+    monkeypatch.setattr(optim_wrapper, 'print_log',
+                        lambda message, **kwargs: logged.append(message))
+    model = torch.nn.Linear(2, 2)
+    wrapper = AutocastOptimWrapper(
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
+    for _ in range(3):
+        with wrapper.optim_context(model):
+            assert model(torch.ones(1, 2)).dtype == torch.bfloat16
+    assert len(logged) == 1 and 'without native bf16' in logged[0]
+
+
 def test_autocast_wrapper_refuses_fp16():
     with pytest.raises(ValueError, match='loss scaling'):
         AutocastOptimWrapper(

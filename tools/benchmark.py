@@ -54,6 +54,7 @@ from mmengine.structures import PixelData  # noqa: E402
 from mmseg.registry import MODELS  # noqa: E402
 from mmseg.structures import SegDataSample  # noqa: E402
 
+from ssformer_mmseg.apis import fused_ops  # noqa: E402
 from ssformer_mmseg.apis import optimize_for_inference  # noqa: E402
 from ssformer_mmseg.apis.optimize import PRECISIONS  # noqa: E402
 from ssformer_mmseg.config import load_config  # noqa: E402
@@ -385,7 +386,7 @@ def main() -> None:
         batch_size=args.batch_size, threads=torch.get_num_threads(),
         torch=torch.__version__,
         device_name=torch.cuda.get_device_name() if args.device.startswith(
-            'cuda') else _cpu_name())
+            'cuda') else _cpu_name() + _cpu_features())
     print(f'{args.config}: {info["params_m"]:.1f} M parameters, '
           f'{info["gflops"]:.1f} GFLOPs (multiply-adds, as mmengine counts) '
           f'at {args.shape[0]}x{args.shape[1]}; batch {args.batch_size}, '
@@ -404,6 +405,14 @@ def main() -> None:
     with open(args.json, 'w') as f:
         json.dump(report, f, indent=2)
     print(f'wrote {args.json}')
+
+
+def _cpu_features() -> str:
+    """The vector ISA PyTorch uses and whether bf16 is native: the two
+    facts that decide how fast fp32 and bf16 can be on a CPU."""
+    native = 'native bf16' if fused_ops.onednn_bf16_supported() else \
+        'no native bf16: bf16 is emulated'
+    return f' ({torch.backends.cpu.get_cpu_capability()}, {native})'
 
 
 def _cpu_name() -> str:
