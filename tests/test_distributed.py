@@ -1,8 +1,8 @@
 """Distributed training through tools/dist_train.sh: 2 CPU processes, gloo."""
 import os
 import socket
-import sys
 import subprocess
+import sys
 
 import cv2
 import numpy as np

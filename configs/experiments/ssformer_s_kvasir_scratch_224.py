@@ -8,6 +8,9 @@
 # learning rate (AdamW 5e-4, warm-up, linear decay to 0) instead of the
 # fine-tuning 1e-4; bf16 mixed precision, channels_last and fused AdamW
 # (the fast training recipe, README "Speed"); 2400 iterations (~21 epochs).
+# The hour was measured on a CPU with native bf16 (AVX-512 BF16); on one
+# without (AVX2 only) PyTorch emulates bf16, many times slower than fp32,
+# and AutocastOptimWrapper says so in the log.
 _base_ = ['../ssformer_s_kvasir.py']
 crop_size = (224, 224)
 model = dict(

@@ -24,7 +24,8 @@ from torch import Tensor
 @functools.lru_cache(maxsize=None)
 def onednn_bf16_supported() -> bool:
     """Whether this CPU has oneDNN bf16 primitives (AVX-512 BF16 or AMX);
-    without them oneDNN refuses to create bf16 convolutions and linears."""
+    without them oneDNN refuses to create bf16 convolutions and linears.
+    (PyTorch's private check, the one inductor uses for the same choice.)"""
     return (torch.backends.mkldnn.is_available()
             and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
