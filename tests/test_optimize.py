@@ -284,8 +284,7 @@ def test_fast_training_follows_the_fp32_loss_curve():
 
 def test_autocast_wrapper_warns_once_without_native_bf16(monkeypatch):
     from ssformer_mmseg.engine import optim_wrapper
-    monkeypatch.setattr(optim_wrapper, 'onednn_bf16_supported',
-                        lambda: False)
+    monkeypatch.setattr(fused_ops, 'onednn_bf16_supported', lambda: False)
     logged = []
     monkeypatch.setattr(optim_wrapper, 'print_log',
                         lambda message, **kwargs: logged.append(message))

@@ -283,7 +283,7 @@ def benchmark_training(model, args) -> dict:
     amp = 'AMP fp16' if device.startswith('cuda') else 'AMP bf16'
     # Without native bf16 the CPU emulates it (many times slower than fp32):
     # AMP is still measured, but the fast recipe is fp32 there.
-    fast_amp = device.startswith('cuda') or fused_ops.onednn_bf16_supported()
+    fast_amp = not fused_ops.bf16_emulated(torch.device(device).type)
     fast = f'fast (channels_last + {amp} + fused AdamW)' if fast_amp else \
         'fast (channels_last + fused AdamW; no AMP: bf16 emulated)'
     recipes = {

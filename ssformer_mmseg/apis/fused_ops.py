@@ -30,6 +30,16 @@ def onednn_bf16_supported() -> bool:
             and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
+EMULATED_BF16 = ('bf16 on a CPU without native bf16 (AVX-512 BF16 / AMX) '
+                 'is emulated by PyTorch, several times slower than fp32')
+
+
+def bf16_emulated(device_type: str) -> bool:
+    """Whether bf16 runs emulated on ``device_type`` (``'cpu'``, ``'cuda'``):
+    on a CPU without native bf16 (see :data:`EMULATED_BF16`)."""
+    return device_type == 'cpu' and not onednn_bf16_supported()
+
+
 def _onednn_dtype(x: Tensor) -> Optional[torch.dtype]:
     """The dtype a oneDNN call computes ``x`` in; None where none applies."""
     # is_compiling first: dynamo would break the graph on the other checks.

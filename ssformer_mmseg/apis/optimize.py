@@ -305,12 +305,9 @@ def optimize_for_inference(model: nn.Module,
     if precision == 'fp16' and device.type == 'cpu':
         raise ValueError('fp16 autocast is for CUDA; on CPU use bf16 '
                          '(fast on CPUs with AVX-512 BF16 or AMX) or fp32')
-    if (precision == 'bf16' and device.type == 'cpu'
-            and not fused_ops.onednn_bf16_supported()):
-        warnings.warn(
-            'bf16 on a CPU without native bf16 (AVX-512 BF16 / AMX): '
-            'PyTorch emulates it, which is slower than fp32 and less '
-            'accurate; use fp32 here')
+    if precision == 'bf16' and fused_ops.bf16_emulated(device.type):
+        warnings.warn(f'{fused_ops.EMULATED_BF16} and less accurate; use '
+                      'fp32 here')
     model = copy.deepcopy(model).eval()
     _use_fast_modules(model)
     dtype = PRECISIONS[precision]

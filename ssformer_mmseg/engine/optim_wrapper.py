@@ -9,7 +9,7 @@ from mmengine.logging import print_log
 from mmengine.optim import OptimWrapper
 from mmseg.registry import OPTIM_WRAPPERS
 
-from ..apis.fused_ops import onednn_bf16_supported
+from ..apis.fused_ops import EMULATED_BF16, bf16_emulated
 
 
 @OPTIM_WRAPPERS.register_module()
@@ -44,13 +44,9 @@ class AutocastOptimWrapper(OptimWrapper):
         device = next(model.parameters()).device.type
         if not self._checked_device:
             self._checked_device = True
-            if (device == 'cpu' and self.cast_dtype == torch.bfloat16
-                    and not onednn_bf16_supported()):
-                print_log(
-                    'bf16 mixed precision on a CPU without native bf16 '
-                    '(AVX-512 BF16 / AMX) is emulated by PyTorch and several '
-                    'times slower than fp32: train without --amp here',
-                    logger='current', level=logging.WARNING)
+            if self.cast_dtype == torch.bfloat16 and bf16_emulated(device):
+                print_log(f'{EMULATED_BF16}: train without --amp here',
+                          logger='current', level=logging.WARNING)
         with super().optim_context(model), torch.autocast(
                 device, dtype=self.cast_dtype):
             yield
