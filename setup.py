@@ -8,6 +8,49 @@ ops). ``make install`` picks both for a CPU machine; see the README.
 import os.path as osp
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+#: Run at interpreter start, in site-packages: lets mmseg's own tools use our
+#: configs with mmcv-lite (see ``_ssformer_mmseg_startup.py``).
+STARTUP_PTH = 'ssformer_mmseg_startup.pth'
+
+
+class BuildPyWithStartupHook(build_py):
+    """Put the ``.pth`` file at the root of wheels (site-packages)."""
+
+    def run(self) -> None:
+        super().run()
+        self.copy_file(STARTUP_PTH, osp.join(self.build_lib, STARTUP_PTH))
+
+
+def editable_wheel_command():
+    """setuptools' PEP 660 ``editable_wheel`` (``pip install -e``), which
+    ignores extra build outputs, with the ``.pth`` file added to its wheel.
+    None before setuptools 64 (``develop`` installs; no hook there)."""
+    try:
+        from setuptools.command.editable_wheel import editable_wheel
+    except ImportError:
+        return None
+
+    class EditableWheelWithStartupHook(editable_wheel):
+
+        def _create_wheel_file(self, bdist_wheel):
+            from wheel.wheelfile import WheelFile
+            path = super()._create_wheel_file(bdist_wheel)
+            with WheelFile(path, 'a') as wheel:
+                wheel.write(STARTUP_PTH, STARTUP_PTH)
+            return path
+
+    return EditableWheelWithStartupHook
+
+
+def command_classes() -> dict:
+    """``build_py`` and, where setuptools has it, ``editable_wheel``."""
+    commands = dict(build_py=BuildPyWithStartupHook)
+    editable_wheel = editable_wheel_command()
+    if editable_wheel is not None:
+        commands['editable_wheel'] = editable_wheel
+    return commands
 
 
 def read_version() -> str:
@@ -27,6 +70,8 @@ setup(
     long_description=open('README.md').read(),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['ssformer_mmseg', 'ssformer_mmseg.*']),
+    py_modules=['_ssformer_mmseg_startup'],
+    cmdclass=command_classes(),
     python_requires='>=3.8',
     install_requires=[
         'mmengine>=0.10.0,<0.11.0',

@@ -12,6 +12,14 @@ models are imported. Each fix does nothing where the stack does not need it.
    their fallback branch) naming the op and how to get it. Ops that mmseg
    imports without such a guard are bound to placeholders that raise the same
    error when called. With full mmcv installed nothing is replaced.
+   mmseg's own ``tools/train.py`` and ``tools/test.py`` import
+   ``mmseg.models`` (``register_all_modules``) before a config's
+   ``custom_imports`` can import us, so an installed ssformer-mmseg also
+   ships ``ssformer_mmseg_startup.pth``: at interpreter start it registers
+   a finder (:mod:`_ssformer_mmseg_startup`, standard library only) that
+   does nothing until ``mmcv.ops`` is first imported, and then serves
+   :func:`fallback_ops_module` if mmcv has no compiled ops. For that this
+   module imports nothing of the package at module level.
 2. **torch >= 2.6 loads checkpoints with ``weights_only=True``.** mmengine's
    Runner checkpoints carry a few non-tensor globals (its ``HistoryBuffer``
    and NumPy arrays/scalars in ``message_hub``), so resuming, ``load_from``,
@@ -28,16 +36,9 @@ models are imported. Each fix does nothing where the stack does not need it.
    ``torch.cuda.set_device`` before creating the process group, which fails
    on CPU-only PyTorch, and configs default to the GPU-only NCCL backend.
    Without CUDA, :func:`patch_cpu_distributed_init` skips the device call and
-   uses gloo instead of NCCL; and since the Runner's default DDP wrapper
-   passes ``device_ids=[LOCAL_RANK]``, which DDP refuses for CPU modules,
-   :func:`use_cpu_ddp_wrapper` (applied by our tools) gives CPU runs a wrapper
-   config without device ids. ``torchrun`` / ``tools/dist_train.sh`` then run
-   on CPU processes. mmengine never destroys its process group, and a gloo
-   group still alive at interpreter exit sometimes aborts the process
-   ("terminate called without an active exception", SIGABRT, so torchrun
-   reports the whole run as failed after it finished);
-   :func:`shutdown_distributed` (called by our tools when the run ends) waits
-   for every rank and destroys the group.
+   uses gloo instead of NCCL. (What a CPU run also needs at run time, a DDP
+   wrapper config without device ids and a clean process-group shutdown,
+   is in :mod:`ssformer_mmseg.engine.distributed`, applied by our tools.)
 """
 import importlib.machinery
 import importlib.metadata
@@ -120,6 +121,24 @@ def _fallback_ops_getattr(name: str) -> Any:
     raise MissingMMCVOpError(name)
 
 
+def fallback_ops_module() -> types.ModuleType:
+    """A new pure-PyTorch stand-in for ``mmcv.ops`` (see point 1 above)."""
+    # mmcv warns at import that MultiScaleDeformableAttention is missing; the
+    # stand-in already says so, with the fix, if that op is ever used.
+    warnings.filterwarnings(
+        'ignore', message='Fail to import ``MultiScaleDeformableAttention``')
+    module = types.ModuleType(
+        'mmcv.ops', 'Pure-PyTorch stand-in for mmcv.ops, installed by '
+        'ssformer_mmseg because mmcv has no compiled ops.')
+    module.__spec__ = importlib.machinery.ModuleSpec('mmcv.ops', None)
+    module.IS_SSFORMER_FALLBACK = True
+    module.point_sample = point_sample
+    for name in UNGUARDED_MMCV_OPS:
+        setattr(module, name, _UnavailableOp(name))
+    module.__getattr__ = _fallback_ops_getattr
+    return module
+
+
 def install_mmcv_ops_fallback() -> bool:
     """Register the pure-PyTorch ``mmcv.ops`` stand-in if mmcv lacks ops.
 
@@ -135,19 +154,7 @@ def install_mmcv_ops_fallback() -> bool:
         return True
     import mmcv
 
-    # mmcv warns at import that MultiScaleDeformableAttention is missing; the
-    # stand-in already says so, with the fix, if that op is ever used.
-    warnings.filterwarnings(
-        'ignore', message='Fail to import ``MultiScaleDeformableAttention``')
-    module = types.ModuleType(
-        'mmcv.ops', 'Pure-PyTorch stand-in for mmcv.ops, installed by '
-        'ssformer_mmseg because mmcv has no compiled ops.')
-    module.__spec__ = importlib.machinery.ModuleSpec('mmcv.ops', None)
-    module.IS_SSFORMER_FALLBACK = True
-    module.point_sample = point_sample
-    for name in UNGUARDED_MMCV_OPS:
-        setattr(module, name, _UnavailableOp(name))
-    module.__getattr__ = _fallback_ops_getattr
+    module = fallback_ops_module()
     sys.modules['mmcv.ops'] = module
     mmcv.ops = module
     return True
@@ -271,45 +278,24 @@ def patch_cpu_distributed_init() -> bool:
     return True
 
 
-def use_cpu_ddp_wrapper(cfg: Any) -> bool:
-    """Give a distributed CPU run a DDP wrapper config without device ids.
-
-    Args:
-        cfg (Config): A Runner config; changed in place.
-
-    Returns:
-        bool: True if the config was changed (a launcher is set, CUDA is not
-        available and the config has no ``model_wrapper_cfg`` of its own).
-    """
-    if (cfg.get('launcher', 'none') == 'none' or torch.cuda.is_available()
-            or cfg.get('model_wrapper_cfg') is not None):
-        return False
-    cfg.model_wrapper_cfg = dict(
-        type='MMDistributedDataParallel',
-        # Set explicitly: the Runner would default it to [LOCAL_RANK].
-        device_ids=None,
-        broadcast_buffers=False,
-        find_unused_parameters=cfg.get('find_unused_parameters', False))
-    return True
-
-
-def shutdown_distributed() -> bool:
-    """Wait for every rank, then destroy the default process group.
-
-    Returns:
-        bool: True if a process group existed and was destroyed.
-    """
-    dist = torch.distributed
-    if not (dist.is_available() and dist.is_initialized()):
-        return False
-    dist.barrier()
-    dist.destroy_process_group()
-    return True
-
-
 def apply() -> None:
     """Apply every workaround; safe to call more than once."""
     install_mmcv_ops_fallback()
     allow_runner_checkpoint_globals()
     patch_package_lookup()
     patch_cpu_distributed_init()
+
+
+_MOVED = {
+    'use_cpu_ddp_wrapper':
+    'ssformer_mmseg.engine.distributed.use_cpu_ddp_wrapper',
+    'shutdown_distributed':
+    'ssformer_mmseg.engine.distributed.shutdown_distributed',
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Imported at call time: this module imports nothing of the package, so
+    # that the interpreter-start hook can load it before mmseg (point 1).
+    from ._deprecation import moved_names
+    return moved_names(__name__, _MOVED)(name)

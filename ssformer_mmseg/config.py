@@ -1,16 +1,21 @@
-"""Config loading shared by the command-line tools."""
-import argparse
-import os
+"""Loading configs and the rules for walking and changing them.
+
+Every entry point (tools, :class:`~ssformer_mmseg.apis.PolypSegmenter`, the
+benchmark) loads configs through :func:`load_config`, and every place that
+looks into a config's test datasets goes through :func:`dataset_parts`.
+"""
+import copy
 import os.path as osp
-from typing import Any, Optional
+from typing import Any, List, Optional, Union
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 
-from .compat import use_cpu_ddp_wrapper
+ConfigLike = Union[str, Config]
 
 
-def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
-    """Load a config and apply ``--cfg-options``.
+def load_config(config: ConfigLike,
+                cfg_options: Optional[dict] = None) -> Config:
+    """Load a config (or copy a Config object) and apply ``--cfg-options``.
 
     Beyond ``Config.merge_from_dict``, the option ``data_root=DIR`` moves
     every dataset of the config: configs compute each dataset's ``data_root``
@@ -18,13 +23,15 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     top-level value alone would change nothing.
 
     Args:
-        path (str): Config file.
+        config (str | Config): Config file, or a Config object, which is
+            deep-copied (never modified).
         cfg_options (dict, optional): Parsed ``--cfg-options``.
 
     Returns:
-        Config: The config.
+        Config: The config, a private copy.
     """
-    cfg = Config.fromfile(path)
+    cfg = copy.deepcopy(config) if isinstance(config, Config) else \
+        Config.fromfile(config)
     options = dict(cfg_options or {})
     data_root = options.pop('data_root', None)
     if options:
@@ -75,31 +82,31 @@ def set_work_dir(cfg: Config, config_path: str,
                                 osp.splitext(osp.basename(config_path))[0])
 
 
-def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the options ``tools/train.py`` and ``tools/test.py`` share:
-    ``--work-dir``, ``--cfg-options``, ``--launcher``, ``--local-rank``."""
-    parser.add_argument('--work-dir', help='the dir to save logs and results')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config settings, key=value pairs; data_root=DIR '
-        'moves every dataset of the config')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+def dataset_parts(dataset: dict) -> List[dict]:
+    """The leaf datasets of a dataset config: the config itself, or the
+    parts of a ``ConcatDataset`` (nested ones too), in order.
+
+    The dicts returned are the config's own (not copies), so changing them
+    changes the config.
+    """
+    if dataset.get('type') == 'ConcatDataset' or 'datasets' in dataset:
+        return [leaf for part in dataset['datasets']
+                for leaf in dataset_parts(part)]
+    return [dataset]
 
 
-def runner_config(args: argparse.Namespace) -> Config:
-    """The config of a Runner, from the options of
-    :func:`add_runner_arguments` and ``args.config``."""
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    cfg = load_config(args.config, args.cfg_options)
-    cfg.launcher = args.launcher
-    set_work_dir(cfg, args.config, args.work_dir)
-    use_cpu_ddp_wrapper(cfg)
-    return cfg
+def set_dataset_pipeline(dataset: dict, pipeline: list) -> dict:
+    """Give every leaf dataset of ``dataset`` (see :func:`dataset_parts`) a
+    copy of ``pipeline``; returns ``dataset``."""
+    for part in dataset_parts(dataset):
+        part['pipeline'] = copy.deepcopy(pipeline)
+    return dataset
+
+
+def __getattr__(name: str) -> Any:
+    # The command-line helpers moved to ssformer_mmseg.cli.
+    from ._deprecation import moved_names
+    return moved_names(__name__, {
+        'add_runner_arguments': 'ssformer_mmseg.cli.add_runner_arguments',
+        'runner_config': 'ssformer_mmseg.cli.runner_config',
+    })(name)

@@ -8,84 +8,24 @@ Example:
     python tools/benchmark_metric.py --repeats 5
 """
 import argparse
-import os.path as osp
-import sys
-import time
-from typing import Callable
 
-import numpy as np
-
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-from ssformer_mmseg.evaluation.polyp_scores import (  # noqa: E402
-    score_image, to_uint8_map)
-
-SIZES = ((352, 352), (529, 622), (1072, 1920))
-# (images, typical height, width) of the PraNet test sets.
-PRANET_TEST_SETS = dict(
-    Kvasir=(100, 529, 622),
-    CVC_ClinicDB=(62, 288, 384),
-    CVC_ColonDB=(380, 500, 574),
-    ETIS_LaribPolypDB=(196, 966, 1225),
-    CVC_300=(60, 500, 574))
-
-
-def synthetic_pair(height: int, width: int, rng: np.random.Generator):
-    """A blob-shaped ground truth and a blurred, noisy prediction of it."""
-    import cv2
-    gt = np.zeros((height, width), np.uint8)
-    cv2.ellipse(gt, (width // 2, height // 2), (width // 5, height // 4), 30,
-                0, 360, 1, -1)
-    soft = cv2.GaussianBlur(gt.astype(np.float32), (0, 0), width / 80)
-    prob = np.clip(0.9 * soft + 0.1 * rng.random(gt.shape), 0, 1)
-    return to_uint8_map(prob), gt.astype(bool)
-
-
-def best_time(func: Callable, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return min(times)
+from ssformer_mmseg.benchmark.metric import PRANET_TEST_SETS, measure_metric
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--repeats', type=int, default=3)
     args = parser.parse_args()
-    import py_sod_metrics as sod
-
-    rng = np.random.default_rng(0)
-    parts = dict(
-        Sm=lambda: sod.Smeasure(),
-        Em=lambda: sod.Emeasure(),
-        wFm=lambda: sod.WeightedFmeasure(),
-        MAE=lambda: sod.MAE(),
-        DiceIoU_curves=lambda: sod.FmeasureV2(metric_handlers=dict(
-            dice=sod.DICEHandler(with_dynamic=True, with_adaptive=False),
-            iou=sod.IOUHandler(with_dynamic=True, with_adaptive=False))))
+    names, rows, per_pixel, estimate = measure_metric(args.repeats)
     print(f'{"size (HxW)":>12} {"total ms":>9} ' +
-          ' '.join(f'{name:>15}' for name in parts))
-    per_pixel = []
-    for height, width in SIZES:
-        prob_map, gt = synthetic_pair(height, width, rng)
-        gt_map = gt.astype(np.uint8) * 255
-        score_image(prob_map, gt)  # warm-up (imports, caches)
-        total = best_time(lambda: score_image(prob_map, gt), args.repeats)
-        part_ms = [
-            best_time(lambda: make().step(prob_map, gt_map), args.repeats)
-            for make in parts.values()
-        ]
-        per_pixel.append(total / (height * width))
+          ' '.join(f'{name:>15}' for name in names))
+    for height, width, total, part_times in rows:
         print(f'{height:>5}x{width:<6} {total * 1e3:9.1f} ' +
-              ' '.join(f'{t * 1e3:15.1f}' for t in part_ms))
-    seconds_per_pixel = float(np.median(per_pixel))
-    estimate = sum(n * h * w * seconds_per_pixel
-                   for n, h, w in PRANET_TEST_SETS.values())
-    print(f'\nestimated scoring time of the 798 PraNet test images at native '
-          f'resolution: {estimate:.0f} s (median {seconds_per_pixel * 1e9:.0f}'
-          ' ns per pixel; model inference not included)')
+              ' '.join(f'{t * 1e3:15.1f}' for t in part_times))
+    images = sum(n for n, _, _ in PRANET_TEST_SETS.values())
+    print(f'\nestimated scoring time of the {images} PraNet test images at '
+          f'native resolution: {estimate:.0f} s (median {per_pixel * 1e9:.0f} '
+          'ns per pixel; model inference not included)')
 
 
 if __name__ == '__main__':

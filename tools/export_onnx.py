@@ -22,23 +22,15 @@ Example:
         --out work_dirs/ssformer_s.onnx
 """
 import argparse
-import logging
-import os
-import os.path as osp
 import sys
-import time
-import warnings
 from typing import List, Optional
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-import ssformer_mmseg  # noqa: E402,F401  (compat + registration)
-from mmengine.config import DictAction  # noqa: E402
-
-from ssformer_mmseg.apis import (export_onnx, load_segmentor,  # noqa: E402
-                                 network_input_size, onnx_opset, onnx_parity,
-                                 require)
-from ssformer_mmseg.config import load_config  # noqa: E402
+import ssformer_mmseg  # noqa: F401  (compat + registration)
+from ssformer_mmseg.apis import load_segmentor, network_input_size
+from ssformer_mmseg.apis.onnx_export import (export_checked,
+                                             require_export_packages)
+from ssformer_mmseg.cli import add_cfg_options_argument
+from ssformer_mmseg.config import load_config
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -77,68 +69,40 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--tolerance', type=float, default=1e-4,
         help='max allowed |ONNX - PyTorch| of the probabilities, and of the '
         'logits relative to max(1, max |logit|) (default: 1e-4)')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config settings, key=value pairs')
+    add_cfg_options_argument(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    try:
-        # Fail before the (slow) export if the check cannot run.
-        for module in ('onnx', 'onnxruntime') + (
-                ('onnxscript', ) if args.exporter == 'dynamo' else ()):
-            require(module)
-    except ImportError as error:
-        print(f'error: {error}', file=sys.stderr)
-        return 1
     cfg = load_config(args.config, args.cfg_options)
     shape = tuple(args.shape) if args.shape else network_input_size(cfg)
     checkpoint = None if args.checkpoint == '-' else args.checkpoint
-    model = load_segmentor(cfg, checkpoint, device='cpu')
-
-    # The exporters log every step and every op they leave unfolded; the
-    # summary and the parity check below say what matters.
-    for name in ('onnxscript', 'torch.onnx'):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        # The tracer's and torch.export's notes on Python-side shape
-        # arithmetic are expected for a fixed graph; the parity check below
-        # is what decides whether the export is right.
-        warnings.simplefilter('ignore', category=UserWarning)
-        warnings.simplefilter('ignore', category=DeprecationWarning)
-        warnings.simplefilter('ignore', category=FutureWarning)
-        export_onnx(model, args.out, shape=shape, opset=args.opset,
-                    dynamic_batch=args.dynamic_batch,
-                    dynamic_hw=args.dynamic_hw, exporter=args.exporter)
-    seconds = time.perf_counter() - start
-    size_mb = os.path.getsize(args.out) / 2**20
+    try:
+        # Fail before loading and exporting if the check cannot run.
+        require_export_packages(args.exporter)
+        model = load_segmentor(cfg, checkpoint, device='cpu')
+        report = export_checked(
+            model, args.out, shape=shape, opset=args.opset,
+            dynamic_batch=args.dynamic_batch, dynamic_hw=args.dynamic_hw,
+            exporter=args.exporter, tolerance=args.tolerance)
+    except ImportError as error:
+        print(f'error: {error}', file=sys.stderr)
+        return 1
     batch = 'dynamic' if args.dynamic_batch else '1'
     hw = 'dynamic' if args.dynamic_hw else f'{shape[0]}x{shape[1]}'
-    print(f'exported {args.out} ({size_mb:.1f} MiB, opset '
-          f'{onnx_opset(args.out)}, {args.exporter} exporter, batch {batch}, '
-          f'H x W {hw}) in {seconds:.1f} s')
-
-    shapes = [shape]
-    if args.dynamic_hw:  # prove the free size on a second one too
-        shapes.append((shape[0] - 32, shape[1] + 32))
-    worst = 0.0
-    for check_shape in shapes:
-        diffs = onnx_parity(model, args.out, shape=check_shape,
-                            batch_size=2 if args.dynamic_batch else 1)
-        # Checked: probabilities absolutely, logits relative to their range
-        # (float32 itself is only good to ~1e-4 on logits of tens).
-        worst = max(worst, diffs['probs'], diffs['logits_rel'])
-        print(f'onnxruntime vs PyTorch on a random {check_shape[0]}x'
-              f'{check_shape[1]} batch: max |diff| probs '
-              f'{diffs["probs"]:.3e}, logits {diffs["logits"]:.3e} '
-              f'(relative to max(1, max |logit|): {diffs["logits_rel"]:.3e})')
-    if worst > args.tolerance:
-        print(f'error: max |diff| {worst:.3e} (probs, or logits relative to '
-              f'their range) exceeds the tolerance {args.tolerance:g}',
-              file=sys.stderr)
+    print(f'exported {args.out} ({report.size_mib:.1f} MiB, opset '
+          f'{report.opset}, {args.exporter} exporter, batch {batch}, '
+          f'H x W {hw}) in {report.seconds:.1f} s')
+    for (height, width), diffs in report.parity:
+        print(f'onnxruntime vs PyTorch on a random {height}x{width} batch: '
+              f'max |diff| probs {diffs["probs"]:.3e}, logits '
+              f'{diffs["logits"]:.3e} (relative to max(1, max |logit|): '
+              f'{diffs["logits_rel"]:.3e})')
+    if not report.ok:
+        print(f'error: max |diff| {report.worst:.3e} (probs, or logits '
+              'relative to their range) exceeds the tolerance '
+              f'{args.tolerance:g}', file=sys.stderr)
         return 1
     print(f'parity OK: probs and relative logits within {args.tolerance:g}')
     return 0

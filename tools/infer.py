@@ -13,20 +13,16 @@ Examples:
         --backend onnxruntime --onnx ssformer_s.onnx
 """
 import argparse
-import os.path as osp
 import sys
 import warnings
 from typing import List, Optional
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-import ssformer_mmseg  # noqa: E402,F401  (compat + registration)
-from mmengine.config import DictAction  # noqa: E402
-
-from ssformer_mmseg.apis import PolypSegmenter, run_inference  # noqa: E402
-from ssformer_mmseg.apis.optimize import (  # noqa: E402
-    add_fast_inference_arguments, fast_inference_options)
-from ssformer_mmseg.datasets import PolypFileError  # noqa: E402
+import ssformer_mmseg  # noqa: F401  (compat + registration)
+from ssformer_mmseg.apis import BACKENDS, PolypSegmenter, run_inference
+from ssformer_mmseg.cli import (add_cfg_options_argument,
+                                add_fast_inference_arguments,
+                                fast_inference_options)
+from ssformer_mmseg.datasets import PolypFileError
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -49,7 +45,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--threshold', type=float, default=None,
         help='foreground if probability > T (default: the head\'s, 0.5)')
-    parser.add_argument('--backend', choices=['pytorch', 'onnxruntime'],
+    parser.add_argument('--backend', choices=sorted(BACKENDS),
                         default='pytorch')
     parser.add_argument('--onnx', help='ONNX file for --backend onnxruntime '
                         '(tools/export_onnx.py)')
@@ -59,9 +55,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--no-progress', action='store_true',
                         help='no progress bar')
     add_fast_inference_arguments(parser)
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config settings, key=value pairs')
+    add_cfg_options_argument(parser)
     args = parser.parse_args(argv)
     if args.backend == 'onnxruntime' and fast_inference_options(args):
         parser.error('--fast/--precision/--compile apply to the pytorch '
@@ -107,7 +101,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     rate = summary['frames'] / max(summary['seconds'], 1e-9)
     print(f'segmented {summary["frames"]} frame(s) of {args.input} '
           f'({summary["kind"]}) in {summary["seconds"]:.1f} s '
-          f'({rate:.2f} frames/s, {args.backend} on {args.device}, '
+          f'({rate:.2f} frames/s, {segmenter.backend.name} on '
+          f'{segmenter.device}, '
           f'threshold {segmenter.threshold})')
     for path in summary['outputs']:
         print(f'wrote {path}')

@@ -6,27 +6,11 @@ Examples:
         --out curve.png --title "SSFormer-S from scratch"
 """
 import argparse
-import glob
 import os.path as osp
 import sys
 from typing import List, Optional
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-from ssformer_mmseg.visualization import plot_learning_curve  # noqa: E402
-
-
-def find_scalars(path: str) -> str:
-    """``path`` itself, or the newest run's ``vis_data/scalars.json`` in a
-    work dir."""
-    if osp.isfile(path):
-        return path
-    runs = sorted(glob.glob(osp.join(path, '*', 'vis_data', 'scalars.json')))
-    if not runs:
-        raise FileNotFoundError(
-            f'no */vis_data/scalars.json under {path}: not an mmengine work '
-            'dir (or the run logged nothing yet)')
-    return runs[-1]
+from ssformer_mmseg.visualization.plots import find_scalars, plot_learning_curve
 
 
 def main(argv: Optional[List[str]] = None) -> int:

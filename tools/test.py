@@ -6,21 +6,12 @@ Examples:
         --show-dir overlays --cfg-options data_root=/data/polyp
 """
 import argparse
-import contextlib
-import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-import ssformer_mmseg  # noqa: E402,F401  (compat + registration)
-from mmengine.runner import Runner  # noqa: E402
-
-from ssformer_mmseg.apis.optimize import (  # noqa: E402
-    add_fast_inference_arguments, fast_inference_options)
-from ssformer_mmseg.compat import shutdown_distributed  # noqa: E402
-from ssformer_mmseg.config import (add_runner_arguments,  # noqa: E402
-                                   runner_config)
-from ssformer_mmseg.partial_outputs import removed_on_error  # noqa: E402
+import ssformer_mmseg  # noqa: F401  (compat + registration)
+from ssformer_mmseg.cli import (add_fast_inference_arguments,
+                                add_runner_arguments, fast_inference_options,
+                                runner_config)
+from ssformer_mmseg.engine import runs
 
 
 def parse_args() -> argparse.Namespace:
@@ -49,49 +40,10 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     cfg = runner_config(args)
-    cfg.load_from = args.checkpoint
-    if args.tta:
-        cfg.test_dataloader.dataset = _with_pipeline(
-            cfg.test_dataloader.dataset, cfg.tta_pipeline)
-        cfg.tta_model.module = cfg.model
-        cfg.model = cfg.tta_model
-    if args.show_dir:
-        # mmseg's hook draws every 50th image by default; --show-dir means all.
-        cfg.default_hooks.visualization.update(draw=True, interval=1)
-        cfg.visualizer.save_dir = args.show_dir
-    fast = fast_inference_options(args)
-    if fast is not None:
-        cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [
-            dict(type='FastInferenceHook', **fast)]
-    evaluators = cfg.test_evaluator if isinstance(
-        cfg.test_evaluator, (list, tuple)) else [cfg.test_evaluator]
-    for evaluator in evaluators:
-        if evaluator['type'] == 'PolypMetric':
-            # per_image.csv and dice_vs_threshold.png beside the logs.
-            evaluator.setdefault('report_dir', cfg.work_dir)
-            if args.out is not None:
-                evaluator['prob_map_dir'] = args.out
-        elif args.out is not None:
-            evaluator.update(output_dir=args.out, keep_results=True)
-    with contextlib.ExitStack() as outputs:
-        # A failure (e.g. an unreadable test image) leaves no partial maps
-        # or drawings that could pass for a complete run.
-        for folder in (args.out, args.show_dir):
-            if folder is not None:
-                outputs.enter_context(removed_on_error(folder))
-        Runner.from_cfg(cfg).test()
-    shutdown_distributed()
-
-
-def _with_pipeline(dataset: dict, pipeline: list) -> dict:
-    """The dataset config with ``pipeline``, also inside a ConcatDataset."""
-    if dataset['type'] == 'ConcatDataset':
-        dataset['datasets'] = [
-            _with_pipeline(part, pipeline) for part in dataset['datasets']
-        ]
-    else:
-        dataset['pipeline'] = pipeline
-    return dataset
+    runs.test_config(cfg, args.checkpoint, out=args.out, tta=args.tta,
+                     show_dir=args.show_dir,
+                     fast=fast_inference_options(args))
+    runs.test(cfg, output_dirs=(args.out, args.show_dir))
 
 
 if __name__ == '__main__':

@@ -6,22 +6,11 @@ Examples:
         --cfg-options data_root=/data/polyp train_dataloader.batch_size=8
 """
 import argparse
-import logging
-import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-import ssformer_mmseg  # noqa: E402,F401  (compat + registration)
-import torch  # noqa: E402
-from mmengine.logging import print_log  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
-from mmseg.registry import RUNNERS  # noqa: E402
-
-from ssformer_mmseg.compat import shutdown_distributed  # noqa: E402
-from ssformer_mmseg.config import (add_runner_arguments,  # noqa: E402
-                                   runner_config)
-from ssformer_mmseg.engine import resumable_checkpoint  # noqa: E402
+import ssformer_mmseg  # noqa: F401  (compat + registration)
+from ssformer_mmseg.cli import add_runner_arguments, runner_config
+from ssformer_mmseg.engine import runs
 
 
 def parse_args() -> argparse.Namespace:
@@ -45,46 +34,23 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def main() -> None:
+def main() -> int:
     args = parse_args()
     cfg = runner_config(args)
     if args.amp:
-        if cfg.optim_wrapper.type in ('AmpOptimWrapper',
-                                      'AutocastOptimWrapper'):
-            print_log('AMP training is already enabled in the config.',
-                      logger='current', level=logging.WARNING)
-        elif torch.cuda.is_available():
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
-            cfg.optim_wrapper.loss_scale = 'dynamic'
-        else:
-            cfg.optim_wrapper.type = 'AutocastOptimWrapper'
-            cfg.optim_wrapper.dtype = 'bfloat16'
+        runs.use_amp(cfg)
     if args.channels_last:
-        cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [
-            dict(type='ChannelsLastHook')]
-    if args.resume:
-        resume_from(cfg)
-    cfg.resume = args.resume
-    runner = RUNNERS.build(cfg) if 'runner_type' in cfg \
-        else Runner.from_cfg(cfg)
-    runner.train()
-    shutdown_distributed()
-
-
-def resume_from(cfg) -> None:
-    """Point ``cfg.load_from`` at the newest complete checkpoint of the work
-    dir, skipping (with a warning) any that a crash left truncated."""
-    checkpoint, skipped = resumable_checkpoint(cfg.work_dir)
-    for problem in skipped:
-        print_log(f'not resuming from {problem}', logger='current',
-                  level=logging.WARNING)
-    if checkpoint is not None:
-        print_log(f'resuming from {checkpoint}', logger='current')
-        cfg.load_from = checkpoint
-    elif skipped:
-        sys.exit(f'error: --resume: no complete checkpoint in {cfg.work_dir} '
-                 f'({len(skipped)} unusable); remove them to start afresh')
+        runs.add_hook(cfg, dict(type='ChannelsLastHook'))
+    try:
+        if args.resume:
+            runs.resume_from(cfg)
+        cfg.resume = args.resume
+        runs.train(cfg)
+    except runs.RunError as error:
+        print(f'error: {error}', file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

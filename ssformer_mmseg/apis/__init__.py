@@ -1,21 +1,45 @@
-"""Inference on frames, folders and videos (PyTorch or ONNX Runtime), ONNX
-export (:mod:`ssformer_mmseg.apis.inference`) and the fast inference switch
-(:mod:`ssformer_mmseg.apis.optimize`)."""
-from .inference import (VIDEO_SUFFIXES, LogitsAtInputSize, PolypSegmenter,
-                        PredictionWriter, VideoOverlayWriter, draw_overlay,
-                        export_onnx, frame_pipeline, inference_config,
-                        input_kind, list_images, load_segmentor,
-                        logits_to_probs,
-                        network_input_size, onnx_opset, onnx_parity,
-                        onnx_session, require, run_inference,
-                        config_test_pipeline)
-from .optimize import default_precision, optimize_for_inference
+"""Inference on frames, folders and videos, and ONNX export.
+
+* :mod:`.pipeline`: what inference takes from a config (test pipeline for
+  decoded frames, input size, mmseg-compatible inference config);
+* :mod:`.backends`: one object per runtime that turns a normalised batch
+  into logits (PyTorch, ONNX Runtime);
+* :mod:`.segmenter`: :class:`PolypSegmenter`, frames in, probability maps
+  out, over any backend; :mod:`.postprocess`: logits to maps and masks;
+* :mod:`.inputs`, :mod:`.writers`, :mod:`.batch_inference`: reading
+  images/folders/videos, writing PNGs and overlay videos, the batch loop;
+* :mod:`.loading`: a segmentor with a strictly loaded checkpoint;
+* :mod:`.onnx_export`: ONNX export and parity.
+
+The PyTorch fast path is :mod:`ssformer_mmseg.optimize`
+(``optimize_for_inference`` is re-exported here, where it was first
+documented).
+"""
+from ..optimize import default_precision, optimize_for_inference
+from ..visualization.overlays import draw_overlay
+from .backends import (BACKENDS, InferenceBackend, OnnxRuntimeBackend,
+                       PyTorchBackend, build_backend, onnx_session,
+                       register_backend)
+from .batch_inference import BatchRunner, InferenceSummary, run_inference
+from .inputs import VIDEO_SUFFIXES, VideoSource, input_kind, list_images
+from .loading import load_segmentor
+from .onnx_export import (LogitsAtInputSize, export_onnx, onnx_opset,
+                          onnx_parity)
+from .optional import require
+from .pipeline import (config_test_pipeline, frame_pipeline, inference_config,
+                       network_input_size)
+from .postprocess import foreground_mask, logits_to_probs
+from .segmenter import PolypSegmenter
+from .writers import PredictionWriter, VideoOverlayWriter
 
 __all__ = [
     'PolypSegmenter', 'load_segmentor', 'inference_config', 'frame_pipeline',
-    'config_test_pipeline', 'logits_to_probs', 'draw_overlay',
-    'PredictionWriter', 'VideoOverlayWriter', 'run_inference', 'input_kind',
-    'list_images', 'LogitsAtInputSize', 'export_onnx', 'onnx_parity',
-    'onnx_session', 'onnx_opset', 'network_input_size', 'require',
-    'VIDEO_SUFFIXES', 'optimize_for_inference', 'default_precision'
+    'config_test_pipeline', 'logits_to_probs', 'foreground_mask',
+    'draw_overlay', 'PredictionWriter', 'VideoOverlayWriter',
+    'run_inference', 'BatchRunner', 'InferenceSummary', 'input_kind',
+    'list_images', 'VideoSource', 'LogitsAtInputSize', 'export_onnx',
+    'onnx_parity', 'onnx_session', 'onnx_opset', 'network_input_size',
+    'require', 'VIDEO_SUFFIXES', 'InferenceBackend', 'BACKENDS',
+    'build_backend', 'register_backend', 'PyTorchBackend',
+    'OnnxRuntimeBackend', 'optimize_for_inference', 'default_precision'
 ]

@@ -1,116 +1,18 @@
-"""Linear and convolution with the following activation or residual add
-fused in, for the fast inference modules.
+"""Deprecated: moved to :mod:`ssformer_mmseg.ops.fused_ops` (the CPU checks to
+:mod:`ssformer_mmseg.cpu_features`); the old names still import from here,
+with a DeprecationWarning."""
+from .._deprecation import moved_names
 
-On the CPU (fp32, or bf16 autocast) each call is one oneDNN primitive with
-post-ops (PyTorch's ``torch.ops.mkldnn`` fusion ops, the ones inductor uses
-when it freezes a model), which saves passes over the output; the dtypes
-follow autocast's rules (inputs cast to the autocast dtype; a residual of
-another dtype is added outside, with type promotion). Elsewhere (CUDA) and
-under ``torch.compile`` (inductor makes these fusions itself, and its
-lowering of the fusion ops wants constant weights) they are the plain
-PyTorch calls. Both compute the same function. oneDNN's bf16 primitives
-exist only on CPUs with native bf16 (AVX-512 BF16, AMX); elsewhere bf16 also
-takes the plain calls (autocast's own kernels).
-"""
-import functools
-from typing import Optional
-
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
-from torch import Tensor
-
-
-@functools.lru_cache(maxsize=None)
-def onednn_bf16_supported() -> bool:
-    """Whether this CPU has oneDNN bf16 primitives (AVX-512 BF16 or AMX);
-    without them oneDNN refuses to create bf16 convolutions and linears.
-    (PyTorch's private check, the one inductor uses for the same choice.)"""
-    return (torch.backends.mkldnn.is_available()
-            and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-
-
-EMULATED_BF16 = ('bf16 on a CPU without native bf16 (AVX-512 BF16 / AMX) '
-                 'is emulated by PyTorch, several times slower than fp32')
-
-
-def bf16_emulated(device_type: str) -> bool:
-    """Whether bf16 runs emulated on ``device_type`` (``'cpu'``, ``'cuda'``):
-    on a CPU without native bf16 (see :data:`EMULATED_BF16`)."""
-    return device_type == 'cpu' and not onednn_bf16_supported()
-
-
-def _onednn_dtype(x: Tensor) -> Optional[torch.dtype]:
-    """The dtype a oneDNN call computes ``x`` in; None where none applies."""
-    # is_compiling first: dynamo would break the graph on the other checks.
-    if (torch.compiler.is_compiling() or x.device.type != 'cpu'
-            or not torch.backends.mkldnn.is_available()):
-        return None
-    dtype = torch.get_autocast_dtype('cpu') if torch.is_autocast_enabled(
-        'cpu') else x.dtype
-    if dtype == torch.bfloat16 and not onednn_bf16_supported():
-        return None
-    return dtype if dtype in (torch.float32, torch.bfloat16) else None
-
-
-def _cast(dtype: torch.dtype, *tensors: Optional[Tensor]) -> list:
-    return [None if t is None else t.to(dtype) for t in tensors]
-
-
-def _post_op(activation: Optional[nn.Module],
-             after_add: bool) -> Optional[tuple]:
-    """oneDNN's name and algorithm of an activation post-op, None where it
-    has none (after a residual add oneDNN fuses only ReLU)."""
-    if activation is None:
-        return (None, None) if after_add else ('none', '')
-    if type(activation) is nn.ReLU:
-        return 'relu', ''
-    if type(activation) is nn.GELU and not after_add:
-        return 'gelu', activation.approximate
-    return None
-
-
-def linear(x: Tensor,
-           weight: Tensor,
-           bias: Optional[Tensor] = None,
-           residual: Optional[Tensor] = None) -> Tensor:
-    """``F.linear(x, weight, bias) + residual``."""
-    dtype = _onednn_dtype(x)
-    if dtype is None:
-        out = F.linear(x, weight, bias)
-    else:
-        x, weight, bias = _cast(dtype, x, weight, bias)
-        if residual is not None and residual.dtype == dtype:
-            return torch.ops.mkldnn._linear_pointwise.binary(
-                x, residual, weight, bias, 'add')
-        out = torch.ops.mkldnn._linear_pointwise(x, weight, bias, 'none', [],
-                                                 '')
-    return out if residual is None else residual + out
-
-
-def conv2d(x: Tensor,
-           weight: Tensor,
-           bias: Optional[Tensor] = None,
-           padding: int = 0,
-           groups: int = 1,
-           activation: Optional[nn.Module] = None,
-           residual: Optional[Tensor] = None) -> Tensor:
-    """``activation(F.conv2d(x, weight, bias, padding=padding,
-    groups=groups) + residual)`` (stride 1, no dilation)."""
-    post_op = _post_op(activation, after_add=residual is not None)
-    dtype = _onednn_dtype(x)
-    if post_op is not None and dtype is not None and (
-            residual is None or residual.dtype == dtype):
-        name, algorithm = post_op
-        x, weight, bias = _cast(dtype, x, weight, bias)
-        geometry = ([padding] * 2, [1, 1], [1, 1], groups)
-        if residual is None:
-            return torch.ops.mkldnn._convolution_pointwise(
-                x, weight, bias, *geometry, name, [], algorithm)
-        return torch.ops.mkldnn._convolution_pointwise.binary(
-            x, residual, weight, bias, *geometry, 'add', None, name, [],
-            algorithm)
-    out = F.conv2d(x, weight, bias, padding=padding, groups=groups)
-    if residual is not None:
-        out = out + residual
-    return out if activation is None else activation(out)
+__getattr__ = moved_names(
+    __name__, {
+        'linear':
+        'ssformer_mmseg.ops.fused_ops.linear',
+        'conv2d':
+        'ssformer_mmseg.ops.fused_ops.conv2d',
+        'onednn_bf16_supported':
+        'ssformer_mmseg.cpu_features.onednn_bf16_supported',
+        'bf16_emulated':
+        'ssformer_mmseg.cpu_features.bf16_emulated',
+        'EMULATED_BF16':
+        'ssformer_mmseg.cpu_features.EMULATED_BF16',
+    })

@@ -9,13 +9,12 @@ All sets share the layout written by ``tools/prepare_polyp_data.py``::
 import os.path as osp
 from typing import Dict, List, Sequence, Union
 
-from mmengine import fileio
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
-from .polyp_files import PolypFileError, is_system_file, listing
-
-IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.tif', '.tiff', '.bmp')
+from ..messages import listing
+from .polyp_files import (IMAGE_SUFFIXES, PolypFileError, check_split_stems,
+                          read_split_file, scan_image_folder)
 
 
 @DATASETS.register_module()
@@ -74,7 +73,9 @@ class PolypDataset(BaseSegDataset):
         images = self._files_by_stem(img_dir, self.img_suffix, 'image')
         masks = self._files_by_stem(mask_dir, self.seg_map_suffix, 'mask')
         if self.ann_file:
-            stems = self._split_stems(images)
+            split = read_split_file(self.ann_file, self.backend_args)
+            check_split_stems(self.ann_file, split, images, img_dir)
+            stems = list(split)
         else:
             stems = sorted(images)
             extra = sorted(set(masks) - set(images))
@@ -99,45 +100,9 @@ class PolypDataset(BaseSegDataset):
 
     def _files_by_stem(self, folder: str, suffixes: Sequence[str],
                        kind: str) -> Dict[str, str]:
-        if not fileio.isdir(folder, backend_args=self.backend_args):
-            raise PolypFileError(folder, f'{kind} folder does not exist')
-        by_stem: Dict[str, str] = {}
-        for name in sorted(
-                fileio.list_dir_or_file(
-                    folder, list_dir=False,
-                    backend_args=self.backend_args)):
-            stem, suffix = osp.splitext(name)
-            if is_system_file(name) or suffix.lower() not in suffixes:
-                continue
-            if stem in by_stem:
-                raise PolypFileError(
-                    osp.join(folder, name),
-                    f'two {kind}s share the stem {stem!r} (also '
-                    f'{by_stem[stem]})')
-            by_stem[stem] = name
-        if not by_stem:
-            raise PolypFileError(
-                folder, f'no {kind} files ({", ".join(suffixes)})')
-        return by_stem
-
-    def _split_stems(self, images: Dict[str, str]) -> List[str]:
-        stems = [
-            line.strip() for line in fileio.get_text(
-                self.ann_file, backend_args=self.backend_args).splitlines()
-            if line.strip()
-        ]
-        if not stems:
-            raise PolypFileError(self.ann_file, 'split file lists no stems')
-        duplicates = sorted({s for s in stems if stems.count(s) > 1})
-        if duplicates:
-            raise PolypFileError(
-                self.ann_file, 'stems listed twice: ' + listing(duplicates))
-        unknown = [s for s in stems if s not in images]
-        if unknown:
-            raise PolypFileError(
-                self.ann_file, f'stems without image in '
-                f'{self.data_prefix["img_path"]}: ' + listing(unknown))
-        return stems
+        return scan_image_folder(
+            folder, kind, suffixes,
+            backend_args=self.backend_args).check(kind).files
 
 
 def _suffixes(suffix: Union[str, Sequence[str]]) -> tuple:

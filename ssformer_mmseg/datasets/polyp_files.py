@@ -1,8 +1,17 @@
-"""Reading polyp images and masks, refusing anything that would be mis-read.
+"""Reading polyp files, refusing anything that would be mis-read.
 
-One place decides what a valid polyp frame and ground-truth mask are; the
-dataset, its loading transforms and ``tools/prepare_polyp_data.py`` all use
-it, so a file refused by one is refused by all, always with its path:
+One place decides which files are images, how folders of them are matched
+by stem, how split files are read, and what a valid polyp frame and
+ground-truth mask are; the datasets, their loading transforms, inference,
+map scoring and the data preparation all use it, so a file refused by one
+is refused by all, always with its path:
+
+* image files are those with a suffix of :data:`IMAGE_SUFFIXES`
+  (case-insensitive); hidden and system files (:func:`is_system_file`) are
+  never data; in a folder every image has its own stem
+  (:func:`scan_image_folder`);
+* a split file lists one stem a line (a file name's image suffix is
+  dropped), each once (:func:`read_split_file`);
 
 * an image must decode completely (a truncated JPEG or PNG is refused, even
   where a decoder would fill the missing rows silently) to an 8-bit colour
@@ -10,25 +19,33 @@ it, so a file refused by one is refused by all, always with its path:
 * a mask must decode to 8 bits and be a black/white mask: JPEG noise and
   soft edges are fine (it is binarised at ``> 127``), a mask coded 0/1, a
   colour label map or a mostly grey image is refused;
-* a mask must have the size of its image.
+* a mask (or a prediction map) must have the size of its image (or ground
+  truth): :func:`check_same_size`.
 """
 import io
-from typing import Optional, Sequence
+import os.path as osp
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 from mmengine import fileio
 from PIL import Image, UnidentifiedImageError
 
+from ..messages import listing
+
+IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.tif', '.tiff', '.bmp')
 MASK_THRESHOLD = 127
 # Masks with more than this share of pixels far from both black and white
 # (in (32, 223)) are not black/white masks. Real masks stay far below: JPEG
 # noise in Kvasir-SEG stays within 8 of 0/255; soft edges are thin.
 MAX_GREY_SHARE = 0.05
+JPEG_SIGNATURE = b'\xff\xd8\xff'
+PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 _JPEG_END = b'\xff\xd9'
+_PNG_END = b'IEND\xaeB`\x82'
 # What operating systems and file managers drop into folders; never data.
 _SYSTEM_NAMES = ('thumbs.db', 'desktop.ini', '__macosx')
-_PNG_END = b'IEND\xaeB`\x82'
 
 
 class PolypFileError(ValueError):
@@ -53,19 +70,23 @@ def is_system_file(name: str) -> bool:
     return name.startswith('.') or name.lower() in _SYSTEM_NAMES
 
 
-def listing(names: Sequence[str], limit: int = 20) -> str:
-    """Comma-separated names for messages, cut after ``limit``."""
-    names = list(names)
-    more = f', ... ({len(names)} in all)' if len(names) > limit else ''
-    return ', '.join(names[:limit]) + more
+def stored_format(data: bytes) -> Optional[str]:
+    """``'jpeg'`` or ``'png'`` by the file's signature, else None: the
+    formats that are kept byte for byte (and checked for truncation)."""
+    if data.startswith(JPEG_SIGNATURE):
+        return 'jpeg'
+    if data.startswith(PNG_SIGNATURE):
+        return 'png'
+    return None
 
 
 def _check_complete(data: bytes, path: str) -> None:
     """Refuse JPEG/PNG files whose end marker is missing (truncated)."""
     tail = data.rstrip(b'\0\r\n ')
-    if data[:2] == b'\xff\xd8' and not tail.endswith(_JPEG_END):
+    kind = stored_format(data)
+    if kind == 'jpeg' and not tail.endswith(_JPEG_END):
         raise PolypFileError(path, 'truncated JPEG (no end-of-image marker)')
-    if data[:8] == b'\x89PNG\r\n\x1a\n' and not tail.endswith(_PNG_END):
+    if kind == 'png' and not tail.endswith(_PNG_END):
         raise PolypFileError(path, 'truncated PNG (no IEND chunk)')
 
 
@@ -193,10 +214,202 @@ def read_mask(path: str, backend_args: Optional[dict] = None) -> np.ndarray:
     return mask_from_bytes(read_bytes(path, backend_args), path)
 
 
-def check_same_size(image: np.ndarray, mask: np.ndarray, image_path: str,
-                    mask_path: str) -> None:
-    """Refuse a mask whose height/width differ from its image's."""
-    if image.shape[:2] != mask.shape[:2]:
+def check_same_size(path: str, what: str, shape: Sequence[int],
+                    reference: str, reference_path: Optional[str],
+                    reference_shape: Sequence[int]) -> None:
+    """Refuse an array whose height/width differ from its reference's.
+
+    Args:
+        path (str): The file (or sample) checked, named first.
+        what (str): What it is: ``'mask'``, ``'map'``, ``'prediction'``.
+        shape (Sequence[int]): Its shape, (H, W, ...).
+        reference (str): What it must match: ``'image'``,
+            ``'ground truth'``.
+        reference_path (str, optional): The reference's file.
+        reference_shape (Sequence[int]): The reference's shape.
+
+    Raises:
+        PolypFileError: ``"<path>: mask is WxH but its image <file> is
+        WxH"``.
+    """
+    if tuple(shape[:2]) != tuple(reference_shape[:2]):
+        named = f' {reference_path}' if reference_path else ''
         raise PolypFileError(
-            mask_path, f'mask is {mask.shape[1]}x{mask.shape[0]} but its '
-            f'image {image_path} is {image.shape[1]}x{image.shape[0]}')
+            path, f'{what} is {shape[1]}x{shape[0]} but its {reference}'
+            f'{named} is {reference_shape[1]}x{reference_shape[0]}')
+
+
+def is_image_name(name: str, suffixes: Sequence[str] = IMAGE_SUFFIXES) -> bool:
+    """Whether a file name has one of the image ``suffixes``."""
+    return osp.splitext(name)[1].lower() in suffixes
+
+
+@dataclass
+class ImageFolder:
+    """The image files of one folder, matched by stem
+    (see :func:`scan_image_folder`).
+
+    Attributes:
+        folder (str): The folder.
+        files (dict): Matching key (the stem, or what ``key`` made of it)
+            -> file name, in sorted name order.
+        duplicates (list): ``(file name, name of the earlier file)`` for
+            every image whose key was already taken.
+        others (list): Names of the other files (neither images nor system
+            files).
+        subfolders (list): Names of the folders in it.
+        suffixes (tuple): The image suffixes it was scanned for.
+    """
+    folder: str
+    suffixes: Tuple[str, ...] = IMAGE_SUFFIXES
+    files: Dict[str, str] = field(default_factory=dict)
+    duplicates: List[Tuple[str, str]] = field(default_factory=list)
+    others: List[str] = field(default_factory=list)
+    subfolders: List[str] = field(default_factory=list)
+
+    def path(self, name: str) -> str:
+        """The path of a file of the folder."""
+        return osp.join(self.folder, name)
+
+    def paths(self) -> List[str]:
+        """The paths of the images, in sorted name order."""
+        return [self.path(name) for name in self.files.values()]
+
+    def stem(self, key: str) -> str:
+        """The file stem of the image matched as ``key``."""
+        return osp.splitext(self.files[key])[0]
+
+    def problems(self, kind: str,
+                 strict: bool = False) -> List['PolypFileError']:
+        """What makes the folder unusable: images sharing a stem, no image;
+        with ``strict`` also every other file and subfolder (a frame in a
+        format this package does not read would vanish unnoticed)."""
+        problems = [
+            PolypFileError(
+                self.path(name), f'shares the stem {osp.splitext(name)[0]!r} '
+                f'with {self.path(first)} (files are matched and named by '
+                'stem; rename one of them)')
+            for name, first in self.duplicates
+        ]
+        if strict:
+            problems += [
+                PolypFileError(
+                    self.path(name), f'not an image ({", ".join(self.suffixes)}); '
+                    f'remove it from the {kind} folder')
+                for name in self.others
+            ]
+            problems += [
+                PolypFileError(self.path(name),
+                               f'unexpected folder among the {kind}s')
+                for name in self.subfolders
+            ]
+        if not self.files:
+            problems.append(PolypFileError(
+                self.folder, f'no {kind} files ({", ".join(self.suffixes)})'))
+        return problems
+
+    def check(self, kind: str, strict: bool = False) -> 'ImageFolder':
+        """Raise the first of :meth:`problems`; returns the folder."""
+        problems = self.problems(kind, strict)
+        if problems:
+            raise problems[0]
+        return self
+
+
+def scan_image_folder(folder: str,
+                      kind: str = 'image',
+                      suffixes: Sequence[str] = IMAGE_SUFFIXES,
+                      key: Optional[Callable[[str], str]] = None,
+                      backend_args: Optional[dict] = None) -> ImageFolder:
+    """List the image files of a folder (not recursive) by stem.
+
+    Hidden and system files are skipped silently; what else is wrong is
+    recorded, not raised (see :meth:`ImageFolder.problems`), so callers can
+    report every problem of a run at once.
+
+    Args:
+        folder (str): The folder, through mmengine's file backends.
+        kind (str): What the files are (``'image'``, ``'mask'``), for
+            messages.
+        suffixes (Sequence[str]): Image suffixes, lower case.
+        key (Callable, optional): Maps a stem to the key images are matched
+            by (e.g. lower case); default: the stem itself.
+        backend_args (dict, optional): mmengine file backend arguments.
+
+    Raises:
+        PolypFileError: If the folder does not exist.
+    """
+    if not fileio.isdir(folder, backend_args=backend_args):
+        raise PolypFileError(folder, f'{kind} folder does not exist')
+    result = ImageFolder(folder, suffixes=tuple(suffixes))
+    names = fileio.list_dir_or_file(
+        folder, list_dir=False, backend_args=backend_args)
+    for name in sorted(names):
+        if is_system_file(name):
+            continue
+        if not is_image_name(name, suffixes):
+            result.others.append(name)
+            continue
+        stem = osp.splitext(name)[0]
+        match = key(stem) if key is not None else stem
+        if match in result.files:
+            result.duplicates.append((name, result.files[match]))
+        else:
+            result.files[match] = name
+    try:
+        result.subfolders = sorted(
+            name for name in fileio.list_dir_or_file(
+                folder, list_file=False, backend_args=backend_args)
+            if not is_system_file(name))
+    except NotImplementedError:  # a backend that lists files only
+        pass
+    return result
+
+
+def read_split_file(path: str,
+                    backend_args: Optional[dict] = None) -> Dict[str, int]:
+    """Read a split file: one stem a line.
+
+    Surrounding spaces and blank lines are ignored, and a line naming a file
+    (``1.png``) counts as its stem.
+
+    Returns:
+        dict: Stem -> line number (from 1), in file order.
+
+    Raises:
+        PolypFileError: If the file cannot be read, lists no stem, or lists
+            a stem twice (naming each with its lines).
+    """
+    try:
+        text = fileio.get_text(path, backend_args=backend_args)
+    except (OSError, ValueError) as error:
+        raise PolypFileError(path, f'cannot be read ({error})') from None
+    stems: Dict[str, int] = {}
+    repeated: Dict[str, List[int]] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        stem = line.strip()
+        if is_image_name(stem):
+            stem = osp.splitext(stem)[0]
+        if not stem:
+            continue
+        if stem in stems:
+            repeated.setdefault(stem, [stems[stem]]).append(number)
+        else:
+            stems[stem] = number
+    if repeated:
+        raise PolypFileError(path, '; '.join(
+            f'stem {stem!r} on lines {", ".join(map(str, lines[:-1]))} and '
+            f'{lines[-1]}' for stem, lines in repeated.items()))
+    if not stems:
+        raise PolypFileError(path, 'split file lists no stems')
+    return stems
+
+
+def check_split_stems(path: str, stems: Dict[str, int], known: Sequence[str],
+                      where: str) -> None:
+    """Refuse split-file stems (from :func:`read_split_file`) that are not
+    among the ``known`` stems of ``where``, naming each with its line."""
+    known = set(known)
+    unknown = [f'{s!r} (line {n})' for s, n in stems.items() if s not in known]
+    if unknown:
+        raise PolypFileError(path, f'stems not in {where}: ' + listing(unknown))

@@ -44,7 +44,7 @@ class ChannelsLastHook(Hook):
 
 @HOOKS.register_module()
 class FastInferenceHook(Hook):
-    """Test with :func:`~ssformer_mmseg.apis.optimize_for_inference`.
+    """Test with :func:`~ssformer_mmseg.optimize.optimize_for_inference`.
 
     Before the test loop (after the checkpoint is loaded) the Runner's model
     is replaced by an optimized copy; for test-time augmentation the wrapped
@@ -71,7 +71,7 @@ class FastInferenceHook(Hook):
     def before_test(self, runner) -> None:
         # Imported here: importing the package (which registers this hook)
         # should not load the whole inference stack.
-        from ..apis.optimize import optimize_for_inference
+        from ..optimize import optimize_for_inference
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
         if hasattr(model, 'extract_feat'):

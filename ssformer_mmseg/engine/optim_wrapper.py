@@ -9,7 +9,7 @@ from mmengine.logging import print_log
 from mmengine.optim import OptimWrapper
 from mmseg.registry import OPTIM_WRAPPERS
 
-from ..apis.fused_ops import EMULATED_BF16, bf16_emulated
+from ..cpu_features import EMULATED_BF16, bf16_emulated
 
 
 @OPTIM_WRAPPERS.register_module()

@@ -10,8 +10,10 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 from mmseg.registry import METRICS
 
-from .polyp_scores import (flatten, format_table, group_by_set, score_image,
-                           summarise, to_uint8_map, write_report)
+from ..datasets.polyp_files import check_same_size
+from .polyp_scores import (flatten, group_by_set, score_image, summarise,
+                           to_uint8_map)
+from .reports import format_table, write_report
 
 
 @METRICS.register_module()
@@ -65,11 +67,8 @@ class PolypMetric(BaseMetric):
             path = sample['img_path']
             prob = foreground_probability(sample['seg_logits']['data'])
             gt = sample['gt_sem_seg']['data'][0].cpu().numpy()
-            if prob.shape != gt.shape:
-                raise ValueError(
-                    f'{path}: prediction is {prob.shape[1]}x{prob.shape[0]} '
-                    f'but its ground truth {sample.get("seg_map_path")} is '
-                    f'{gt.shape[1]}x{gt.shape[0]}')
+            check_same_size(path, 'prediction', prob.shape, 'ground truth',
+                            sample.get('seg_map_path'), gt.shape)
             prob_map = to_uint8_map(prob)
             # Outside a Runner no dataset_meta may have been set.
             dataset = sample.get('dataset_name') or (

@@ -37,13 +37,12 @@ Sm, Em, wFm, MAE and the threshold curves come from PySODMetrics
 the toolboxes, it leaves a constant map (max = min) un-normalised: a map that
 is 0 everywhere stays 0, one that is 255 everywhere stays 1.
 """
-import csv
-import os
-import os.path as osp
 from collections import OrderedDict
-from typing import Dict, List, Sequence
+from typing import Any, Dict, List, Sequence
 
 import numpy as np
+
+from ..datasets.polyp_files import check_same_size
 
 #: Reported metrics, in table order.
 METRIC_NAMES = ('mDice', 'mIoU', 'meanDic', 'meanIoU', 'maxDic', 'maxIoU',
@@ -95,9 +94,8 @@ def score_image(prob_map: np.ndarray,
     if prob_map.dtype != np.uint8 or prob_map.ndim != 2:
         raise ValueError('expected a 2-D uint8 probability map, got '
                          f'{prob_map.dtype} {prob_map.shape}')
-    if prob_map.shape != gt.shape:
-        raise ValueError(f'map is {prob_map.shape[1]}x{prob_map.shape[0]}, '
-                         f'ground truth {gt.shape[1]}x{gt.shape[0]}')
+    check_same_size(name or 'image', 'map', prob_map.shape, 'ground truth',
+                    None, gt.shape)
     gt_map = np.where(gt > 0, 255, 0).astype(np.uint8)
     dice, iou = _overlap(prob_map > threshold * 255, gt_map > 0)
 
@@ -176,77 +174,14 @@ def flatten(summary: Dict[str, Dict[str, float]]) -> Dict[str, float]:
                        for metric, value in row.items())
 
 
-def format_table(summary: Dict[str, Dict[str, float]],
-                 counts: Dict[str, int]) -> str:
-    """The summary as a text table, a row per test set plus the mean."""
-    from prettytable import PrettyTable
-    table = PrettyTable(['test set', 'images', *METRIC_NAMES])
-    table.title = 'Polyp segmentation, per-image means (0-1 scale)'
-    for name, row in summary.items():
-        images = counts.get(name, sum(counts.values()))
-        table.add_row([name, images, *(f'{row[m]:.4f}' for m in METRIC_NAMES)])
-    return table.get_string()
-
-
-def write_per_image_csv(scores: Sequence[dict], path: str) -> None:
-    """One row per image: set, image, every per-image metric.
-
-    The toolbox metrics are given per image as the mean / max of that
-    image's own curve (the table's ``meanDic`` etc. average curves first).
-    """
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    with open(path, 'w', newline='') as f:
-        writer = csv.writer(f)
-        writer.writerow([
-            'test_set', 'image', 'mDice', 'mIoU', 'meanDic', 'meanIoU',
-            'maxDic', 'maxIoU', 'Sm', 'meanEm', 'maxEm', 'wFm', 'MAE'
-        ])
-        for s in scores:
-            writer.writerow([
-                s['dataset'], s['name'], *(f'{v:.6f}' for v in (
-                    s['dice'], s['iou'], s['dice_curve'].mean(),
-                    s['iou_curve'].mean(), s['dice_curve'].max(),
-                    s['iou_curve'].max(), s['sm'], s['em_curve'].mean(),
-                    s['em_curve'].max(), s['wfm'], s['mae']))
-            ])
-
-
-def plot_dice_curves(scores: Sequence[dict], path: str) -> None:
-    """PNG of the mean Dice against the threshold, one line per test set."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
-    thresholds = np.linspace(1, 0, 256)
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    for name, group in group_by_set(scores).items():
-        curve = np.mean([s['dice_curve'] for s in group], axis=0)
-        ax.plot(thresholds, curve,
-                label=f'{name} (meanDic {curve.mean():.3f}, '
-                f'max {curve.max():.3f})')
-    ax.set_xlabel('threshold on the min-max normalised map')
-    ax.set_ylabel('mean Dice over images')
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc='lower center')
-    ax.set_title('Dice against threshold (0-1 scale)')
-    fig.tight_layout()
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-
-
-def write_report(scores: Sequence[dict], out_dir: str) -> List[str]:
-    """Write ``per_image.csv`` and ``dice_vs_threshold.png`` to ``out_dir``.
-
-    Returns:
-        list[str]: The written files.
-    """
-    files = [
-        osp.join(out_dir, 'per_image.csv'),
-        osp.join(out_dir, 'dice_vs_threshold.png')
-    ]
-    write_per_image_csv(scores, files[0])
-    plot_dice_curves(scores, files[1])
-    return files
+def __getattr__(name: str) -> Any:
+    # Tables, CSV and plots moved out of the pure scores.
+    from .._deprecation import moved_names
+    return moved_names(__name__, {
+        'format_table': 'ssformer_mmseg.evaluation.reports.format_table',
+        'write_per_image_csv':
+        'ssformer_mmseg.evaluation.reports.write_per_image_csv',
+        'write_report': 'ssformer_mmseg.evaluation.reports.write_report',
+        'plot_dice_curves':
+        'ssformer_mmseg.evaluation.reports.plot_dice_vs_threshold',
+    })(name)

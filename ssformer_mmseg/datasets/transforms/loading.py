@@ -4,8 +4,8 @@ from mmcv.transforms import LoadImageFromFile
 from mmseg.datasets.transforms import LoadAnnotations
 from mmseg.registry import TRANSFORMS
 
-from ..polyp_files import (PolypFileError, image_from_bytes, mask_from_bytes,
-                           read_bytes)
+from ..polyp_files import (check_same_size, image_from_bytes,
+                           mask_from_bytes, read_bytes)
 
 
 @TRANSFORMS.register_module()
@@ -61,10 +61,8 @@ class LoadPolypAnnotations(LoadAnnotations):
         path = results['seg_map_path']
         mask = mask_from_bytes(read_bytes(path, self.backend_args), path)
         ori_shape = results.get('ori_shape')
-        if ori_shape is not None and tuple(ori_shape[:2]) != mask.shape:
-            raise PolypFileError(
-                path, f'mask is {mask.shape[1]}x{mask.shape[0]} but its '
-                f'image {results.get("img_path")} is '
-                f'{ori_shape[1]}x{ori_shape[0]}')
+        if ori_shape is not None:
+            check_same_size(path, 'mask', mask.shape, 'image',
+                            results.get('img_path'), ori_shape)
         results['gt_seg_map'] = mask
         results['seg_fields'].append('gt_seg_map')

@@ -1,6 +1,29 @@
-"""Learning curves from the logs of a training run."""
+"""Plots: learning curves of a training run, Dice against threshold of a
+scored run."""
+import glob
 import json
+import os
+import os.path as osp
 from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+
+def find_scalars(path: str) -> str:
+    """``path`` itself, or the newest run's ``vis_data/scalars.json`` in a
+    work dir.
+
+    Raises:
+        FileNotFoundError: If ``path`` is neither.
+    """
+    if osp.isfile(path):
+        return path
+    runs = sorted(glob.glob(osp.join(path, '*', 'vis_data', 'scalars.json')))
+    if not runs:
+        raise FileNotFoundError(
+            f'no */vis_data/scalars.json under {path}: not an mmengine work '
+            'dir (or the run logged nothing yet)')
+    return runs[-1]
 
 
 def read_scalars(scalars_json: str) -> Tuple[Dict[str, list], Dict[str, list]]:
@@ -74,5 +97,37 @@ def plot_learning_curve(scalars_json: str,
     ax_dice.legend(fontsize=8, loc='lower right')
     fig.suptitle(title)
     fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_dice_curves(curves: Dict[str, np.ndarray], path: str) -> None:
+    """PNG of mean Dice against the threshold, one line per test set.
+
+    Args:
+        curves (dict): Test set -> its mean Dice curve over the 256
+            thresholds 1, 1 - 1/255, ..., 0 (see
+            :mod:`ssformer_mmseg.evaluation.polyp_scores`).
+        path (str): Output PNG.
+    """
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    thresholds = np.linspace(1, 0, 256)
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    for name, curve in curves.items():
+        ax.plot(thresholds, curve,
+                label=f'{name} (meanDic {curve.mean():.3f}, '
+                f'max {curve.max():.3f})')
+    ax.set_xlabel('threshold on the min-max normalised map')
+    ax.set_ylabel('mean Dice over images')
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc='lower center')
+    ax.set_title('Dice against threshold (0-1 scale)')
+    fig.tight_layout()
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     fig.savefig(path)
     plt.close(fig)

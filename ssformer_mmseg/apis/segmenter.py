@@ -1,0 +1,123 @@
+"""The segmenter: batches of BGR frames in, foreground probability maps out."""
+from typing import List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from mmengine.dataset import Compose
+from mmengine.registry import init_default_scope
+
+from ..config import ConfigLike, load_config
+from .backends import InferenceBackend, build_backend
+from .pipeline import binary_head, frame_pipeline
+from .postprocess import foreground_mask, logits_to_probs
+
+
+def _check_frame(frame: np.ndarray, index: int) -> None:
+    if not (isinstance(frame, np.ndarray) and frame.dtype == np.uint8
+            and frame.ndim == 3 and frame.shape[2] == 3):
+        description = (f'{frame.dtype} array of shape {frame.shape}'
+                       if isinstance(frame, np.ndarray) else type(frame))
+        raise ValueError(f'frame {index}: expected an (H, W, 3) uint8 BGR '
+                         f'image, got {description}')
+
+
+class PolypSegmenter:
+    """Foreground probability maps for batches of BGR frames.
+
+    Preprocessing is the config's test pipeline on decoded frames
+    (:func:`~.pipeline.frame_pipeline`) and the model's
+    ``data_preprocessor``; the network runs in a backend (one object per
+    runtime, :mod:`.backends`); post-processing is mmseg's
+    (:func:`~.postprocess.logits_to_probs`). With the PyTorch backend the
+    result equals mmseg's ``inference_model`` ``seg_logits``.
+
+    Args:
+        config (str | Config): A config with a test pipeline (e.g.
+            ``configs/ssformer_s_kvasir.py``); not modified.
+        checkpoint (str, optional): Weights for the PyTorch backend; without
+            them the model keeps its random initialisation. Not read by the
+            ONNX backend, whose weights are in ``onnx_file``.
+        device (str): ``'cpu'``, ``'cuda'`` or ``'cuda:N'``.
+        cfg_options (dict, optional): Config overrides (``--cfg-options``).
+        backend (str | InferenceBackend): ``'pytorch'``, ``'onnxruntime'``
+            (any name in :data:`~.backends.BACKENDS`), or a backend object
+            built already (then ``checkpoint``, ``device``, ``onnx_file``
+            and ``fast`` are not used).
+        onnx_file (str, optional): Exported model for ``'onnxruntime'``
+            (``tools/export_onnx.py``).
+        threshold (float, optional): Foreground threshold for
+            :meth:`mask`; defaults to the head's ``threshold`` (0.5).
+        fast (dict, optional): Keyword arguments of
+            :func:`~ssformer_mmseg.optimize.optimize_for_inference` (``{}``
+            for its defaults); the PyTorch model is optimized with them.
+    """
+
+    def __init__(self,
+                 config: ConfigLike,
+                 checkpoint: Optional[str] = None,
+                 device: str = 'cpu',
+                 cfg_options: Optional[dict] = None,
+                 backend: Union[str, InferenceBackend] = 'pytorch',
+                 onnx_file: Optional[str] = None,
+                 threshold: Optional[float] = None,
+                 fast: Optional[dict] = None):
+        cfg = load_config(config, cfg_options)
+        init_default_scope(cfg.get('default_scope', 'mmseg'))
+        head = binary_head(cfg)
+        self.cfg = cfg
+        self.align_corners = bool(head.get('align_corners', False))
+        if threshold is None:
+            threshold = head.get('threshold')
+        self.threshold = float(0.5 if threshold is None else threshold)
+        self.pipeline = Compose(frame_pipeline(cfg))
+        if isinstance(backend, str):
+            backend = build_backend(
+                backend, cfg, device=device, checkpoint=checkpoint,
+                model_file=onnx_file, fast=fast)
+        self.backend = backend
+        self.device = backend.device
+        self.data_preprocessor = backend.data_preprocessor
+
+    @property
+    def model(self) -> Optional[torch.nn.Module]:
+        """The PyTorch segmentor, for backends that run one (else None)."""
+        return getattr(self.backend, 'model', None)
+
+    def preprocess(self, frames: Sequence[np.ndarray]) -> dict:
+        """Test pipeline + data preprocessor: ``{'inputs', 'data_samples'}``
+        with ``inputs`` a normalised (N, 3, H, W) batch."""
+        inputs, samples = [], []
+        for index, frame in enumerate(frames):
+            _check_frame(frame, index)
+            packed = self.pipeline(dict(img=frame))
+            inputs.append(packed['inputs'])
+            samples.append(packed['data_samples'])
+        return self.data_preprocessor(
+            dict(inputs=inputs, data_samples=samples), False)
+
+    def logits(self, inputs: torch.Tensor, data_samples: list) -> torch.Tensor:
+        """Logits (N, 1, H, W) at the network input size."""
+        return self.backend.logits(inputs, data_samples)
+
+    @torch.no_grad()
+    def __call__(self, frames: Sequence[np.ndarray]) -> List[np.ndarray]:
+        """Segment a batch of frames.
+
+        Args:
+            frames (list[np.ndarray]): (H, W, 3) uint8 BGR frames, sizes may
+                differ.
+
+        Returns:
+            list[np.ndarray]: (H, W) float32 foreground probabilities, one
+            per frame at its own size.
+        """
+        if not frames:
+            return []
+        data = self.preprocess(frames)
+        logits = self.logits(data['inputs'], data['data_samples'])
+        return logits_to_probs(logits, data['data_samples'],
+                               self.align_corners)
+
+    def mask(self, prob: np.ndarray) -> np.ndarray:
+        """{0, 255} uint8 mask: ``prob > threshold`` (mmseg's rule)."""
+        return foreground_mask(prob, self.threshold)

@@ -1,0 +1,74 @@
+"""Measure the plain and the fast paths of a segmentor, side by side.
+
+Inference: ``model(inputs, mode='tensor')`` at the given size and batch for
+the plain eager fp32 model (the baseline), the plain model in channels_last,
+and :func:`~ssformer_mmseg.optimize.optimize_for_inference` at each requested
+precision (and under ``torch.compile`` with ``--compile``): throughput
+(img/s), latency p50 / p90, peak memory and the largest logit difference
+from the baseline. The variants run in interleaved rounds and the speed-up
+is the median of per-round ratios, so a noisy shared machine slows all of
+them alike.
+
+Training (``--train``): forward, loss, backward and AdamW step of the plain
+fp32 model against the fast recipe (channels_last + AMP, bf16 on CPU / fp16
+on CUDA + fused AdamW) and each ingredient alone, plus the losses of a short
+run of both from the same weights on the same batches.
+
+Data (``--data``): training-pipeline samples/s of the config's training set
+(full augmentation) with 0, 1, 2, ... loader workers.
+
+FLOPs and parameters come from mmengine's analysis tools. Results print as
+tables and go to a JSON file.
+
+Modules: :mod:`.measure` (timing, memory), :mod:`.inference`,
+:mod:`.training`, :mod:`.data`, :mod:`.report`, :mod:`.metric` (the cost of
+the evaluation protocol). Not imported by ``import ssformer_mmseg``.
+"""
+import copy
+from typing import Optional
+
+import torch
+from mmengine.config import Config
+
+from ..apis.loading import load_segmentor
+from .data import benchmark_data
+from .inference import benchmark_inference
+from .options import BenchmarkOptions
+from .report import complexity, environment, format_inference, format_training
+from .training import benchmark_training
+
+
+def run_benchmark(cfg: Config, checkpoint: Optional[str],
+                  options: BenchmarkOptions) -> dict:
+    """Measure what ``options`` asks for; returns the report (the JSON the
+    tool writes) and logs each table through ``options.log`` as it is done.
+
+    Args:
+        cfg (Config): The model's config (not modified).
+        checkpoint (str, optional): Weights, loaded strictly as everywhere
+            else; speed does not depend on them, max |dlogit| does.
+        options (BenchmarkOptions): What to measure.
+    """
+    model = load_segmentor(cfg, checkpoint, options.device)
+    info = complexity(load_segmentor(cfg, None, 'cpu'), options.shape)
+    env = environment(options)
+    options.log(
+        f'{cfg.filename}: {info["params_m"]:.1f} M parameters, '
+        f'{info["gflops"]:.1f} GFLOPs (multiply-adds, as mmengine counts) '
+        f'at {options.shape[0]}x{options.shape[1]}; batch '
+        f'{options.batch_size}, {env["threads"]} threads, '
+        f'{env["device_name"]}')
+    report = dict(environment=dict(env, config=cfg.filename),
+                  complexity=info)
+    report['inference'] = benchmark_inference(model, options)
+    options.log(format_inference(report['inference']))
+    if options.train:
+        report['training'] = benchmark_training(model, options)
+        options.log(format_training(report['training']))
+    if options.data:
+        options.log('training data pipeline (full augmentation):')
+        report['data'] = benchmark_data(copy.deepcopy(cfg), options)
+    return report
+
+
+__all__ = ['BenchmarkOptions', 'run_benchmark']

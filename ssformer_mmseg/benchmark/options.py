@@ -1,0 +1,44 @@
+"""What a benchmark run measures (the options of ``tools/benchmark.py``)."""
+from dataclasses import dataclass, field
+from typing import Callable, List, Tuple
+
+
+def quiet(message: str) -> None:
+    """The default progress callback: say nothing."""
+
+
+@dataclass
+class BenchmarkOptions:
+    """Settings of :func:`~ssformer_mmseg.benchmark.run_benchmark`.
+
+    Attributes:
+        shape (tuple): Input (height, width).
+        batch_size (int): Inference batch.
+        device (str): ``'cpu'``, ``'cuda'``, ...
+        precision (list[str]): Precisions of the fast path.
+        compile (bool): Also run each precision under ``torch.compile``.
+        train (bool): Also time training steps.
+        train_batch_size (int): Batch of the training steps (0: the
+            inference batch, at least 2 for BatchNorm).
+        loss_steps (int): Steps of the loss comparison.
+        data (bool): Also measure the training data pipeline.
+        workers (list[int]): Loader worker counts for ``data``.
+        data_batches (int): Batches per worker count.
+        warmup (int): Untimed calls of each variant.
+        rounds (int): Timed rounds (each runs every variant once).
+        log (Callable): Progress messages (default: none).
+    """
+    shape: Tuple[int, int] = (352, 352)
+    batch_size: int = 1
+    device: str = 'cpu'
+    precision: List[str] = field(default_factory=lambda: ['fp32'])
+    compile: bool = False
+    train: bool = False
+    train_batch_size: int = 0
+    loss_steps: int = 10
+    data: bool = False
+    workers: List[int] = field(default_factory=lambda: [0, 1, 2])
+    data_batches: int = 20
+    warmup: int = 2
+    rounds: int = 10
+    log: Callable[[str], None] = quiet

@@ -1,0 +1,102 @@
+"""Command-line options shared by the tools under ``tools/``.
+
+Each tool parses its own arguments; the options that several tools share,
+and how they turn into a config or keyword arguments, are defined once here.
+"""
+import argparse
+import os
+from typing import List, Optional
+
+from mmengine.config import Config, DictAction
+
+from .config import load_config, set_work_dir
+from .engine.distributed import use_cpu_ddp_wrapper
+from .optimize import PRECISIONS
+
+
+def add_cfg_options_argument(parser: argparse.ArgumentParser) -> None:
+    """``--cfg-options key=value ...``, with ``data_root=DIR`` moving every
+    dataset of the config (see :func:`~ssformer_mmseg.config.load_config`)."""
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, key=value pairs; data_root=DIR '
+        'moves every dataset of the config')
+
+
+def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options ``tools/train.py`` and ``tools/test.py`` share:
+    ``--work-dir``, ``--cfg-options``, ``--launcher``, ``--local-rank``."""
+    parser.add_argument('--work-dir', help='the dir to save logs and results')
+    add_cfg_options_argument(parser)
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def runner_config(args: argparse.Namespace) -> Config:
+    """The config of a Runner, from the options of
+    :func:`add_runner_arguments` and ``args.config``."""
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    cfg = load_config(args.config, args.cfg_options)
+    cfg.launcher = args.launcher
+    set_work_dir(cfg, args.config, args.work_dir)
+    use_cpu_ddp_wrapper(cfg)
+    return cfg
+
+
+def add_fast_inference_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--fast``, ``--precision`` and ``--compile``, shared by the tools."""
+    parser.add_argument(
+        '--fast',
+        action='store_true',
+        help='run the model through optimize_for_inference (fused attention '
+        'and kernels, folded PLD head, Winograd 3x3 convolutions on the CPU, '
+        'channels_last; fp32 outputs equal eager to 1e-4)')
+    parser.add_argument(
+        '--precision',
+        choices=sorted(PRECISIONS),
+        help='autocast precision of --fast (implies it); default fp16 on '
+        'CUDA, fp32 on CPU')
+    parser.add_argument(
+        '--compile',
+        action='store_true',
+        help='also torch.compile the model (implies --fast; the first '
+        'batches compile, about a minute on a 2-core CPU)')
+
+
+def fast_inference_options(args: argparse.Namespace) -> Optional[dict]:
+    """Keyword arguments of
+    :func:`~ssformer_mmseg.optimize.optimize_for_inference` from the options
+    of :func:`add_fast_inference_arguments`, or None without ``--fast``."""
+    if not (args.fast or args.precision or args.compile):
+        return None
+    return dict(precision=args.precision, compile=args.compile)
+
+
+def convert_checkpoint_command(kind: str, description: str, src_help: str,
+                               dst_help: str,
+                               argv: Optional[List[str]] = None) -> int:
+    """The command line of ``tools/model_converters/``: parse ``src dst``,
+    convert with
+    :func:`~ssformer_mmseg.checkpoint_converters.convert_checkpoint_file`
+    and report the dropped keys and the tensor count."""
+    parser = argparse.ArgumentParser(
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('src', help=src_help)
+    parser.add_argument('dst', help=dst_help)
+    args = parser.parse_args(argv)
+    from .checkpoint_converters import convert_checkpoint_file
+    result = convert_checkpoint_file(args.src, args.dst, kind=kind)
+    if result.dropped:
+        print(f'dropped {len(result.dropped)} unused keys:')
+        for key in result.dropped:
+            print(f'  {key}')
+    print(f'converted {result.converted} tensors: {args.src} -> {args.dst}')
+    return 0
