@@ -9,10 +9,12 @@ imported and mmcv has no compiled ops, it serves the pure-PyTorch stand-in of
 :mod:`ssformer_mmseg.compat` (loaded from its file without importing the
 package, which would import mmseg in the middle of mmseg's own import);
 with full mmcv it steps aside. Nothing is imported at interpreter start but
-the standard library, and the finder leaves after its one use.
+the standard library, and the finder leaves after its one use. Set
+``SSFORMER_MMSEG_NO_STARTUP_HOOK=1`` to keep the stock behaviour.
 """
 import importlib.abc
 import importlib.util
+import os
 import os.path as osp
 import sys
 
@@ -69,7 +71,10 @@ class MMCVOpsFinder(importlib.abc.MetaPathFinder):
 
 
 def install() -> None:
-    """Put the finder first on ``sys.meta_path`` (once)."""
+    """Put the finder first on ``sys.meta_path`` (once), unless
+    ``SSFORMER_MMSEG_NO_STARTUP_HOOK=1``."""
+    if os.environ.get('SSFORMER_MMSEG_NO_STARTUP_HOOK') == '1':
+        return
     if not any(isinstance(f, MMCVOpsFinder) for f in sys.meta_path):
         sys.meta_path.insert(0, MMCVOpsFinder())
 

@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 from conftest import REPO_ROOT
-from ssformer_mmseg.apis import fused_ops
+from ssformer_mmseg import cpu_features
 from test_distributed import write_kvasir_like
 
 TINY = [
@@ -43,7 +43,7 @@ def test_benchmark_reports_inference_training_and_data(tmp_path):
     assert steps[0]['name'] == 'eager fp32' and len(steps) == 5
     # The fast recipe uses bf16 AMP only where the CPU has native bf16.
     assert ('AMP bf16' in steps[-1]['name']) == \
-        fused_ops.onednn_bf16_supported()
+        cpu_features.onednn_bf16_supported()
     assert all(row['img_per_s'] > 0 for row in steps)
     curves = list(report['training']['loss_curves'].values())
     assert len(curves) == 2 and all(len(c) == 3 for c in curves)

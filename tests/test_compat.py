@@ -17,9 +17,10 @@ from ssformer_mmseg import compat
 FULL_MMCV = compat.mmcv_has_compiled_ops()
 
 
-def run_python(code: str) -> subprocess.CompletedProcess:
-    """Run ``code`` in a fresh interpreter from the repository root."""
-    env = dict(os.environ, PYTHONPATH=REPO_ROOT)
+def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter from the repository root, with
+    ``env`` added to the environment."""
+    env = dict(os.environ, PYTHONPATH=REPO_ROOT, **env)
     return subprocess.run([sys.executable, '-c', textwrap.dedent(code)],
                           cwd=REPO_ROOT, env=env, capture_output=True,
                           text=True, timeout=300)
@@ -29,8 +30,21 @@ def run_python(code: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.skipif(FULL_MMCV, reason='needs mmcv-lite (no compiled ops)')
 def test_mmseg_needs_the_fallback_and_imports_with_it():
-    bare = run_python('import mmseg.models')
+    # Without the interpreter-start hook of the installed package, mmseg
+    # alone cannot import its models on mmcv-lite ...
+    bare = run_python('import mmseg.models',
+                      SSFORMER_MMSEG_NO_STARTUP_HOOK='1')
     assert bare.returncode != 0 and 'mmcv._ext' in bare.stderr
+    # ... with it, it can, without importing ssformer_mmseg (which mmseg's
+    # own tools do only later, through a config's custom_imports).
+    hooked = run_python("""
+        import sys
+        import mmcv.ops
+        import mmseg.models
+        print(mmcv.ops.IS_SSFORMER_FALLBACK, 'ssformer_mmseg' in sys.modules)
+    """)
+    assert hooked.returncode == 0, hooked.stderr
+    assert hooked.stdout.split() == ['True', 'False']
     fixed = run_python("""
         import ssformer_mmseg
         import mmseg.models, mmseg.datasets, mmseg.apis

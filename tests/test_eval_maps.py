@@ -1,5 +1,6 @@
 """tools/eval_maps.py: scoring saved maps without a model."""
 import os
+import subprocess
 import os.path as osp
 import sys
 
@@ -9,11 +10,11 @@ import pytest
 
 from conftest import REPO_ROOT
 from ssformer_mmseg.datasets import PolypFileError
+from ssformer_mmseg.config import load_config
 from ssformer_mmseg.evaluation.polyp_scores import (score_image, summarise,
                                                      to_uint8_map)
-
-sys.path.insert(0, osp.join(REPO_ROOT, 'tools'))
-import eval_maps  # noqa: E402
+from ssformer_mmseg.evaluation.saved_maps import (ground_truth,
+                                                  score_saved_maps)
 
 CONFIG = osp.join(REPO_ROOT, 'configs', 'ssformer_s_pranet.py')
 SETS = {'kvasir-seg': 'Kvasir', 'cvc-clinicdb': 'CVC-ClinicDB'}
@@ -48,23 +49,39 @@ def data(tmp_path):
     return root, maps, expected
 
 
-def run(root, maps, *extra):
-    return eval_maps.main([
-        str(maps), CONFIG, '--sets', 'Kvasir,CVC-ClinicDB', '--report-dir',
-        str(maps.parent / 'report'), '--cfg-options', f'data_root={root}',
-        *extra
-    ])
+def run(root, maps, sets=('Kvasir', 'CVC-ClinicDB')):
+    """What tools/eval_maps.py computes: the summary of the saved maps."""
+    cfg = load_config(CONFIG, dict(data_root=str(root)))
+    return summarise(score_saved_maps(str(maps), ground_truth(cfg, sets)))
 
 
-def test_scores_saved_maps_like_the_metric(data, capsys):
+def run_tool(root, maps, *extra):
+    return subprocess.run(
+        [sys.executable, 'tools/eval_maps.py',
+         str(maps), CONFIG, '--report-dir',
+         str(maps.parent / 'report'), '--cfg-options', f'data_root={root}',
+         *extra], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+
+
+def test_scores_saved_maps_like_the_metric(data):
     root, maps, expected = data
-    summary = run(root, maps)
-    assert summary == summarise(expected)
-    out = capsys.readouterr().out
+    assert run(root, maps) == summarise(expected)
+
+
+@pytest.mark.subprocess
+def test_tool_prints_the_table_and_writes_the_report(data):
+    root, maps, expected = data
+    result = run_tool(root, maps, '--sets', 'Kvasir,CVC-ClinicDB')
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
     assert 'Kvasir' in out and 'CVC-ClinicDB' in out and '0-1 scale' in out
+    mean_dic = summarise(expected)['Kvasir']['meanDic']
+    assert f'{mean_dic:.4f}' in out
+    assert f'scored {len(expected)}/{len(expected)} maps' in out
     report = maps.parent / 'report'
     assert (report / 'per_image.csv').read_text().count('\n') == 7
     assert cv2.imread(str(report / 'dice_vs_threshold.png')) is not None
+    assert f'wrote {report / "per_image.csv"}' in out
 
 
 def test_colour_maps_are_read_as_grey(data):
@@ -115,7 +132,12 @@ def test_missing_ground_truth_is_named(data):
     assert 'kva2.png' in str(info.value)
 
 
+@pytest.mark.subprocess
 def test_unknown_test_set_is_refused(data):
     root, maps, _ = data
-    with pytest.raises(SystemExit, match='test sets not in .*: Nope'):
-        eval_maps.main([str(maps), CONFIG, '--sets', 'Nope'])
+    with pytest.raises(ValueError, match='test sets not in .*: Nope'):
+        run(root, maps, sets=['Nope'])
+    result = run_tool(root, maps, '--sets', 'Nope')
+    assert result.returncode == 1
+    assert 'error: test sets not in' in result.stderr and 'Nope' in result.stderr
+    assert 'Traceback' not in result.stderr

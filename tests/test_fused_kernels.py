@@ -7,9 +7,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ssformer_mmseg.apis import fused_ops
-from ssformer_mmseg.apis.winograd import (WinogradConv2d, can_use_winograd,
-                                          use_winograd, winograd_matrices)
+from ssformer_mmseg import cpu_features
+from ssformer_mmseg.ops import fused_ops
+from ssformer_mmseg.ops.winograd import (WinogradConv2d, can_use_winograd,
+                                         use_winograd, winograd_matrices)
 
 
 def relative_error(out: torch.Tensor, reference: torch.Tensor) -> float:
@@ -120,9 +121,9 @@ def test_fused_ops_follow_autocast_dtype_rules(onednn_bf16, monkeypatch):
     added with type promotion, as ``F.linear(...) + residual`` would be.
     Without oneDNN's bf16 primitives (CPUs lacking AVX-512 BF16 / AMX,
     where oneDNN refuses to create them) the plain ops give the same."""
-    if onednn_bf16 and not fused_ops.onednn_bf16_supported():
+    if onednn_bf16 and not cpu_features.onednn_bf16_supported():
         pytest.skip('this CPU has no oneDNN bf16 primitives')
-    monkeypatch.setattr(fused_ops, 'onednn_bf16_supported',
+    monkeypatch.setattr(cpu_features, 'onednn_bf16_supported',
                         lambda: onednn_bf16)
     torch.manual_seed(0)
     x, weight, bias = torch.randn(30, 16), torch.randn(24, 16), \

@@ -6,6 +6,7 @@ random weights keeps every test fast; nothing is downloaded.
 """
 import os
 import os.path as osp
+import subprocess
 import sys
 
 import cv2
@@ -16,14 +17,11 @@ import torch
 from conftest import CONFIG_DIR, REPO_ROOT
 from ssformer_mmseg.apis import (PolypSegmenter, config_test_pipeline,
                                  draw_overlay, inference_config,
-                                 network_input_size, onnx_parity, require,
+                                 list_images, network_input_size,
+                                 onnx_export, onnx_parity, require,
                                  run_inference)
 from ssformer_mmseg.config import load_config
 from ssformer_mmseg.datasets import PolypDataset, PolypFileError
-
-sys.path.insert(0, osp.join(REPO_ROOT, 'tools'))
-import export_onnx as export_tool  # noqa: E402
-import infer as infer_tool  # noqa: E402
 
 CONFIG = osp.join(CONFIG_DIR, 'ssformer_s_kvasir.py')
 TINY = {
@@ -104,12 +102,18 @@ def images(tmp_path):
     return folder, paths
 
 
+def run_tool(tool, *args, env=None):
+    """Run ``tools/<tool>.py`` in a fresh interpreter from the repository
+    root; returns the CompletedProcess (exit code, stdout, stderr)."""
+    return subprocess.run(
+        [sys.executable, osp.join('tools', f'{tool}.py'), *map(str, args)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+        env=None if env is None else dict(os.environ, **env))
+
+
 def run_infer(config_path, checkpoint, source, out_dir, *extra):
-    return infer_tool.main([
-        config_path, checkpoint,
-        str(source), '--out-dir',
-        str(out_dir), '--no-progress', *extra
-    ])
+    return run_tool('infer', config_path, checkpoint, source, '--out-dir',
+                    out_dir, '--no-progress', *extra)
 
 
 @pytest.fixture(scope='module')
@@ -141,28 +145,33 @@ def check_outputs(out_dir, stem, size):
 # ---------------------------------------------------------------------------
 # tools/infer.py: image, folder, video
 # ---------------------------------------------------------------------------
-def test_single_image(config_file, checkpoint, images, tmp_path, capsys):
+@pytest.mark.subprocess
+def test_single_image(config_file, checkpoint, images, tmp_path):
     _, paths = images
     out = tmp_path / 'out'
-    assert run_infer(config_file, checkpoint, paths[0], out) == 0
+    result = run_infer(config_file, checkpoint, paths[0], out)
+    assert result.returncode == 0, result.stderr
     check_outputs(out, 'frame0', SIZES[0])
     assert sorted(os.listdir(out / 'masks')) == ['frame0.png']
-    assert 'segmented 1 frame(s)' in capsys.readouterr().out
+    assert 'segmented 1 frame(s)' in result.stdout
+    assert 'pytorch on cpu' in result.stdout
 
 
-def test_folder_in_batches(config_file, checkpoint, images, tmp_path,
-                           capsys):
+@pytest.mark.subprocess
+def test_folder_in_batches(config_file, checkpoint, images, tmp_path):
     folder, _ = images
     (folder / 'notes.txt').write_text('not an image')
     (folder / '.hidden.png').write_bytes(b'')  # OS clutter: ignored
+    (folder / 'subfolder').mkdir()  # not read
     out = tmp_path / 'out'
-    assert run_infer(config_file, checkpoint, folder, out, '--batch-size',
-                     '2') == 0
+    result = run_infer(config_file, checkpoint, folder, out, '--batch-size',
+                       '2')
+    assert result.returncode == 0, result.stderr
     for i, size in enumerate(SIZES):
         check_outputs(out, f'frame{i}', size)
     for kind in ('masks', 'probs', 'overlays'):
         assert len(os.listdir(out / kind)) == len(SIZES)
-    printed = capsys.readouterr().out
+    printed = result.stdout
     assert 'skipped 1 non-image file(s): notes.txt' in printed
     assert f'segmented {len(SIZES)} frame(s)' in printed
 
@@ -199,6 +208,7 @@ def read_video(path):
     return fps, frames
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize('save_frames', [False, True])
 def test_video(config_file, checkpoint, tmp_path, save_frames):
     frames = [frame(48, 64, i) for i in range(5)]
@@ -206,7 +216,9 @@ def test_video(config_file, checkpoint, tmp_path, save_frames):
     write_video(video, frames, fps=10)
     out = tmp_path / 'out'
     extra = ['--batch-size', '2'] + (['--save-frames'] if save_frames else [])
-    assert run_infer(config_file, checkpoint, video, out, *extra) == 0
+    result = run_infer(config_file, checkpoint, video, out, *extra)
+    assert result.returncode == 0, result.stderr
+    assert f'wrote {out / "clip_overlay.mp4"}' in result.stdout
 
     fps, overlays = read_video(out / 'clip_overlay.mp4')
     assert fps == pytest.approx(10)
@@ -236,33 +248,40 @@ def test_video_frames_match_image_path(segmenter, tmp_path):
                       np.rint(expected * 255)).max() <= 1
 
 
+@pytest.mark.subprocess
 def test_corrupt_image_in_folder_is_named(config_file, checkpoint, segmenter,
-                                          images, tmp_path, capsys):
+                                          images, tmp_path):
     folder, paths = images
     data = open(paths[1], 'rb').read()
     bad = folder / 'frame9.jpg'
     bad.write_bytes(data[:len(data) // 2])  # truncated JPEG
     out = tmp_path / 'out'
-    assert run_infer(config_file, checkpoint, folder, out) == 1
-    err = capsys.readouterr().err
+    result = run_infer(config_file, checkpoint, folder, out)
+    assert result.returncode == 1
+    err = result.stderr
     assert str(bad) in err and 'truncated' in err
 
     with pytest.raises(PolypFileError, match='frame9.jpg'):
         run_inference(segmenter, str(folder), str(out), progress=False)
 
 
-def test_bad_inputs(config_file, checkpoint, images, tmp_path, capsys):
+@pytest.mark.subprocess
+def test_bad_inputs(config_file, checkpoint, images, tmp_path):
     folder, paths = images
-    assert run_infer(config_file, checkpoint, tmp_path / 'missing.png',
-                     tmp_path / 'o') == 1
-    assert 'no such file' in capsys.readouterr().err
+    result = run_infer(config_file, checkpoint, tmp_path / 'missing.png',
+                       tmp_path / 'o')
+    assert result.returncode == 1 and 'no such file' in result.stderr
     (folder / 'frame0.jpg').write_bytes(open(paths[1], 'rb').read())
-    assert run_infer(config_file, checkpoint, folder, tmp_path / 'o') == 1
-    assert 'has the stem of' in capsys.readouterr().err
+    with pytest.raises(PolypFileError,
+                       match=r"frame0\.png: shares the stem 'frame0' with "
+                       r'.*frame0\.jpg'):
+        list_images(str(folder))
+    result = run_infer(config_file, checkpoint, folder, tmp_path / 'o')
+    assert result.returncode == 1 and 'shares the stem' in result.stderr
     empty = tmp_path / 'empty'
     empty.mkdir()
-    assert run_infer(config_file, checkpoint, empty, tmp_path / 'o') == 1
-    assert 'no images' in capsys.readouterr().err
+    with pytest.raises(PolypFileError, match=f'{empty}: no image files'):
+        list_images(str(empty))
     with pytest.raises(ValueError, match='no test pipeline'):
         PolypSegmenter(
             load_config(
@@ -289,20 +308,19 @@ def test_checkpoint_forms(checkpoint, segmenter, tmp_path):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='CUDA is available')
-def test_cuda_without_cuda_is_a_clear_error(config_file, checkpoint, images,
-                                            tmp_path, capsys):
-    _, paths = images
-    assert run_infer(config_file, checkpoint, paths[0], tmp_path / 'o',
-                     '--device', 'cuda') == 1
-    assert 'no usable CUDA' in capsys.readouterr().err
+def test_cuda_without_cuda_is_a_clear_error(checkpoint):
+    with pytest.raises(ValueError, match='no usable CUDA'):
+        PolypSegmenter(tiny_config(), checkpoint, device='cuda')
 
 
+@pytest.mark.subprocess
 def test_threshold_option(config_file, checkpoint, images, tmp_path):
     _, paths = images
     for threshold, value in (('0', 255), ('1', 0)):
         out = tmp_path / threshold
-        assert run_infer(config_file, checkpoint, paths[0], out,
-                         '--threshold', threshold) == 0
+        result = run_infer(config_file, checkpoint, paths[0], out,
+                           '--threshold', threshold)
+        assert result.returncode == 0, result.stderr
         mask = cv2.imread(str(out / 'masks' / 'frame0.png'),
                           cv2.IMREAD_UNCHANGED)
         assert (mask == value).all()
@@ -420,7 +438,8 @@ def onnx_file(config_file, checkpoint, tmp_path_factory):
     """The tiny model exported by tools/export_onnx.py (dynamo, defaults)."""
     pytest.importorskip('onnxruntime')
     path = str(tmp_path_factory.mktemp('onnx') / 'tiny.onnx')
-    assert export_tool.main([config_file, checkpoint, '--out', path]) == 0
+    result = run_tool('export_onnx', config_file, checkpoint, '--out', path)
+    assert result.returncode == 0, result.stderr
     return path
 
 
@@ -453,23 +472,30 @@ def test_onnxruntime_backend_matches_pytorch(onnx_file, config_file,
         np.testing.assert_allclose(a, b, atol=1e-4, rtol=0)
     folder, _ = images
     out = tmp_path / 'onnx_out'
-    assert run_infer(config_file, '-', folder, out, '--backend',
-                     'onnxruntime', '--onnx', onnx_file, '--batch-size',
-                     '2') == 0
+    result = run_infer(config_file, '-', folder, out, '--backend',
+                       'onnxruntime', '--onnx', onnx_file, '--batch-size', '2')
+    assert result.returncode == 0, result.stderr
+    assert 'onnxruntime on cpu' in result.stdout
     for i, size in enumerate(SIZES):
         check_outputs(out, f'frame{i}', size)
 
 
+@pytest.mark.subprocess
 def test_export_tool_output_and_torchscript_exporter(config_file, checkpoint,
-                                                     tmp_path, capsys):
+                                                     tmp_path):
     pytest.importorskip('onnxruntime')
     path = str(tmp_path / 'ts.onnx')
-    assert export_tool.main([
-        config_file, checkpoint, '--out', path, '--exporter', 'torchscript'
-    ]) == 0
-    printed = capsys.readouterr().out
+    result = run_tool('export_onnx', config_file, checkpoint, '--out', path,
+                      '--exporter', 'torchscript')
+    assert result.returncode == 0, result.stderr
+    printed = result.stdout
     assert 'opset 17' in printed and 'batch dynamic' in printed
     assert 'max |diff| probs' in printed and 'parity OK' in printed
+    # The same export judged with no tolerance at all fails, saying why.
+    strict = run_tool('export_onnx', config_file, checkpoint, '--out', path,
+                      '--exporter', 'torchscript', '--tolerance', '0')
+    assert strict.returncode == 1
+    assert 'exceeds the tolerance 0' in strict.stderr
 
 
 @pytest.mark.parametrize('diffs,code', [
@@ -478,15 +504,15 @@ def test_export_tool_output_and_torchscript_exporter(config_file, checkpoint,
     # logits spanning +-20 (a trained model): judged relative to the range
     (dict(logits=3e-4, logits_rel=1.5e-5, probs=5e-5), 0),
 ])
-def test_export_tool_tolerance(config_file, checkpoint, tmp_path,
-                               monkeypatch, capsys, diffs, code):
+def test_export_tolerance(mmseg_model, tmp_path, monkeypatch, diffs, code):
     pytest.importorskip('onnxruntime')
-    monkeypatch.setattr(export_tool, 'onnx_parity', lambda *a, **k: diffs)
-    assert export_tool.main([
-        config_file, checkpoint, '--out',
-        str(tmp_path / 'ts.onnx'), '--exporter', 'torchscript'
-    ]) == code
-    assert ('exceeds the tolerance' in capsys.readouterr().err) == bool(code)
+    monkeypatch.setattr(onnx_export, 'onnx_parity', lambda *a, **k: diffs)
+    report = onnx_export.export_checked(
+        mmseg_model, str(tmp_path / 'ts.onnx'), shape=(INPUT, INPUT),
+        exporter='torchscript', tolerance=1e-4)
+    assert report.ok == (not code)
+    assert report.worst == max(diffs['probs'], diffs['logits_rel'])
+    assert report.opset == 17 and report.size_mib > 0
 
 
 def test_onnx_shape_mismatch_is_explained(onnx_file):
@@ -498,13 +524,19 @@ def test_onnx_shape_mismatch_is_explained(onnx_file):
         segmenter([frame(40, 40, 0)])
 
 
+@pytest.mark.subprocess
 def test_missing_onnx_packages_are_explained(config_file, checkpoint,
-                                             tmp_path, monkeypatch, capsys):
+                                             tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, 'onnxruntime', None)
     with pytest.raises(ImportError, match='pip install onnx'):
         require('onnxruntime')
-    assert export_tool.main(
-        [config_file, checkpoint, '--out',
-         str(tmp_path / 'x.onnx')]) == 1
-    assert 'pip install onnx' in capsys.readouterr().err
+    # A module of that name that fails to import hides the real package.
+    blocked = tmp_path / 'blocked'
+    blocked.mkdir()
+    (blocked / 'onnxruntime.py').write_text(
+        "raise ImportError('onnxruntime blocked by the test')\n")
+    result = run_tool('export_onnx', config_file, checkpoint, '--out',
+                      tmp_path / 'x.onnx', env=dict(PYTHONPATH=str(blocked)))
+    assert result.returncode == 1
+    assert 'pip install onnx' in result.stderr
     assert not (tmp_path / 'x.onnx').exists()

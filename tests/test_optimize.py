@@ -16,11 +16,12 @@ from mmseg.structures import SegDataSample
 from mmengine.structures import PixelData
 
 from conftest import REPO_ROOT, build_model, load_config
-from ssformer_mmseg.apis import fused_ops, optimize_for_inference
-from ssformer_mmseg.apis.optimize import (FoldedPLDHead,
-                                          SDPAEfficientMultiheadAttention,
-                                          TokenMixFFN)
-from ssformer_mmseg.apis.winograd import WinogradConv2d
+from ssformer_mmseg import cpu_features
+from ssformer_mmseg.models.decode_heads.folded_pld_head import FoldedPLDHead
+from ssformer_mmseg.ops.winograd import WinogradConv2d
+from ssformer_mmseg.optimize import optimize_for_inference
+from ssformer_mmseg.optimize.mit_modules import (
+    SDPAEfficientMultiheadAttention, TokenMixFFN)
 from ssformer_mmseg.engine import AutocastOptimWrapper, ChannelsLastHook
 from ssformer_mmseg.models import PLDHead
 from test_distributed import TINY as TINY_OPTIONS, write_kvasir_like
@@ -180,7 +181,7 @@ def test_predict_keeps_mmseg_semantics(mode):
 
 def test_bf16_warns_on_cpus_without_native_bf16(monkeypatch):
     """There bf16 is emulated: slower than fp32, so the user is told."""
-    monkeypatch.setattr(fused_ops, 'onednn_bf16_supported', lambda: False)
+    monkeypatch.setattr(cpu_features, 'onednn_bf16_supported', lambda: False)
     model = tiny_model()
     with pytest.warns(UserWarning, match='without native bf16'):
         fast = optimize_for_inference(model, 'bf16')
@@ -284,7 +285,7 @@ def test_fast_training_follows_the_fp32_loss_curve():
 
 def test_autocast_wrapper_warns_once_without_native_bf16(monkeypatch):
     from ssformer_mmseg.engine import optim_wrapper
-    monkeypatch.setattr(fused_ops, 'onednn_bf16_supported', lambda: False)
+    monkeypatch.setattr(cpu_features, 'onednn_bf16_supported', lambda: False)
     logged = []
     monkeypatch.setattr(optim_wrapper, 'print_log',
                         lambda message, **kwargs: logged.append(message))

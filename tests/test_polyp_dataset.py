@@ -159,14 +159,15 @@ def test_mask_without_image(tmp_path):
 def test_two_files_with_one_stem(tmp_path):
     img_dir, _ = write_set(tmp_path)
     cv2.imwrite(osp.join(img_dir, 'a.png'), frame())
-    with pytest.raises(PolypFileError, match=r"share the stem 'a'") as info:
+    with pytest.raises(PolypFileError,
+                       match=r"a\.png: shares the stem 'a' with") as info:
         build(tmp_path)
     assert 'a.jpg' in str(info.value) and 'a.png' in str(info.value)
 
 
 @pytest.mark.parametrize('content,problem', [
-    ('a\nz_missing\n', 'stems without image.*z_missing'),
-    ('a\na\n', 'stems listed twice: a'),
+    ('a\nz_missing\n', r"stems not in .*images: 'z_missing' \(line 2\)"),
+    ('a\na\n', "stem 'a' on lines 1 and 2"),
     ('\n\n', 'lists no stems'),
 ])
 def test_bad_split_file(tmp_path, content, problem):

@@ -23,9 +23,12 @@ from mmseg.structures import SegDataSample
 
 from ssformer_mmseg.evaluation import PolypMetric
 from ssformer_mmseg.evaluation.polyp_metric import foreground_probability
-from ssformer_mmseg.evaluation.polyp_scores import (
-    MEAN_ROW, METRIC_NAMES, flatten, format_table, group_by_set, score_image,
-    summarise, summarise_set, to_uint8_map, write_report)
+from ssformer_mmseg.evaluation.polyp_scores import (MEAN_ROW, METRIC_NAMES,
+                                                     flatten, group_by_set,
+                                                     score_image, summarise,
+                                                     summarise_set,
+                                                     to_uint8_map)
+from ssformer_mmseg.evaluation.reports import format_table, write_report
 
 init_default_scope('mmseg')
 

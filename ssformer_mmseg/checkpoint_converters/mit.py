@@ -4,6 +4,8 @@ import re
 from collections import OrderedDict
 from typing import Any, List, Mapping, Tuple
 
+import torch
+
 from .state_dicts import (KeySource, StateDict, conv_to_linear,
                           copy_weight_bias, count_indexed, is_profiler_key,
                           linear_to_conv, unwrap_state_dict)
