@@ -54,31 +54,36 @@ class DemoOptions:
     cfg_options: Optional[dict] = None
 
 
-def banner(text: str) -> None:
+def quiet(message: str) -> None:
+    """The default ``log``: say nothing."""
+
+
+def banner(text: str) -> str:
     """A visible phase header between mmengine's log lines."""
-    print(f'\n===== {text} =====', flush=True)
+    return f'\n===== {text} ====='
 
 
-def make_data(options: DemoOptions, data_root: str) -> None:
+def make_data(options: DemoOptions, data_root: str,
+              log: Callable[[str], None] = quiet) -> None:
     """Generate the synthetic set under ``data_root`` unless a complete one
     with the same parameters is there."""
     manifest = synthetic_manifest(options.train_size, options.test_size,
                                   options.image_size, options.seed)
     if not options.regenerate and synthetic_set_is_complete(
             data_root, manifest):
-        print(f'reusing the complete synthetic set in {data_root} '
-              '(--regenerate rebuilds it)', flush=True)
+        log(f'reusing the complete synthetic set in {data_root} '
+            '(--regenerate rebuilds it)')
         return
     total = options.train_size + options.test_size
     step = max(1, total // 10)
 
     def progress(done: int, total: int) -> None:
         if done % step == 0 or done == total:
-            print(f'  {done}/{total} frames', flush=True)
+            log(f'  {done}/{total} frames')
 
-    print(f'writing {options.train_size} training and {options.test_size} '
-          f'test frames of {options.image_size}x{options.image_size} to '
-          f'{data_root}', flush=True)
+    log(f'writing {options.train_size} training and {options.test_size} '
+        f'test frames of {options.image_size}x{options.image_size} to '
+        f'{data_root}')
     make_synthetic_polyp_set(
         data_root, options.train_size, options.test_size, options.image_size,
         options.seed, overwrite=True, progress=progress)
@@ -195,12 +200,13 @@ def draw_overlays(data_root: str, map_dir: str, per_image_csv: str,
 
 
 def run_demo(options: DemoOptions,
-             phase: Callable[[str], None] = banner) -> dict:
+             log: Callable[[str], None] = quiet) -> dict:
     """Run the demo; returns the summary it also writes as JSON.
 
     Args:
         options (DemoOptions): What to run.
-        phase (Callable): Called with the name of each phase as it starts.
+        log (Callable): Progress messages: a header as each phase starts,
+            the data generation's progress (mmengine logs the rest).
 
     Returns:
         dict: ``seconds`` per phase, ``metrics``, ``iters``,
@@ -213,24 +219,24 @@ def run_demo(options: DemoOptions,
     times: Dict[str, float] = {}
     start = time.perf_counter()
 
-    phase('1/4 data: synthetic colonoscopy-like frames')
+    log(banner('1/4 data: synthetic colonoscopy-like frames'))
     tick = time.perf_counter()
-    make_data(options, data_root)
+    make_data(options, data_root, log)
     times['data'] = time.perf_counter() - tick
 
-    phase('2/4 training (mmengine logs every few iterations, with ETA)')
+    log(banner('2/4 training (mmengine logs every few iterations, with ETA)'))
     tick = time.perf_counter()
     cfg = demo_config(options, data_root)
     checkpoint, log_dir = train(cfg, osp.join(out_dir, 'train'))
     times['train'] = time.perf_counter() - tick
 
-    phase('3/4 testing the final checkpoint')
+    log(banner('3/4 testing the final checkpoint'))
     tick = time.perf_counter()
     test_dir = osp.join(out_dir, 'test')
     metrics = test(cfg, checkpoint, test_dir)
     times['test'] = time.perf_counter() - tick
 
-    phase('4/4 pictures')
+    log(banner('4/4 pictures'))
     tick = time.perf_counter()
     summary = {m: metrics[f'{SET_NAME}/{m}'] for m in METRIC_NAMES}
     table = format_table({SET_NAME: summary}, {SET_NAME: options.test_size})

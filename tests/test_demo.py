@@ -22,9 +22,7 @@ from ssformer_mmseg.datasets import (SyntheticPolypDataset,
 from ssformer_mmseg.datasets.synthetic import (MAX_POLYP_FRACTION,
                                                MIN_POLYP_FRACTION,
                                                render_frame, split_file)
-
-sys.path.insert(0, osp.join(REPO_ROOT, 'tools'))
-import demo  # noqa: E402
+from ssformer_mmseg.demo import DemoOptions, make_data, scale_schedule
 
 DEMO_CONFIG = osp.join(CONFIG_DIR, 'demo_ssformer_s_synthetic.py')
 SIZE = 96
@@ -215,7 +213,7 @@ def test_schedule_scales_with_the_iterations(iters):
     cfg = load_config(DEMO_CONFIG)
     old = cfg.train_cfg.max_iters
     warmup, decay = (dict(s) for s in cfg.param_scheduler)
-    demo.scale_schedule(cfg, iters)
+    scale_schedule(cfg, iters)
     assert cfg.train_cfg.max_iters == iters
     assert cfg.default_hooks.checkpoint.interval == iters
     new_warmup, new_decay = cfg.param_scheduler
@@ -231,6 +229,7 @@ def test_schedule_scales_with_the_iterations(iters):
         assert cfg.train_cfg.val_interval >= 1
 
 
+@pytest.mark.subprocess
 def test_tiny_demo_run_writes_everything(tmp_path):
     out = tmp_path / 'demo'
     result = subprocess.run(
@@ -276,11 +275,9 @@ def test_tiny_demo_run_writes_everything(tmp_path):
     assert sorted(p for p in os.listdir(tmp_path)) == ['demo']
 
     # A second run would reuse the complete synthetic set.
-    args = demo.parse_args([
-        '--out-dir', str(out), '--train-size', '8', '--test-size', '4',
-        '--image-size', '64'
-    ])
+    options = DemoOptions(out_dir=str(out), train_size=8, test_size=4,
+                          image_size=64)
     stamp = os.stat(out / 'data' / 'synthetic' / 'manifest.json').st_mtime_ns
-    demo.make_data(args, str(out / 'data'))
+    make_data(options, str(out / 'data'))
     assert os.stat(out / 'data' / 'synthetic' /
                    'manifest.json').st_mtime_ns == stamp

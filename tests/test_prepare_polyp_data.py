@@ -1,5 +1,9 @@
-"""tools/prepare_polyp_data.py on synthetic downloads in their real layouts."""
-import importlib.util
+"""Polyp data preparation on synthetic downloads in their real layouts.
+
+Most tests call :func:`ssformer_mmseg.datasets.preparation.prepare`
+in-process; those of the command line (exit codes, usage errors, the printed
+summary and report) run ``tools/prepare_polyp_data.py`` as a command.
+"""
 import os
 import os.path as osp
 import re
@@ -14,16 +18,13 @@ from ssformer_mmseg.datasets import (CVC300Dataset, CVCClinicDBDataset,
                                      CVCColonDBDataset,
                                      ETISLaribPolypDBDataset,
                                      KvasirSEGDataset)
+from ssformer_mmseg.datasets import preparation as prep
 from ssformer_mmseg.datasets.polyp_files import PolypFileError
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOOL = osp.join(REPO_ROOT, 'tools', 'prepare_polyp_data.py')
 REAL_README = osp.join(REPO_ROOT, '..', 'shared', 'data', 'cvc-clinicdb',
                        'README.txt')
-
-_spec = importlib.util.spec_from_file_location('prepare_polyp_data', TOOL)
-prep = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(prep)
 
 # Our own frame -> sequence table, in the messy style of CVC-ClinicDB's
 # README (tabs and spaces mixed, a row indented by a tab, header rows with
@@ -143,11 +144,33 @@ def make_pranet(base):
     return root
 
 
-def run(capsys, *argv):
-    """Run the tool in-process: (exit code, stdout, stderr)."""
-    code = prep.main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+def run(*argv, cwd=REPO_ROOT):
+    """Run the tool as a command: (exit code, stdout, stderr)."""
+    result = subprocess.run([sys.executable, TOOL, *map(str, argv)], cwd=cwd,
+                            capture_output=True, text=True)
+    return result.returncode, result.stdout, result.stderr
+
+
+def options(out, **given):
+    """The run of ``prepare`` writing to ``out``: paths as the tool's
+    command line gives them (strings)."""
+    return prep.PrepareOptions(out=str(out), **{
+        k: str(v) if isinstance(v, os.PathLike) else v
+        for k, v in given.items()})
+
+
+def prepare(out, **given):
+    """Prepare in-process: (summary table, reported progress lines)."""
+    lines = []
+    results = prep.prepare(options(out, **given), report=lines.append)
+    return prep.summary_table(results), '\n'.join(lines)
+
+
+def problems(out, **given):
+    """The report of an in-process run that must fail: one problem a line."""
+    with pytest.raises(prep.PrepareError) as failed:
+        prep.prepare(options(out, **given))
+    return '\n'.join(str(p) for p in failed.value.problems)
 
 
 def tree(root):
@@ -175,10 +198,11 @@ def assert_nothing_written(out):
     assert not osp.exists(out) or os.listdir(out) == []
 
 
-def test_official_downloads_give_the_standard_layout(tmp_path, capsys):
+@pytest.mark.subprocess
+def test_official_downloads_give_the_standard_layout(tmp_path):
     src, out = tmp_path / 'downloads', tmp_path / 'out'
     code, stdout, _ = run(
-        capsys, '--kvasir', make_kvasir(src), '--clinicdb',
+        '--kvasir', make_kvasir(src), '--clinicdb',
         make_clinicdb(src), '--colondb', make_colondb(src), '--etis',
         make_etis(src), '--cvc300', make_cvc300(src), '--out', out)
     assert code == 0
@@ -206,6 +230,11 @@ def test_official_downloads_give_the_standard_layout(tmp_path, capsys):
     np.testing.assert_array_equal(mask, (gt > 127) * 255)
     assert re.search(r'kvasir-seg\s+3\s+6\s+0\s+0\s+-', stdout)
     assert re.search(r'cvc-clinicdb\s+3\s+0\s+0\s+6\s+-', stdout)
+    assert re.search(r'^kvasir-seg: 3 pairs in .*Kvasir-SEG/images \+ ',
+                     stdout, re.MULTILINE)
+    assert re.search(r'^etis-laribpolypdb: 2 pairs checked, 0 problem\(s\)$',
+                     stdout, re.MULTILINE)
+    assert f'written to {out}\n' in stdout
     assert 'No PraNet split lists were written' in stdout
     for dataset, count in ((KvasirSEGDataset, 3), (CVCClinicDBDataset, 3),
                            (CVCColonDBDataset, 2),
@@ -213,23 +242,21 @@ def test_official_downloads_give_the_standard_layout(tmp_path, capsys):
         assert len(dataset(data_root=str(out), pipeline=[])) == count
 
 
-def test_clinicdb_png_variant_is_preferred_and_kept(tmp_path, capsys):
+def test_clinicdb_png_variant_is_preferred_and_kept(tmp_path):
     root = tmp_path / 'CVC-ClinicDB'
     write_pairs(root / 'PNG' / 'Original', root / 'PNG' / 'Ground Truth',
                 (1, 2), '.png')
     write_pairs(root / 'TIF' / 'Original', root / 'TIF' / 'Ground Truth',
                 (1, 2), '.tif')
-    code, stdout, _ = run(capsys, '--clinicdb', tmp_path, '--out',
-                          tmp_path / 'out')
-    assert code == 0
+    table, _ = prepare(tmp_path / 'out', clinicdb=tmp_path)
     assert tree(tmp_path / 'out') == layout('cvc-clinicdb', (1, 2), '.png')
     assert (tmp_path / 'out' / 'cvc-clinicdb' / 'masks' / '2.png'
             ).read_bytes() == (root / 'PNG' / 'Ground Truth' / '2.png'
                                ).read_bytes()
-    assert re.search(r'cvc-clinicdb\s+2\s+4\s+0\s+0', stdout)
+    assert re.search(r'cvc-clinicdb\s+2\s+4\s+0\s+0', table)
 
 
-def test_names_case_suffixes_and_hidden_files(tmp_path, capsys):
+def test_names_case_suffixes_and_hidden_files(tmp_path):
     """Folder names in any case/spelling, .JPEG, stems paired ignoring
     case, files named by content, system files ignored."""
     root = tmp_path / 'kvasir'
@@ -245,19 +272,17 @@ def test_names_case_suffixes_and_hidden_files(tmp_path, capsys):
     ground_truth = tmp_path / 'etis' / 'ground_truth'
     write_pairs(tmp_path / 'etis' / 'etis-laribpolypdb', ground_truth,
                 (7, ), '.tif', mask_prefix='P')
-    code, _, err = run(capsys, '--kvasir', root, '--etis',
-                       tmp_path / 'etis', '--out', tmp_path / 'out')
-    assert code == 0, err
+    prepare(tmp_path / 'out', kvasir=root, etis=tmp_path / 'etis')
     assert tree(tmp_path / 'out') == {
         'kvasir-seg/images/Abc.jpg', 'kvasir-seg/masks/Abc.png',
         'kvasir-seg/images/def.png', 'kvasir-seg/masks/def.png'
     } | layout('etis-laribpolypdb', (7, ), '.png')
 
 
-def test_pranet_fills_all_sets_and_writes_its_split_lists(tmp_path, capsys):
+@pytest.mark.subprocess
+def test_pranet_fills_all_sets_and_writes_its_split_lists(tmp_path):
     out = tmp_path / 'out'
-    code, stdout, _ = run(capsys, '--pranet', make_pranet(tmp_path),
-                          '--out', out)
+    code, stdout, _ = run('--pranet', make_pranet(tmp_path), '--out', out)
     assert code == 0
     assert tree(out) == (
         layout('kvasir-seg', ('cjk1', 'cjk2', 'cjt1'), '.png')
@@ -279,37 +304,33 @@ def test_pranet_fills_all_sets_and_writes_its_split_lists(tmp_path, capsys):
     assert len(train) == 2
 
 
-def test_pranet_frame_in_train_and_test_is_reported(tmp_path, capsys):
+def test_pranet_frame_in_train_and_test_is_reported(tmp_path):
     root = make_pranet(tmp_path)
     test = osp.join(root, 'TestDataset', 'Kvasir')
     write_pairs(osp.join(test, 'images'), osp.join(test, 'masks'), ('cjk2', ),
                 '.png')
-    code, _, err = run(capsys, '--pranet', root, '--out', tmp_path / 'out')
-    assert code == 1
+    err = problems(tmp_path / 'out', pranet=root)
     assert re.search(r'TrainDataset/image/cjk2\.png: is in TrainDataset and '
                      r'in .*TestDataset/Kvasir', err)
     assert_nothing_written(tmp_path / 'out')
 
 
-def test_pranet_missing_test_folder_is_reported(tmp_path, capsys):
+def test_pranet_missing_test_folder_is_reported(tmp_path):
     root = make_pranet(tmp_path)
     os.rename(osp.join(root, 'TestDataset', 'CVC-300'),
               osp.join(root, 'TestDataset', 'other'))
-    code, _, err = run(capsys, '--pranet', root, '--out', tmp_path / 'out')
-    assert code == 1
+    err = problems(tmp_path / 'out', pranet=root)
     assert 'TestDataset: no cvc-300 test folder' in err
     assert_nothing_written(tmp_path / 'out')
 
 
 @pytest.mark.parametrize('mode', ['hard', 'sym'])
 def test_link_modes_link_jpeg_and_png_and_convert_the_rest(
-        tmp_path, capsys, monkeypatch, mode):
+        tmp_path, monkeypatch, mode):
     monkeypatch.chdir(tmp_path)  # relative sources must still link right
     kvasir, etis = make_kvasir('.'), make_etis('.')
     out = tmp_path / 'out'
-    code, stdout, _ = run(capsys, '--kvasir', kvasir, '--etis', etis,
-                          '--link', mode, '--out', 'out')
-    assert code == 0
+    table, _ = prepare('out', kvasir=kvasir, etis=etis, link=mode)
     source = osp.join(kvasir, 'Kvasir-SEG', 'masks', 'cju1a.jpg')
     linked = str(out / 'kvasir-seg' / 'masks' / 'cju1a.jpg')
     assert osp.samefile(linked, source)
@@ -320,8 +341,8 @@ def test_link_modes_link_jpeg_and_png_and_convert_the_rest(
         assert os.readlink(linked) == osp.abspath(source)
     converted = str(out / 'etis-laribpolypdb' / 'images' / '1.png')
     assert not osp.islink(converted) and os.stat(converted).st_nlink == 1
-    assert re.search(r'kvasir-seg\s+3\s+0\s+6\s+0', stdout)
-    assert re.search(r'etis-laribpolypdb\s+2\s+0\s+0\s+4', stdout)
+    assert re.search(r'kvasir-seg\s+3\s+0\s+6\s+0', table)
+    assert re.search(r'etis-laribpolypdb\s+2\s+0\s+0\s+4', table)
 
 
 def write_split_dir(folder, **lists):
@@ -337,60 +358,50 @@ def write_split_dir(folder, **lists):
     return folder
 
 
-def test_split_dir_is_checked_and_written_sorted(tmp_path, capsys):
+def test_split_dir_is_checked_and_written_sorted(tmp_path):
     out = tmp_path / 'out'
-    code, stdout, _ = run(
-        capsys, '--kvasir', make_kvasir(tmp_path), '--clinicdb',
-        make_clinicdb(tmp_path), '--split-dir',
-        write_split_dir(tmp_path / 'lists'), '--out', out)
-    assert code == 0
+    table, _ = prepare(out, kvasir=make_kvasir(tmp_path),
+                       clinicdb=make_clinicdb(tmp_path),
+                       split_dir=write_split_dir(tmp_path / 'lists'))
     assert read_list(out / 'splits' / 'pranet' / 'clinicdb_train.txt') == [
         '1', '10']
     assert read_list(out / 'splits' / 'pranet' / 'clinicdb_test.txt') == [
         '2']
-    assert 'pranet 2/1' in stdout
+    assert 'pranet 2/1' in table
 
 
-def test_split_dir_alone_uses_the_prepared_sets(tmp_path, capsys):
+def test_split_dir_alone_uses_the_prepared_sets(tmp_path):
     out = tmp_path / 'out'
-    assert run(capsys, '--kvasir', make_kvasir(tmp_path), '--clinicdb',
-               make_clinicdb(tmp_path), '--out', out)[0] == 0
+    prepare(out, kvasir=make_kvasir(tmp_path),
+            clinicdb=make_clinicdb(tmp_path))
     before = tree(out)
-    code, _, err = run(capsys, '--split-dir',
-                       write_split_dir(tmp_path / 'lists'), '--out', out)
-    assert code == 0, err
+    prepare(out, split_dir=write_split_dir(tmp_path / 'lists'))
     assert tree(out) == before | {
         f'splits/pranet/{s}.txt' for s in prep.PRANET_SPLITS}
 
 
 @pytest.mark.parametrize('lists, message', [
     (dict(kvasir_test='cju3c\nnope\n'),
-     r"kvasir_test\.txt: stem 'nope' \(line 2\) is not in kvasir-seg"),
+     r"kvasir_test\.txt: stems not in kvasir-seg: 'nope' \(line 2\)"),
     (dict(kvasir_train='cju1a\ncju2b\ncju1a\n'),
      r"kvasir_train\.txt: stem 'cju1a' on lines 1 and 3"),
     (dict(clinicdb_test='2\n10\n'),
      r"clinicdb_test\.txt: stem '10' \(line 2\) is also in "
      r".*clinicdb_train\.txt \(line 1\)"),
     (dict(clinicdb_train=None), r'clinicdb_train\.txt: split list missing'),
-    (dict(kvasir_test='\n\n'), r'kvasir_test\.txt: split list is empty'),
+    (dict(kvasir_test='\n\n'), r'kvasir_test\.txt: split file lists no stems'),
 ])
-def test_split_dir_errors_name_the_list_and_stem(tmp_path, capsys, lists,
-                                                 message):
-    code, _, err = run(
-        capsys, '--kvasir', make_kvasir(tmp_path), '--clinicdb',
-        make_clinicdb(tmp_path), '--split-dir',
-        write_split_dir(tmp_path / 'lists', **lists), '--out',
-        tmp_path / 'out')
-    assert code == 1
+def test_split_dir_errors_name_the_list_and_stem(tmp_path, lists, message):
+    err = problems(tmp_path / 'out', kvasir=make_kvasir(tmp_path),
+                   clinicdb=make_clinicdb(tmp_path),
+                   split_dir=write_split_dir(tmp_path / 'lists', **lists))
     assert re.search(message, err), err
     assert_nothing_written(tmp_path / 'out')
 
 
-def test_split_dir_without_the_sets_is_an_error(tmp_path, capsys):
-    code, _, err = run(capsys, '--kvasir', make_kvasir(tmp_path),
-                       '--split-dir', write_split_dir(tmp_path / 'lists'),
-                       '--out', tmp_path / 'out')
-    assert code == 1
+def test_split_dir_without_the_sets_is_an_error(tmp_path):
+    err = problems(tmp_path / 'out', kvasir=make_kvasir(tmp_path),
+                   split_dir=write_split_dir(tmp_path / 'lists'))
     assert re.search(r'out/cvc-clinicdb: not prepared, so --split-dir', err)
     assert_nothing_written(tmp_path / 'out')
 
@@ -424,18 +435,16 @@ def test_parse_sequence_table_refuses_gaps_overlaps_and_short_tables(
         prep.parse_sequence_table(SAMPLE_README.replace(*change), 'R.txt')
 
 
-def test_sequence_split_keeps_each_sequence_on_one_side(tmp_path, capsys):
+def test_sequence_split_keeps_each_sequence_on_one_side(tmp_path):
     frames = range(1, 613)
     root = tmp_path / 'clinic'
     write_pairs(root / 'images', root / 'masks', frames, '.png',
                 size=(12, 16))
     (root / 'README.txt').write_text(SAMPLE_README)
     out = tmp_path / 'out'
-    code, stdout, err = run(
-        capsys, '--clinicdb', root, '--clinicdb-sequence-split',
-        '--test-fraction', '0.2', '--seed', '3', '--link', 'hard', '--out',
-        out)
-    assert code == 0, err
+    table, reported = prepare(
+        out, clinicdb=root, clinicdb_sequence_split=prep.AUTO,
+        test_fraction=0.2, seed=3, link='hard')
     folder = out / 'splits' / 'clinicdb_sequence'
     train = read_list(folder / 'train.txt')
     test = read_list(folder / 'test.txt')
@@ -447,22 +456,22 @@ def test_sequence_split_keeps_each_sequence_on_one_side(tmp_path, capsys):
         side = test if sequence in test_sequences else train
         assert all(str(f) in side for f in range(first, last + 1))
     assert abs(len(test) - 0.2 * 612) <= 70 / 2
-    shown = re.search(r'test = sequences ([\d, ]+) \((\d+) frames', stdout)
+    shown = re.search(r'test = sequences ([\d, ]+) \((\d+) frames',
+                      reported)
     assert {int(s) for s in shown.group(1).split(', ')} == test_sequences
     assert int(shown.group(2)) == len(test)
     assert re.search(r'cvc-clinicdb\s+612\s+0\s+1224\s+0\s+'
-                     rf'clinicdb_sequence {len(train)}/{len(test)}', stdout)
+                     rf'clinicdb_sequence {len(train)}/{len(test)}', table)
     assert (out / 'cvc-clinicdb' / 'README.txt').read_text() == SAMPLE_README
 
     # Later runs split the prepared set, by the README copied along.
-    code, stdout, err = run(capsys, '--clinicdb-sequence-split', '--seed',
-                            '4', '--overwrite', '--out', out)
-    assert code == 0, err
+    table, _ = prepare(out, clinicdb_sequence_split=prep.AUTO, seed=4,
+                       overwrite=True)
     assert sorted(read_list(folder / 'train.txt') +
                   read_list(folder / 'test.txt'), key=int) == [
                       str(f) for f in frames]
     assert re.search(r'cvc-clinicdb\s+-\s+0\s+0\s+0\s+clinicdb_sequence',
-                     stdout)
+                     table)
 
 
 def test_sequence_split_is_seeded():
@@ -477,22 +486,18 @@ def test_sequence_split_is_seeded():
     assert train and test
 
 
-def test_sequence_split_without_readme_says_how(tmp_path, capsys):
-    code, _, err = run(
-        capsys, '--clinicdb', make_clinicdb(tmp_path, readme=None),
-        '--clinicdb-sequence-split', '--out', tmp_path / 'out')
-    assert code == 1
+def test_sequence_split_without_readme_says_how(tmp_path):
+    err = problems(tmp_path / 'out',
+                   clinicdb=make_clinicdb(tmp_path, readme=None),
+                   clinicdb_sequence_split=prep.AUTO)
     assert 'no CVC-ClinicDB README.txt found' in err
     assert '--clinicdb-sequence-split PATH' in err
     assert_nothing_written(tmp_path / 'out')
 
 
-def test_sequence_split_refuses_a_set_that_is_not_612_frames(tmp_path,
-                                                             capsys):
-    code, _, err = run(capsys, '--clinicdb', make_clinicdb(tmp_path),
-                       '--clinicdb-sequence-split', '--out',
-                       tmp_path / 'out')
-    assert code == 1
+def test_sequence_split_refuses_a_set_that_is_not_612_frames(tmp_path):
+    err = problems(tmp_path / 'out', clinicdb=make_clinicdb(tmp_path),
+                   clinicdb_sequence_split=prep.AUTO)
     assert re.search(r'does not hold exactly the frames 1\.\.612 .*missing: '
                      r'3, 4, 5', err)
 
@@ -538,43 +543,38 @@ BAD_INPUTS = {
     'not an image': (lambda k, c: open(f'{c}/Original/notes.txt', 'w').close(),
                      'Original/notes.txt', 'not an image'),
     'same stem twice': (lambda k, c: write(f'{c}/Original/2.png', frame()),
-                        'Original/2.tif', 'has the same stem'),
+                        'Original/2.tif', 'shares the stem'),
 }
 
 
 @pytest.mark.parametrize('bad', BAD_INPUTS)
-def test_bad_input_is_reported_and_nothing_written(tmp_path, capsys, bad):
+def test_bad_input_is_reported_and_nothing_written(tmp_path, bad):
     change, named, problem = BAD_INPUTS[bad]
     kvasir, clinicdb = make_kvasir(tmp_path), make_clinicdb(tmp_path)
     change(osp.join(kvasir, 'Kvasir-SEG'), clinicdb)
     out = tmp_path / 'out'
-    code, _, err = run(capsys, '--kvasir', kvasir, '--clinicdb', clinicdb,
-                       '--out', out)
-    assert code == 1
+    err = problems(out, kvasir=kvasir, clinicdb=clinicdb)
     assert re.search(rf'{re.escape(named)}: .*{re.escape(problem)}', err), err
-    assert 'nothing was written' in err
     assert_nothing_written(out)
 
 
-def test_missing_or_unrecognised_source_folder(tmp_path, capsys):
+def test_missing_or_unrecognised_source_folder(tmp_path):
     (tmp_path / 'colon' / 'frames').mkdir(parents=True)
-    code, _, err = run(capsys, '--kvasir', tmp_path / 'absent', '--colondb',
-                       tmp_path / 'colon', '--out', tmp_path / 'out')
-    assert code == 1
+    err = problems(tmp_path / 'out', kvasir=tmp_path / 'absent',
+                   colondb=tmp_path / 'colon')
     assert re.search(r'absent: --kvasir folder does not exist', err)
     assert re.search(r'colon: no --colondb layout found .*expected '
                      r'images/ \+ masks/; it holds frames', err)
     assert_nothing_written(tmp_path / 'out')
 
 
-def test_downloads_folder_is_not_searched_for_another_set(tmp_path, capsys):
+def test_downloads_folder_is_not_searched_for_another_set(tmp_path):
     """Only single-folder wrappers are entered: a folder of several
     downloads is not searched for a set, which could pick the wrong one."""
     kvasir = make_kvasir(tmp_path)
     make_clinicdb(tmp_path)
-    code, _, err = run(capsys, '--colondb', tmp_path, '--cvc300', kvasir,
-                       '--etis', kvasir, '--out', tmp_path / 'out')
-    assert code == 1
+    err = problems(tmp_path / 'out', colondb=tmp_path, cvc300=kvasir,
+                   etis=kvasir)
     assert re.search(r'no --colondb layout found .*it holds CVC-ClinicDB, '
                      r'Kvasir-SEG', err)
     assert re.search(r'Kvasir-SEG/images: would fill both '
@@ -582,44 +582,41 @@ def test_downloads_folder_is_not_searched_for_another_set(tmp_path, capsys):
     assert_nothing_written(tmp_path / 'out')
 
 
-def test_all_problems_of_a_run_are_in_one_report(tmp_path, capsys):
+@pytest.mark.subprocess
+def test_all_problems_of_a_run_are_in_one_report(tmp_path):
     kvasir, clinicdb = make_kvasir(tmp_path), make_clinicdb(tmp_path)
     os.remove(osp.join(kvasir, 'Kvasir-SEG', 'masks', 'cju1a.jpg'))
     _truncate(osp.join(kvasir, 'Kvasir-SEG', 'images', 'cju3c.jpg'))
     _corrupt_tiff(osp.join(clinicdb, 'Ground Truth', '10.tif'))
-    code, _, err = run(capsys, '--kvasir', kvasir, '--clinicdb', clinicdb,
+    code, _, err = run('--kvasir', kvasir, '--clinicdb', clinicdb,
                        '--cvc300', tmp_path / 'absent', '--out',
                        tmp_path / 'out')
     assert code == 1
-    assert '4 problem(s); nothing was written' in err
+    assert f'4 problem(s); nothing was written to {tmp_path / "out"}:' in err
     for named in ('images/cju1a.jpg', 'images/cju3c.jpg',
                   'Ground Truth/10.tif', 'absent'):
         assert named in err
 
 
-def test_existing_output_needs_overwrite_and_survives_failures(
-        tmp_path, capsys):
+def test_existing_output_needs_overwrite_and_survives_failures(tmp_path):
     out = tmp_path / 'out'
     kvasir = make_kvasir(tmp_path)
-    assert run(capsys, '--kvasir', kvasir, '--out', out)[0] == 0
+    prepare(out, kvasir=kvasir)
     before = {p: (out / p).read_bytes() for p in tree(out)}
 
-    code, _, err = run(capsys, '--kvasir', kvasir, '--out', out)
-    assert code == 1
+    err = problems(out, kvasir=kvasir)
     assert re.search(r'out/kvasir-seg: already exists; pass --overwrite',
                      err)
 
     _truncate(osp.join(kvasir, 'Kvasir-SEG', 'masks', 'cju2b.jpg'))
-    assert run(capsys, '--kvasir', kvasir, '--overwrite', '--out',
-               out)[0] == 1
+    problems(out, kvasir=kvasir, overwrite=True)
     assert {p: (out / p).read_bytes() for p in tree(out)} == before
     assert sorted(os.listdir(out)) == ['kvasir-seg']
 
     write(osp.join(kvasir, 'Kvasir-SEG', 'masks', 'cju2b.jpg'), disk())
     os.remove(osp.join(kvasir, 'Kvasir-SEG', 'images', 'cju3c.jpg'))
     os.remove(osp.join(kvasir, 'Kvasir-SEG', 'masks', 'cju3c.jpg'))
-    assert run(capsys, '--kvasir', kvasir, '--overwrite', '--out',
-               out)[0] == 0
+    prepare(out, kvasir=kvasir, overwrite=True)
     assert tree(out) == layout('kvasir-seg', ('cju1a', 'cju2b'), '.jpg')
 
 
@@ -632,14 +629,27 @@ def test_existing_output_needs_overwrite_and_survives_failures(
      '1.5 is not between 0 and 1'),
     ([], 'nothing to do'),
 ])
-def test_usage_errors(tmp_path, capsys, monkeypatch, argv, message):
-    monkeypatch.chdir(tmp_path)
-    code, _, err = run(capsys, *argv, '--out', 'out')
+@pytest.mark.subprocess
+def test_usage_errors(tmp_path, argv, message):
+    code, _, err = run(*argv, '--out', 'out', cwd=tmp_path)
     assert code == 2
     assert message in err
     assert not (tmp_path / 'out').exists()
 
 
+@pytest.mark.parametrize('given, message', [
+    (dict(kvasir='k', pranet='p'),
+     'kvasir-seg would come from both --kvasir and --pranet'),
+    (dict(pranet='p', split_dir='s'), 'drop --split-dir'),
+    ({}, 'nothing to do'),
+])
+def test_prepare_refuses_the_usage_errors_too(tmp_path, given, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        prep.prepare(options(tmp_path / 'out', **given))
+    assert not (tmp_path / 'out').exists()
+
+
+@pytest.mark.subprocess
 def test_command_line(tmp_path):
     out = tmp_path / 'out'
     result = subprocess.run(

@@ -22,6 +22,7 @@ Examples:
     python tools/demo.py --iters 4 --train-size 8 --test-size 4  # smoke run
 """
 import argparse
+import functools
 import os.path as osp
 from typing import Optional, Sequence
 
@@ -73,8 +74,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     """Run the demo; returns the summary it also writes as JSON."""
     options = DemoOptions(**vars(parse_args(argv)))
-    result = run_demo(options)
-    banner('summary')
+    result = run_demo(options, log=functools.partial(print, flush=True))
+    print(banner('summary'))
     print(format_summary(result, osp.abspath(options.out_dir)))
     return result
 
