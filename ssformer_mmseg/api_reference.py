@@ -1,0 +1,123 @@
+"""The public Python API, listed in one place, and its reference page.
+
+:data:`PUBLIC_API` names every public module and what of it is public;
+``docs/api.md`` is rendered from it and the docstrings
+(``python -m ssformer_mmseg.api_reference > docs/api.md``; a test checks
+that the page is current). Names not listed here are internal and may move.
+"""
+import importlib
+import inspect
+from typing import Dict, List, Tuple
+
+#: (module, its public names, what the module is for), in reading order.
+PUBLIC_API: Tuple[Tuple[str, Tuple[str, ...], str], ...] = (
+    ('ssformer_mmseg',
+     ('NVMixVisionTransformer', 'PLDHead', 'BinaryDiceLoss', 'PolypMetric'),
+     'Importing the package registers everything below in mmseg\'s '
+     'registries (configs need only `custom_imports`).'),
+    ('ssformer_mmseg.models', ('PolypTTAModel', ), 'Model pieces.'),
+    ('ssformer_mmseg.datasets',
+     ('PolypDataset', 'KvasirSEGDataset', 'CVCClinicDBDataset',
+      'CVCColonDBDataset', 'ETISLaribPolypDBDataset', 'CVC300Dataset',
+      'SyntheticPolypDataset', 'make_synthetic_polyp_set', 'PolypFileError',
+      'LoadPolypImage', 'LoadPolypAnnotations'), 'Datasets and loading.'),
+    ('ssformer_mmseg.datasets.transforms',
+     ('RandomImageEnhance', 'RandomMaskDilateErode'), 'Augmentations.'),
+    ('ssformer_mmseg.datasets.polyp_files',
+     ('IMAGE_SUFFIXES', 'read_image', 'read_mask', 'scan_image_folder',
+      'read_split_file', 'check_split_stems', 'check_same_size'),
+     'The checked file rules.'),
+    ('ssformer_mmseg.datasets.preparation',
+     ('PrepareOptions', 'prepare', 'PrepareError', 'summary_table'),
+     'Preparing the public downloads (`tools/prepare_polyp_data.py`).'),
+    ('ssformer_mmseg.evaluation.polyp_scores',
+     ('score_image', 'summarise', 'summarise_set', 'group_by_set', 'flatten',
+      'to_uint8_map', 'METRIC_NAMES'), 'The evaluation protocol.'),
+    ('ssformer_mmseg.evaluation.reports',
+     ('format_table', 'write_per_image_csv', 'write_report'),
+     'Reports of a scored run.'),
+    ('ssformer_mmseg.evaluation.saved_maps',
+     ('ground_truth', 'score_saved_maps'),
+     'Scoring saved maps (`tools/eval_maps.py`).'),
+    ('ssformer_mmseg.engine',
+     ('ChannelsLastHook', 'FastInferenceHook', 'RandomStateHook',
+      'NonFiniteLossHook', 'AutocastOptimWrapper', 'resumable_checkpoint',
+      'checkpoint_problem'), 'Training-time hooks and helpers.'),
+    ('ssformer_mmseg.optimize', ('optimize_for_inference',
+                                 'default_precision'),
+     'The PyTorch fast path.'),
+    ('ssformer_mmseg.apis',
+     ('PolypSegmenter', 'run_inference', 'BatchRunner', 'load_segmentor',
+      'inference_config', 'frame_pipeline', 'network_input_size',
+      'logits_to_probs', 'foreground_mask', 'PredictionWriter',
+      'VideoOverlayWriter', 'input_kind', 'list_images', 'export_onnx',
+      'onnx_parity', 'InferenceBackend', 'register_backend', 'build_backend',
+      'PyTorchBackend', 'OnnxRuntimeBackend'),
+     'Inference and export.'),
+    ('ssformer_mmseg.visualization',
+     ('draw_overlay', 'prediction_tile', 'plot_learning_curve'),
+     'Pictures.'),
+    ('ssformer_mmseg.checkpoint_converters',
+     ('convert_ssformer', 'ssformer_to_official', 'convert_mit',
+      'mit_to_official', 'convert_checkpoint_file',
+      'CheckpointConversionError'), 'Checkpoint conversion.'),
+    ('ssformer_mmseg.config', ('load_config', 'set_data_root',
+                               'dataset_parts'), 'Configs.'),
+    ('ssformer_mmseg.benchmark', ('BenchmarkOptions', 'run_benchmark'),
+     'The benchmark (`tools/benchmark.py`).'),
+)
+
+
+def _summary(obj: object) -> str:
+    """The first paragraph of a docstring, on one line."""
+    doc = inspect.getdoc(obj) or ''
+    return ' '.join(doc.split('\n\n')[0].split())
+
+
+def entries() -> Dict[str, List[Tuple[str, str]]]:
+    """Module -> ``(name, summary)`` of each public name (classes as
+    ``class Name``, functions as ``name()``).
+
+    Raises:
+        AttributeError: If a listed name does not exist.
+    """
+    listed = {}
+    for module_name, names, _ in PUBLIC_API:
+        module = importlib.import_module(module_name)
+        rows = []
+        for name in names:
+            obj = getattr(module, name)
+            if inspect.isclass(obj):
+                rows.append((f'class {name}', _summary(obj)))
+            elif callable(obj):
+                rows.append((f'{name}()', _summary(obj)))
+            else:
+                rows.append((name, f'`{obj!r}`'))
+        listed[module_name] = rows
+    return listed
+
+
+def render() -> str:
+    """``docs/api.md``."""
+    lines = [
+        '# Python API', '',
+        'Every public name, with the first paragraph of its docstring (the '
+        'full docstrings are in the code; `help(name)` shows them) '
+        '(rendered from `ssformer_mmseg/api_reference.py`: `python -m '
+        'ssformer_mmseg.api_reference > docs/api.md`). Names not listed '
+        'are internal; old import paths of moved names still work with a '
+        '`DeprecationWarning` ([architecture](architecture.md)).', ''
+    ]
+    listed = entries()
+    for module_name, _, purpose in PUBLIC_API:
+        lines += [f'## `{module_name}`', '', purpose, '']
+        lines += [
+            f'- **`{name}`** — {summary}'
+            for name, summary in listed[module_name]
+        ]
+        lines.append('')
+    return '\n'.join(lines)
+
+
+if __name__ == '__main__':
+    print(render(), end='')
