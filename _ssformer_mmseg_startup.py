@@ -1,4 +1,4 @@
-"""Interpreter-start hook of ssformer-mmseg, run by ``ssformer_mmseg_startup.pth``.
+"""Interpreter-start hook of ssformer-mmseg (``ssformer_mmseg_startup.pth``).
 
 mmseg's own tools call ``register_all_modules()``, which imports
 ``mmseg.models`` and so ``mmcv.ops``, before a config's ``custom_imports``

@@ -6,7 +6,6 @@ mmseg): PyTorch must match the user's CUDA/CPU setup, and mmcv comes either as
 ops). ``make install`` picks both for a CPU machine; see the README.
 """
 import os.path as osp
-
 from setuptools import find_packages, setup
 from setuptools.command.build_py import build_py
 

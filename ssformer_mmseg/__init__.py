@@ -12,7 +12,8 @@ compat.apply()
 from . import datasets  # noqa: E402,F401  (registers datasets, transforms)
 from . import engine  # noqa: E402,F401  (registers hooks)
 from .evaluation import PolypMetric  # noqa: E402
-from .models import BinaryDiceLoss, NVMixVisionTransformer, PLDHead  # noqa: E402,E501
+from .models import NVMixVisionTransformer  # noqa: E402,E501
+from .models import BinaryDiceLoss, PLDHead
 
 __version__ = '0.1.0'
 __all__ = [

@@ -10,8 +10,7 @@ import warnings
 from typing import Any, Callable, Dict
 
 
-def moved_names(module: str,
-                moves: Dict[str, str]) -> Callable[[str], Any]:
+def moved_names(module: str, moves: Dict[str, str]) -> Callable[[str], Any]:
     """A module-level ``__getattr__`` for names that moved.
 
     Args:
@@ -30,7 +29,9 @@ def moved_names(module: str,
         new_module, _, new_name = target.rpartition('.')
         warnings.warn(
             f'{module}.{name} has moved to {target}; the old name will be '
-            'removed in a future release', DeprecationWarning, stacklevel=2)
+            'removed in a future release',
+            DeprecationWarning,
+            stacklevel=2)
         return getattr(importlib.import_module(new_module), new_name)
 
     return __getattr__

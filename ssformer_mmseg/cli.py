@@ -79,7 +79,9 @@ def fast_inference_options(args: argparse.Namespace) -> Optional[dict]:
     return dict(precision=args.precision, compile=args.compile)
 
 
-def convert_checkpoint_command(kind: str, description: str, src_help: str,
+def convert_checkpoint_command(kind: str,
+                               description: str,
+                               src_help: str,
                                dst_help: str,
                                argv: Optional[List[str]] = None) -> int:
     """The command line of ``tools/model_converters/``: parse ``src dst``,

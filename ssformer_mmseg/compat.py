@@ -68,8 +68,10 @@ class MissingMMCVOpError(ModuleNotFoundError):
     """Raised for an ``mmcv.ops`` member that needs mmcv's compiled ops."""
 
     def __init__(self, op_name: str):
-        super().__init__(f'mmcv.ops.{op_name} is not available: '
-                         f'{MMCV_FULL_HINT}.', name='mmcv._ext')
+        super().__init__(
+            f'mmcv.ops.{op_name} is not available: '
+            f'{MMCV_FULL_HINT}.',
+            name='mmcv._ext')
         self.op_name = op_name
 
 
@@ -171,8 +173,9 @@ def _history_buffer_statistic(obj: Any, name: str) -> Any:
 
     # The class fills _statistics_methods only when a first buffer is made,
     # which a fresh process that only loads a checkpoint has not done.
-    statistics = {'min', 'max', 'current', 'mean',
-                  *HistoryBuffer._statistics_methods}
+    statistics = {
+        'min', 'max', 'current', 'mean', *HistoryBuffer._statistics_methods
+    }
     if obj is HistoryBuffer and name in statistics:
         return getattr(obj, name)
     raise pickle.UnpicklingError(
@@ -187,8 +190,10 @@ def runner_checkpoint_globals() -> list:
 
     multiarray = np._core.multiarray if hasattr(
         np, '_core') else np.core.multiarray
-    safe = [HistoryBuffer, np.ndarray, np.dtype,
-            (_history_buffer_statistic, 'builtins.getattr')]
+    safe = [
+        HistoryBuffer, np.ndarray, np.dtype,
+        (_history_buffer_statistic, 'builtins.getattr')
+    ]
     # Checkpoints written under NumPy 1 name ``numpy.core``, under NumPy 2
     # ``numpy._core``: accept both spellings for the same two functions.
     for module in ('numpy.core.multiarray', 'numpy._core.multiarray'):

@@ -71,7 +71,8 @@ def set_data_root(cfg: Config, data_root: str) -> None:
     cfg.data_root = data_root
 
 
-def set_work_dir(cfg: Config, config_path: str,
+def set_work_dir(cfg: Config,
+                 config_path: str,
                  work_dir: Optional[str] = None) -> None:
     """Set ``cfg.work_dir``: the command line, else the config, else
     ``work_dirs/<config name>`` (mmseg's rule)."""
@@ -90,8 +91,10 @@ def dataset_parts(dataset: dict) -> List[dict]:
     changes the config.
     """
     if dataset.get('type') == 'ConcatDataset' or 'datasets' in dataset:
-        return [leaf for part in dataset['datasets']
-                for leaf in dataset_parts(part)]
+        return [
+            leaf for part in dataset['datasets']
+            for leaf in dataset_parts(part)
+        ]
     return [dataset]
 
 
@@ -106,7 +109,9 @@ def set_dataset_pipeline(dataset: dict, pipeline: list) -> dict:
 def __getattr__(name: str) -> Any:
     # The command-line helpers moved to ssformer_mmseg.cli.
     from ._deprecation import moved_names
-    return moved_names(__name__, {
-        'add_runner_arguments': 'ssformer_mmseg.cli.add_runner_arguments',
-        'runner_config': 'ssformer_mmseg.cli.runner_config',
-    })(name)
+    return moved_names(
+        __name__, {
+            'add_runner_arguments': 'ssformer_mmseg.cli.add_runner_arguments',
+            'runner_config': 'ssformer_mmseg.cli.runner_config',
+        })(
+            name)

@@ -63,7 +63,8 @@ def banner(text: str) -> str:
     return f'\n===== {text} ====='
 
 
-def make_data(options: DemoOptions, data_root: str,
+def make_data(options: DemoOptions,
+              data_root: str,
               log: Callable[[str], None] = quiet) -> None:
     """Generate the synthetic set under ``data_root`` unless a complete one
     with the same parameters is there."""
@@ -85,16 +86,22 @@ def make_data(options: DemoOptions, data_root: str,
         f'test frames of {options.image_size}x{options.image_size} to '
         f'{data_root}')
     make_synthetic_polyp_set(
-        data_root, options.train_size, options.test_size, options.image_size,
-        options.seed, overwrite=True, progress=progress)
+        data_root,
+        options.train_size,
+        options.test_size,
+        options.image_size,
+        options.seed,
+        overwrite=True,
+        progress=progress)
 
 
 def demo_config(options: DemoOptions, data_root: str) -> Config:
     """The demo config with the data root, the schedule length and the
     command line's overrides applied."""
     # data_root through load_config, which moves every dataset of the config.
-    cfg = load_config(options.config,
-                      {**(options.cfg_options or {}), 'data_root': data_root})
+    cfg = load_config(options.config, {
+        **(options.cfg_options or {}), 'data_root': data_root
+    })
     if options.iters is not None:
         scale_schedule(cfg, options.iters)
     return cfg
@@ -177,19 +184,22 @@ def draw_overlays(data_root: str, map_dir: str, per_image_csv: str,
     """
     with open(per_image_csv) as f:
         rows = sorted(csv.DictReader(f), key=lambda r: float(r['mDice']))
-    picks = sorted(set(np.round(np.linspace(
-        0, len(rows) - 1, min(count, len(rows)))).astype(int)))
+    picks = sorted(
+        set(
+            np.round(np.linspace(0,
+                                 len(rows) - 1, min(count,
+                                                    len(rows)))).astype(int)))
     os.makedirs(out_dir, exist_ok=True)
     for old in glob.glob(osp.join(out_dir, '*.png')):
         os.remove(old)  # from an earlier run with other frames
     tiles, stems = [], []
     for i in picks:
         stem, dice = rows[i]['image'], float(rows[i]['mDice'])
-        image = cv2.imread(osp.join(data_root, FOLDER, 'images',
-                                    stem + '.png'))
+        image = cv2.imread(
+            osp.join(data_root, FOLDER, 'images', stem + '.png'))
         gt = read_mask(osp.join(data_root, FOLDER, 'masks', stem + '.png'))
-        prob = cv2.imread(osp.join(map_dir, stem + '.png'),
-                          cv2.IMREAD_GRAYSCALE) / 255.0
+        prob = cv2.imread(
+            osp.join(map_dir, stem + '.png'), cv2.IMREAD_GRAYSCALE) / 255.0
         tile = prediction_tile(image, gt, foreground_mask(prob, 0.5),
                                f'{stem}  Dice {dice:.3f}')
         cv2.imwrite(osp.join(out_dir, stem + '.png'), tile)
@@ -199,8 +209,7 @@ def draw_overlays(data_root: str, map_dir: str, per_image_csv: str,
     return stems
 
 
-def run_demo(options: DemoOptions,
-             log: Callable[[str], None] = quiet) -> dict:
+def run_demo(options: DemoOptions, log: Callable[[str], None] = quiet) -> dict:
     """Run the demo; returns the summary it also writes as JSON.
 
     Args:
@@ -258,14 +267,16 @@ def run_demo(options: DemoOptions,
                   files['overlay_dir'], files['overlays'], options.overlays)
     plot_learning_curve(
         osp.join(log_dir, 'vis_data', 'scalars.json'),
-        files['learning_curve'], 'SSFormer demo on synthetic polyps',
+        files['learning_curve'],
+        'SSFormer demo on synthetic polyps',
         max_iters=cfg.train_cfg.max_iters,
         final={f'{SET_NAME}/meanDic': summary['meanDic']})
     times['pictures'] = time.perf_counter() - tick
     times['total'] = time.perf_counter() - start
 
     result = dict(
-        seconds={k: round(v, 1) for k, v in times.items()},
+        seconds={k: round(v, 1)
+                 for k, v in times.items()},
         metrics=summary,
         iters=cfg.train_cfg.max_iters,
         train_frames=options.train_size,
@@ -282,8 +293,10 @@ def format_summary(result: dict, out_dir: str) -> str:
     seconds, metrics, files = (result['seconds'], result['metrics'],
                                result['files'])
     lines = [result['table']]
-    lines.append('wall time: ' + ', '.join(
-        f'{k} {v:.0f} s' for k, v in seconds.items() if k != 'total') +
+    lines.append(
+        'wall time: ' +
+        ', '.join(f'{k} {v:.0f} s'
+                  for k, v in seconds.items() if k != 'total') +
         f'; total {seconds["total"]:.0f} s ({seconds["total"] / 60:.1f} min)')
     lines.append(
         f'test meanDic {metrics["meanDic"]:.4f}, mDice '

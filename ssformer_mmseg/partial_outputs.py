@@ -35,8 +35,7 @@ def removed_on_error(folder: str) -> Iterator[None]:
             if mtime is not None and before.get(path, -1) != mtime:
                 os.remove(path)
                 removed += 1
-            elif mtime is None and path not in before and not os.listdir(
-                    path):
+            elif mtime is None and path not in before and not os.listdir(path):
                 os.rmdir(path)
         if removed and hasattr(error, 'add_note'):
             error.add_note(f'removed the {removed} partial output file(s) '

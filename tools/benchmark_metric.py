@@ -17,8 +17,8 @@ def main() -> None:
     parser.add_argument('--repeats', type=int, default=3)
     args = parser.parse_args()
     names, rows, per_pixel, estimate = measure_metric(args.repeats)
-    print(f'{"size (HxW)":>12} {"total ms":>9} ' +
-          ' '.join(f'{name:>15}' for name in names))
+    print(f'{"size (HxW)":>12} {"total ms":>9} ' + ' '.join(f'{name:>15}'
+                                                            for name in names))
     for height, width, total, part_times in rows:
         print(f'{height:>5}x{width:<6} {total * 1e3:9.1f} ' +
               ' '.join(f'{t * 1e3:15.1f}' for t in part_times))

@@ -19,20 +19,20 @@ import cv2
 import ssformer_mmseg  # noqa: F401  (compat + registration)
 from ssformer_mmseg.cli import add_cfg_options_argument
 from ssformer_mmseg.config import load_config
-from ssformer_mmseg.visualization.training_samples import \
-    draw_training_samples
+from ssformer_mmseg.visualization.training_samples import draw_training_samples
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config', help='training config')
     parser.add_argument(
-        '--out', default='work_dirs/browse/train_samples.png',
+        '--out',
+        default='work_dirs/browse/train_samples.png',
         help='output PNG')
-    parser.add_argument('--samples', type=int, default=6,
-                        help='number of samples (rows)')
-    parser.add_argument('--views', type=int, default=5,
-                        help='augmented views per sample')
+    parser.add_argument(
+        '--samples', type=int, default=6, help='number of samples (rows)')
+    parser.add_argument(
+        '--views', type=int, default=5, help='augmented views per sample')
     parser.add_argument('--seed', type=int, default=0)
     add_cfg_options_argument(parser)
     return parser.parse_args()

@@ -30,8 +30,7 @@ from ssformer_mmseg.cli import add_cfg_options_argument
 from ssformer_mmseg.demo import DemoOptions, banner, format_summary, run_demo
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-DEFAULT_CONFIG = osp.join(REPO_ROOT, 'configs',
-                          'demo_ssformer_s_synthetic.py')
+DEFAULT_CONFIG = osp.join(REPO_ROOT, 'configs', 'demo_ssformer_s_synthetic.py')
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -40,25 +39,37 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
-        '--out-dir', default='work_dirs/demo',
+        '--out-dir',
+        default='work_dirs/demo',
         help='folder for everything the demo writes')
     parser.add_argument('--config', default=DEFAULT_CONFIG)
     parser.add_argument(
-        '--iters', type=int,
+        '--iters',
+        type=int,
         help='training iterations (default: the config\'s); warm-up, decay '
         'and validation interval are scaled with them')
-    parser.add_argument('--train-size', type=int, default=400,
-                        help='synthetic training frames')
-    parser.add_argument('--test-size', type=int, default=100,
-                        help='synthetic test frames')
-    parser.add_argument('--image-size', type=int, default=256,
-                        help='side of the synthetic frames (pixels)')
-    parser.add_argument('--seed', type=int, default=0,
-                        help='seed of the synthetic set')
-    parser.add_argument('--overlays', type=int, default=8,
-                        help='test frames to draw (worst to best Dice)')
     parser.add_argument(
-        '--regenerate', action='store_true',
+        '--train-size',
+        type=int,
+        default=400,
+        help='synthetic training frames')
+    parser.add_argument(
+        '--test-size', type=int, default=100, help='synthetic test frames')
+    parser.add_argument(
+        '--image-size',
+        type=int,
+        default=256,
+        help='side of the synthetic frames (pixels)')
+    parser.add_argument(
+        '--seed', type=int, default=0, help='seed of the synthetic set')
+    parser.add_argument(
+        '--overlays',
+        type=int,
+        default=8,
+        help='test frames to draw (worst to best Dice)')
+    parser.add_argument(
+        '--regenerate',
+        action='store_true',
         help='rebuild the synthetic set even if a complete one is there')
     add_cfg_options_argument(parser)
     args = parser.parse_args(argv)

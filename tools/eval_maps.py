@@ -22,8 +22,7 @@ from ssformer_mmseg.config import load_config
 from ssformer_mmseg.datasets import PolypFileError
 from ssformer_mmseg.evaluation.polyp_scores import group_by_set, summarise
 from ssformer_mmseg.evaluation.reports import format_table, write_report
-from ssformer_mmseg.evaluation.saved_maps import (ground_truth,
-                                                  score_saved_maps)
+from ssformer_mmseg.evaluation.saved_maps import ground_truth, score_saved_maps
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -35,8 +34,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('config', help='config whose test sets to score')
     parser.add_argument(
         '--sets', help='comma-separated test sets to score (default: all)')
-    parser.add_argument('--threshold', type=float, default=0.5,
-                        help='threshold of mDice / mIoU (default: 0.5)')
+    parser.add_argument(
+        '--threshold',
+        type=float,
+        default=0.5,
+        help='threshold of mDice / mIoU (default: 0.5)')
     parser.add_argument(
         '--report-dir',
         help='where to write per_image.csv and dice_vs_threshold.png '

@@ -39,34 +39,50 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split('\n\n', 1)[1])
     parser.add_argument('config')
-    parser.add_argument('checkpoint',
-                        help='checkpoint; "-" exports random weights')
+    parser.add_argument(
+        'checkpoint', help='checkpoint; "-" exports random weights')
     parser.add_argument('--out', required=True, help='the .onnx file')
     parser.add_argument(
-        '--shape', type=int, nargs=2, metavar=('H', 'W'),
+        '--shape',
+        type=int,
+        nargs=2,
+        metavar=('H', 'W'),
         help='input height and width (default: the size the config\'s test '
         'pipeline resizes to, 352 352 for our configs)')
     parser.add_argument(
-        '--opset', type=int, default=17,
+        '--opset',
+        type=int,
+        default=17,
         help='ONNX opset (default: 17; the dynamo exporter writes 18+ and '
         'converts down)')
-    parser.add_argument('--dynamic-batch', dest='dynamic_batch',
-                        action='store_true', default=True,
-                        help='free batch dimension (the default)')
-    parser.add_argument('--no-dynamic-batch', dest='dynamic_batch',
-                        action='store_false', help='batch fixed to 1')
     parser.add_argument(
-        '--dynamic-hw', action='store_true',
+        '--dynamic-batch',
+        dest='dynamic_batch',
+        action='store_true',
+        default=True,
+        help='free batch dimension (the default)')
+    parser.add_argument(
+        '--no-dynamic-batch',
+        dest='dynamic_batch',
+        action='store_false',
+        help='batch fixed to 1')
+    parser.add_argument(
+        '--dynamic-hw',
+        action='store_true',
         help='free height/width too (dynamo exporter; about twice the '
         'export time, no speed gain at 352x352, and the test pipeline '
         'always resizes to one size)')
     parser.add_argument(
-        '--exporter', choices=['dynamo', 'torchscript'], default='dynamo',
+        '--exporter',
+        choices=['dynamo', 'torchscript'],
+        default='dynamo',
         help='dynamo: torch.export based, PyTorch\'s default (needs '
         'onnxscript); torchscript: the legacy tracer, deprecated since '
         'PyTorch 2.9 (default: dynamo)')
     parser.add_argument(
-        '--tolerance', type=float, default=1e-4,
+        '--tolerance',
+        type=float,
+        default=1e-4,
         help='max allowed |ONNX - PyTorch| of the probabilities, and of the '
         'logits relative to max(1, max |logit|) (default: 1e-4)')
     add_cfg_options_argument(parser)
@@ -83,9 +99,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         require_export_packages(args.exporter)
         model = load_segmentor(cfg, checkpoint, device='cpu')
         report = export_checked(
-            model, args.out, shape=shape, opset=args.opset,
-            dynamic_batch=args.dynamic_batch, dynamic_hw=args.dynamic_hw,
-            exporter=args.exporter, tolerance=args.tolerance)
+            model,
+            args.out,
+            shape=shape,
+            opset=args.opset,
+            dynamic_batch=args.dynamic_batch,
+            dynamic_hw=args.dynamic_hw,
+            exporter=args.exporter,
+            tolerance=args.tolerance)
     except ImportError as error:
         print(f'error: {error}', file=sys.stderr)
         return 1
@@ -100,9 +121,11 @@ def main(argv: Optional[List[str]] = None) -> int:
               f'{diffs["logits"]:.3e} (relative to max(1, max |logit|): '
               f'{diffs["logits_rel"]:.3e})')
     if not report.ok:
-        print(f'error: max |diff| {report.worst:.3e} (probs, or logits '
-              'relative to their range) exceeds the tolerance '
-              f'{args.tolerance:g}', file=sys.stderr)
+        print(
+            f'error: max |diff| {report.worst:.3e} (probs, or logits '
+            'relative to their range) exceeds the tolerance '
+            f'{args.tolerance:g}',
+            file=sys.stderr)
         return 1
     print(f'parity OK: probs and relative logits within {args.tolerance:g}')
     return 0

@@ -36,24 +36,35 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='checkpoint; not read with --backend onnxruntime (the weights '
         'are in the ONNX file), "-" allowed there')
     parser.add_argument('input', help='image, folder of images, or video')
-    parser.add_argument('--out-dir', default='work_dirs/infer',
-                        help='output folder (default: work_dirs/infer)')
-    parser.add_argument('--device', default='cpu',
-                        help='cpu, cuda or cuda:N (default: cpu)')
-    parser.add_argument('--batch-size', type=int, default=1,
-                        help='frames per forward pass (default: 1)')
     parser.add_argument(
-        '--threshold', type=float, default=None,
+        '--out-dir',
+        default='work_dirs/infer',
+        help='output folder (default: work_dirs/infer)')
+    parser.add_argument(
+        '--device', default='cpu', help='cpu, cuda or cuda:N (default: cpu)')
+    parser.add_argument(
+        '--batch-size',
+        type=int,
+        default=1,
+        help='frames per forward pass (default: 1)')
+    parser.add_argument(
+        '--threshold',
+        type=float,
+        default=None,
         help='foreground if probability > T (default: the head\'s, 0.5)')
-    parser.add_argument('--backend', choices=sorted(BACKENDS),
-                        default='pytorch')
-    parser.add_argument('--onnx', help='ONNX file for --backend onnxruntime '
-                        '(tools/export_onnx.py)')
-    parser.add_argument('--save-frames', action='store_true',
-                        help='video input: also write masks/probs/overlays '
-                        'PNGs for every frame')
-    parser.add_argument('--no-progress', action='store_true',
-                        help='no progress bar')
+    parser.add_argument(
+        '--backend', choices=sorted(BACKENDS), default='pytorch')
+    parser.add_argument(
+        '--onnx',
+        help='ONNX file for --backend onnxruntime '
+        '(tools/export_onnx.py)')
+    parser.add_argument(
+        '--save-frames',
+        action='store_true',
+        help='video input: also write masks/probs/overlays '
+        'PNGs for every frame')
+    parser.add_argument(
+        '--no-progress', action='store_true', help='no progress bar')
     add_fast_inference_arguments(parser)
     add_cfg_options_argument(parser)
     args = parser.parse_args(argv)
@@ -85,8 +96,12 @@ def main(argv: Optional[List[str]] = None) -> int:
             threshold=args.threshold,
             fast=fast_inference_options(args))
         summary = run_inference(
-            segmenter, args.input, args.out_dir, batch_size=args.batch_size,
-            save_frames=args.save_frames, progress=not args.no_progress)
+            segmenter,
+            args.input,
+            args.out_dir,
+            batch_size=args.batch_size,
+            save_frames=args.save_frames,
+            progress=not args.no_progress)
     except (PolypFileError, FileNotFoundError, ImportError,
             ValueError) as error:
         # Bad inputs, a device or backend that cannot be used, missing
@@ -96,8 +111,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(note, file=sys.stderr)
         return 1
     if summary['skipped']:
-        print(f'skipped {len(summary["skipped"])} non-image file(s): '
-              + ', '.join(summary['skipped'][:10]))
+        print(f'skipped {len(summary["skipped"])} non-image file(s): ' +
+              ', '.join(summary['skipped'][:10]))
     rate = summary['frames'] / max(summary['seconds'], 1e-9)
     print(f'segmented {summary["frames"]} frame(s) of {args.input} '
           f'({summary["kind"]}) in {summary["seconds"]:.1f} s '

@@ -2,15 +2,17 @@
 
 Examples:
     python tools/plot_learning_curve.py work_dirs/ssformer_s_kvasir
-    python tools/plot_learning_curve.py run/20261126_120000/vis_data/scalars.json \\
-        --out curve.png --title "SSFormer-S from scratch"
+    python tools/plot_learning_curve.py \\
+        run/20261126_120000/vis_data/scalars.json --out curve.png \\
+        --title "SSFormer-S from scratch"
 """
 import argparse
 import os.path as osp
 import sys
 from typing import List, Optional
 
-from ssformer_mmseg.visualization.plots import find_scalars, plot_learning_curve
+from ssformer_mmseg.visualization.plots import (find_scalars,
+                                                plot_learning_curve)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -19,8 +21,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split('\n\n', 1)[1])
     parser.add_argument('run', help='work dir or scalars.json')
-    parser.add_argument('--out', help='PNG (default: <work dir>/'
-                        'learning_curve.png)')
+    parser.add_argument(
+        '--out', help='PNG (default: <work dir>/'
+        'learning_curve.png)')
     parser.add_argument('--title', default='learning curve')
     args = parser.parse_args(argv)
     try:

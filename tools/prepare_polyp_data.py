@@ -77,40 +77,59 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=__doc__.split('\n\n', 1)[1])
     sources = parser.add_argument_group('sources (extracted downloads)')
     for polyp_set in SETS:
-        sources.add_argument(f'--{polyp_set.key}', metavar='DIR',
-                             help=f'{polyp_set.name} download')
+        sources.add_argument(
+            f'--{polyp_set.key}',
+            metavar='DIR',
+            help=f'{polyp_set.name} download')
     sources.add_argument(
-        '--pranet', metavar='DIR',
+        '--pranet',
+        metavar='DIR',
         help='PraNet\'s TrainDataset/ + TestDataset/: all five sets and '
         'PraNet\'s split lists')
     splits = parser.add_argument_group('split lists')
     splits.add_argument(
-        '--split-dir', metavar='DIR',
+        '--split-dir',
+        metavar='DIR',
         help='folder with {kvasir,clinicdb}_{train,test}.txt to check and '
         'write to OUT/splits/pranet/')
     splits.add_argument(
-        '--clinicdb-sequence-split', nargs='?', const=AUTO,
+        '--clinicdb-sequence-split',
+        nargs='?',
+        const=AUTO,
         metavar='README',
         help='also split CVC-ClinicDB by video sequence into '
         'OUT/splits/clinicdb_sequence/, from the frame-to-sequence table '
         'of its README.txt (default: the one in the --clinicdb download or '
         'in OUT/cvc-clinicdb/)')
     splits.add_argument(
-        '--test-fraction', type=_fraction, default=0.1, metavar='FRACTION',
+        '--test-fraction',
+        type=_fraction,
+        default=0.1,
+        metavar='FRACTION',
         help='share of ClinicDB frames for the sequence split\'s test side '
         '(default: 0.1)')
     splits.add_argument(
-        '--seed', type=int, default=0, metavar='N',
+        '--seed',
+        type=int,
+        default=0,
+        metavar='N',
         help='seed choosing the test sequences (default: 0)')
     output = parser.add_argument_group('output')
-    output.add_argument('--out', default='data/polyp', metavar='DIR',
-                        help='data root to write (default: data/polyp)')
     output.add_argument(
-        '--link', choices=('none', 'hard', 'sym'), default='none',
+        '--out',
+        default='data/polyp',
+        metavar='DIR',
+        help='data root to write (default: data/polyp)')
+    output.add_argument(
+        '--link',
+        choices=('none', 'hard', 'sym'),
+        default='none',
         help='link JPEG/PNG files instead of copying them (default: none); '
         'other formats are always converted')
-    output.add_argument('--overwrite', action='store_true',
-                        help='replace set and split folders that exist')
+    output.add_argument(
+        '--overwrite',
+        action='store_true',
+        help='replace set and split folders that exist')
     return parser
 
 
@@ -163,21 +182,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             warnings.filterwarnings('ignore', module='PIL')
             results = prepare(options_of(args), report=print, track=_track)
     except PrepareError as error:
-        print(f'\n{len(error.problems)} problem(s); nothing was written to '
-              f'{args.out}:', file=sys.stderr)
+        print(
+            f'\n{len(error.problems)} problem(s); nothing was written to '
+            f'{args.out}:',
+            file=sys.stderr)
         for problem in error.problems:
             print(f'  {problem}', file=sys.stderr)
         return 1
     except OSError as error:
         # Out of space, no permission: the temporary folder is gone again.
-        print(f'\nerror: {error}; nothing was written to {args.out}',
-              file=sys.stderr)
+        print(
+            f'\nerror: {error}; nothing was written to {args.out}',
+            file=sys.stderr)
         return 1
     finally:
         cv2.utils.logging.setLogLevel(log_level)
     print('\n' + summary_table(results))
-    print(f'written to {args.out}' + (f' ({args.link} links)'
-                                      if args.link != 'none' else ''))
+    print(f'written to {args.out}' +
+          (f' ({args.link} links)' if args.link != 'none' else ''))
     if args.pranet is None and args.split_dir is None:
         if osp.isdir(osp.join(args.out, 'splits', 'pranet')):
             print('PraNet split lists: splits/pranet/ left as it was.')

@@ -1,7 +1,8 @@
 """Test a checkpoint, as mmseg's ``tools/test.py`` does, with SSFormer.
 
 Examples:
-    python tools/test.py configs/ssformer_s_kvasir.py work_dirs/x/iter_20000.pth
+    python tools/test.py configs/ssformer_s_kvasir.py \\
+        work_dirs/ssformer_s_kvasir/iter_20000.pth
     python tools/test.py configs/ssformer_s_pranet.py ckpt.pth \\
         --show-dir overlays --cfg-options data_root=/data/polyp
 """
@@ -40,9 +41,13 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     cfg = runner_config(args)
-    runs.test_config(cfg, args.checkpoint, out=args.out, tta=args.tta,
-                     show_dir=args.show_dir,
-                     fast=fast_inference_options(args))
+    runs.test_config(
+        cfg,
+        args.checkpoint,
+        out=args.out,
+        tta=args.tta,
+        show_dir=args.show_dir,
+        fast=fast_inference_options(args))
     runs.test(cfg, output_dirs=(args.out, args.show_dir))
 
 

@@ -14,8 +14,7 @@
 _base_ = ['../ssformer_s_kvasir.py']
 crop_size = (224, 224)
 model = dict(
-    data_preprocessor=dict(size=crop_size),
-    backbone=dict(init_cfg=None))
+    data_preprocessor=dict(size=crop_size), backbone=dict(init_cfg=None))
 
 # The base pipelines with every size at 224 (mmengine cannot edit a base
 # file's list in place) and the mask dilate/erode kernel scaled likewise.
@@ -72,20 +71,27 @@ max_iters = 2400
 optim_wrapper = dict(
     type='AutocastOptimWrapper',
     dtype='bfloat16',
-    optimizer=dict(type='AdamW', lr=5e-4, betas=(0.9, 0.999),
-                   weight_decay=0.01, fused=True))
+    optimizer=dict(
+        type='AdamW',
+        lr=5e-4,
+        betas=(0.9, 0.999),
+        weight_decay=0.01,
+        fused=True))
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-2, by_epoch=False, begin=0,
-         end=100),
-    dict(type='PolyLR', power=1.0, eta_min=0.0, by_epoch=False, begin=100,
-         end=max_iters),
+    dict(type='LinearLR', start_factor=1e-2, by_epoch=False, begin=0, end=100),
+    dict(
+        type='PolyLR',
+        power=1.0,
+        eta_min=0.0,
+        by_epoch=False,
+        begin=100,
+        end=max_iters),
 ]
 train_cfg = dict(
     type='IterBasedTrainLoop', max_iters=max_iters, val_interval=400)
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=20, log_metric_by_epoch=False),
     checkpoint=dict(
-        type='CheckpointHook', by_epoch=False, interval=400,
-        max_keep_ckpts=2))
+        type='CheckpointHook', by_epoch=False, interval=400, max_keep_ckpts=2))
 custom_hooks = [dict(type='ChannelsLastHook')]
 randomness = dict(seed=0)

@@ -35,11 +35,11 @@ from .writers import PredictionWriter, VideoOverlayWriter
 __all__ = [
     'PolypSegmenter', 'load_segmentor', 'inference_config', 'frame_pipeline',
     'config_test_pipeline', 'logits_to_probs', 'foreground_mask',
-    'draw_overlay', 'PredictionWriter', 'VideoOverlayWriter',
-    'run_inference', 'BatchRunner', 'InferenceSummary', 'input_kind',
-    'list_images', 'VideoSource', 'LogitsAtInputSize', 'export_onnx',
-    'onnx_parity', 'onnx_session', 'onnx_opset', 'network_input_size',
-    'require', 'VIDEO_SUFFIXES', 'InferenceBackend', 'BACKENDS',
-    'build_backend', 'register_backend', 'PyTorchBackend',
-    'OnnxRuntimeBackend', 'optimize_for_inference', 'default_precision'
+    'draw_overlay', 'PredictionWriter', 'VideoOverlayWriter', 'run_inference',
+    'BatchRunner', 'InferenceSummary', 'input_kind', 'list_images',
+    'VideoSource', 'LogitsAtInputSize', 'export_onnx', 'onnx_parity',
+    'onnx_session', 'onnx_opset', 'network_input_size', 'require',
+    'VIDEO_SUFFIXES', 'InferenceBackend', 'BACKENDS', 'build_backend',
+    'register_backend', 'PyTorchBackend', 'OnnxRuntimeBackend',
+    'optimize_for_inference', 'default_precision'
 ]

@@ -118,11 +118,12 @@ class BatchRunner:
                                                self.segmenter.mask(prob))
                     video.write(overlay)
 
-                count = self.segment(source.frames(), on_result,
-                                     total=source.frame_count)
+                count = self.segment(
+                    source.frames(), on_result, total=source.frame_count)
         return count, video_path
 
-    def segment(self, frames: Iterable[Frame],
+    def segment(self,
+                frames: Iterable[Frame],
                 on_result: Callable[[str, np.ndarray, np.ndarray], None],
                 total: int = 0) -> int:
         """Run ``(name, frame)`` pairs through the segmenter in batches,
@@ -170,6 +171,5 @@ def run_inference(segmenter: PolypSegmenter,
         besides the per-frame folders), ``skipped`` (non-image files of a
         folder); the fields of :class:`InferenceSummary`.
     """
-    runner = BatchRunner(segmenter, out_dir, batch_size, save_frames,
-                         progress)
+    runner = BatchRunner(segmenter, out_dir, batch_size, save_frames, progress)
     return asdict(runner.run(input_path))

@@ -5,14 +5,10 @@ from .._deprecation import moved_names
 
 __getattr__ = moved_names(
     __name__, {
-        'linear':
-        'ssformer_mmseg.ops.fused_ops.linear',
-        'conv2d':
-        'ssformer_mmseg.ops.fused_ops.conv2d',
+        'linear': 'ssformer_mmseg.ops.fused_ops.linear',
+        'conv2d': 'ssformer_mmseg.ops.fused_ops.conv2d',
         'onednn_bf16_supported':
         'ssformer_mmseg.cpu_features.onednn_bf16_supported',
-        'bf16_emulated':
-        'ssformer_mmseg.cpu_features.bf16_emulated',
-        'EMULATED_BF16':
-        'ssformer_mmseg.cpu_features.EMULATED_BF16',
+        'bf16_emulated': 'ssformer_mmseg.cpu_features.bf16_emulated',
+        'EMULATED_BF16': 'ssformer_mmseg.cpu_features.EMULATED_BF16',
     })

@@ -6,8 +6,8 @@ from typing import Iterator, List, Sequence, Tuple
 import cv2
 import numpy as np
 
-from ..datasets.polyp_files import (IMAGE_SUFFIXES, PolypFileError,
-                                    read_image, scan_image_folder)
+from ..datasets.polyp_files import (IMAGE_SUFFIXES, PolypFileError, read_image,
+                                    scan_image_folder)
 
 VIDEO_SUFFIXES = ('.mp4', '.avi', '.mov', '.mkv', '.m4v', '.mpg', '.mpeg',
                   '.wmv', '.webm')
@@ -79,8 +79,8 @@ class VideoSource:
         self.fps = fps if fps and np.isfinite(fps) and fps > 0 else \
             DEFAULT_FPS
         #: Frame count as the container reports it (0 if unknown).
-        self.frame_count = max(int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT)),
-                               0)
+        self.frame_count = max(
+            int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT)), 0)
         ok, self._first = self.capture.read()
         if not ok:
             self.close()

@@ -96,7 +96,8 @@ def export_onnx(model: nn.Module,
         if dynamic_hw:
             dims[2] = dims[3] = torch.export.Dim.AUTO
         torch.onnx.export(
-            wrapper, (dummy, ),
+            wrapper,
+            (dummy, ),
             out_file,
             dynamo=True,
             opset_version=opset,
@@ -109,9 +110,10 @@ def export_onnx(model: nn.Module,
             raise ValueError('dynamic height/width needs the dynamo exporter '
                              '(the tracer freezes the resize sizes)')
         axes = {name: {0: 'batch'} for name in (ONNX_INPUT, *ONNX_OUTPUTS)}
-        kwargs = dict(opset_version=opset,
-                      dynamic_axes=axes if dynamic_batch else None,
-                      **names)
+        kwargs = dict(
+            opset_version=opset,
+            dynamic_axes=axes if dynamic_batch else None,
+            **names)
         if 'dynamo' in torch.onnx.export.__code__.co_varnames:
             kwargs['dynamo'] = False
         with torch.no_grad():
@@ -125,8 +127,8 @@ def onnx_opset(onnx_file: str) -> int:
     """The default-domain opset an ONNX file was written with."""
     onnx = require('onnx')
     proto = onnx.load(onnx_file, load_external_data=False)
-    return next(o.version for o in proto.opset_import
-                if o.domain in ('', 'ai.onnx'))
+    return next(
+        o.version for o in proto.opset_import if o.domain in ('', 'ai.onnx'))
 
 
 def onnx_parity(model: nn.Module,
@@ -160,8 +162,8 @@ def onnx_parity(model: nn.Module,
             out.numpy() for out in LogitsAtInputSize(model).eval()(inputs)
         ]
     from .backends.onnx_runtime import onnx_session
-    got = onnx_session(onnx_file).run(list(ONNX_OUTPUTS),
-                                      {ONNX_INPUT: inputs.numpy()})
+    got = onnx_session(onnx_file).run(
+        list(ONNX_OUTPUTS), {ONNX_INPUT: inputs.numpy()})
     diffs = {
         name: np.abs(out - ref)
         for name, out, ref in zip(ONNX_OUTPUTS, got, expected)
@@ -182,8 +184,8 @@ class ExportReport:
     opset: int
     tolerance: float
     #: ((height, width), :func:`onnx_parity` result) per checked size.
-    parity: List[Tuple[Tuple[int, int], Dict[str, float]]] = field(
-        default_factory=list)
+    parity: List[Tuple[Tuple[int, int],
+                       Dict[str, float]]] = field(default_factory=list)
 
     @property
     def worst(self) -> float:
@@ -202,8 +204,10 @@ class ExportReport:
 def require_export_packages(exporter: str = 'dynamo') -> None:
     """Import what an export and its parity check need, or raise the
     ImportError of :func:`~.optional.require` naming the first missing."""
-    for module in ('onnx', 'onnxruntime') + (
-            ('onnxscript', ) if exporter == 'dynamo' else ()):
+    modules = ['onnx', 'onnxruntime']
+    if exporter == 'dynamo':
+        modules.append('onnxscript')
+    for module in modules:
         require(module)
 
 
@@ -235,17 +239,26 @@ def export_checked(model: nn.Module,
         # what decides whether the export is right.
         for category in (UserWarning, DeprecationWarning, FutureWarning):
             warnings.simplefilter('ignore', category=category)
-        export_onnx(model, out_file, shape=shape, opset=opset,
-                    dynamic_batch=dynamic_batch, dynamic_hw=dynamic_hw,
-                    exporter=exporter)
-    report = ExportReport(out_file, time.perf_counter() - start,
+        export_onnx(
+            model,
+            out_file,
+            shape=shape,
+            opset=opset,
+            dynamic_batch=dynamic_batch,
+            dynamic_hw=dynamic_hw,
+            exporter=exporter)
+    report = ExportReport(out_file,
+                          time.perf_counter() - start,
                           os.path.getsize(out_file) / 2**20,
                           onnx_opset(out_file), tolerance)
     shapes = [tuple(shape)]
     if dynamic_hw:  # prove the free size on a second one too
         shapes.append((shape[0] - 32, shape[1] + 32))
     for check_shape in shapes:
-        report.parity.append((check_shape, onnx_parity(
-            model, out_file, shape=check_shape,
-            batch_size=2 if dynamic_batch else 1)))
+        report.parity.append((check_shape,
+                              onnx_parity(
+                                  model,
+                                  out_file,
+                                  shape=check_shape,
+                                  batch_size=2 if dynamic_batch else 1)))
     return report

@@ -9,16 +9,13 @@ __getattr__ = moved_names(
         'ssformer_mmseg.optimize.fast_inference.optimize_for_inference',
         'default_precision':
         'ssformer_mmseg.optimize.fast_inference.default_precision',
-        'PRECISIONS':
-        'ssformer_mmseg.optimize.fast_inference.PRECISIONS',
+        'PRECISIONS': 'ssformer_mmseg.optimize.fast_inference.PRECISIONS',
         'SDPAEfficientMultiheadAttention':
         'ssformer_mmseg.optimize.mit_modules.SDPAEfficientMultiheadAttention',
-        'TokenMixFFN':
-        'ssformer_mmseg.optimize.mit_modules.TokenMixFFN',
+        'TokenMixFFN': 'ssformer_mmseg.optimize.mit_modules.TokenMixFFN',
         'FoldedPLDHead':
         'ssformer_mmseg.models.decode_heads.folded_pld_head.FoldedPLDHead',
         'add_fast_inference_arguments':
         'ssformer_mmseg.cli.add_fast_inference_arguments',
-        'fast_inference_options':
-        'ssformer_mmseg.cli.fast_inference_options',
+        'fast_inference_options': 'ssformer_mmseg.cli.fast_inference_options',
     })

@@ -5,7 +5,8 @@ ONNX_HINT = ('pip install onnx onnxscript onnxruntime  (or pip install -e '
              '".[onnx]"; onnxruntime-gpu for CUDA)')
 
 
-def require(module: str, purpose: str = 'ONNX export / inference',
+def require(module: str,
+            purpose: str = 'ONNX export / inference',
             hint: str = ONNX_HINT):
     """Import an optional dependency or explain how to install it.
 

@@ -70,17 +70,18 @@ def _without_annotations(pipeline: list, loader: str) -> list:
             is a test-time-augmentation pipeline (one view per frame here).
     """
     if not pipeline or _type_name(pipeline[0]) not in _LOADERS:
-        raise ValueError(
-            'the test pipeline must start with an image loader '
-            f'({", ".join(_LOADERS)}); it starts with '
-            f'{pipeline[0] if pipeline else "nothing"}')
+        raise ValueError('the test pipeline must start with an image loader '
+                         f'({", ".join(_LOADERS)}); it starts with '
+                         f'{pipeline[0] if pipeline else "nothing"}')
     steps = [copy.deepcopy(t) for t in pipeline[1:]]
     if any(_type_name(t) == 'TestTimeAug' for t in steps):
         raise ValueError('test-time augmentation pipelines are not supported '
                          'for inference; use the plain test pipeline')
     steps = [t for t in steps if 'Annotation' not in _type_name(t)]
-    first = {k: v for k, v in pipeline[0].items()
-             if k in ('to_float32', 'backend_args')}
+    first = {
+        k: v
+        for k, v in pipeline[0].items() if k in ('to_float32', 'backend_args')
+    }
     if loader == 'LoadImageFromNDArray':
         first.pop('backend_args', None)
     return [dict(type=loader, **first)] + steps

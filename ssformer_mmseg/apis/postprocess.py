@@ -32,8 +32,8 @@ def logits_to_probs(logits: torch.Tensor, data_samples: list,
     probs = []
     for i, sample in enumerate(data_samples):
         meta = sample.metainfo
-        left, right, top, bottom = meta.get(
-            'img_padding_size', meta.get('padding_size', [0] * 4))
+        left, right, top, bottom = meta.get('img_padding_size',
+                                            meta.get('padding_size', [0] * 4))
         if meta.get('flip'):
             raise ValueError('flipped views (test-time augmentation) are not '
                              'supported for inference')

@@ -72,8 +72,12 @@ class PolypSegmenter:
         self.pipeline = Compose(frame_pipeline(cfg))
         if isinstance(backend, str):
             backend = build_backend(
-                backend, cfg, device=device, checkpoint=checkpoint,
-                model_file=onnx_file, fast=fast)
+                backend,
+                cfg,
+                device=device,
+                checkpoint=checkpoint,
+                model_file=onnx_file,
+                fast=fast)
         self.backend = backend
         self.device = backend.device
         self.data_preprocessor = backend.data_preprocessor

@@ -27,7 +27,6 @@ the evaluation protocol). Not imported by ``import ssformer_mmseg``.
 import copy
 from typing import Optional
 
-import torch
 from mmengine.config import Config
 
 from ..apis.loading import load_segmentor
@@ -58,8 +57,7 @@ def run_benchmark(cfg: Config, checkpoint: Optional[str],
         f'at {options.shape[0]}x{options.shape[1]}; batch '
         f'{options.batch_size}, {env["threads"]} threads, '
         f'{env["device_name"]}')
-    report = dict(environment=dict(env, config=cfg.filename),
-                  complexity=info)
+    report = dict(environment=dict(env, config=cfg.filename), complexity=info)
     report['inference'] = benchmark_inference(model, options)
     options.log(format_inference(report['inference']))
     if options.train:

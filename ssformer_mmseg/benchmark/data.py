@@ -15,8 +15,7 @@ def benchmark_data(cfg: Config, options: BenchmarkOptions) -> List[dict]:
     results = []
     for workers in options.workers:
         loader_cfg = copy.deepcopy(cfg.train_dataloader)
-        loader_cfg.update(num_workers=workers,
-                          persistent_workers=workers > 0)
+        loader_cfg.update(num_workers=workers, persistent_workers=workers > 0)
         loader = Runner.build_dataloader(loader_cfg, seed=0)
         iterator = iter(loader)
         next(iterator)  # worker start-up is not throughput
@@ -25,8 +24,11 @@ def benchmark_data(cfg: Config, options: BenchmarkOptions) -> List[dict]:
         for _ in range(options.data_batches):
             samples += len(next(iterator)['inputs'])
         seconds = time.perf_counter() - start
-        results.append(dict(workers=workers, samples_per_s=samples / seconds,
-                            batch_size=loader_cfg.batch_size))
+        results.append(
+            dict(
+                workers=workers,
+                samples_per_s=samples / seconds,
+                batch_size=loader_cfg.batch_size))
         options.log(f'  {workers} workers: {samples / seconds:.1f} samples/s')
         del iterator, loader
     return results

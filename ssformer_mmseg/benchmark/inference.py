@@ -21,21 +21,28 @@ def benchmark_inference(model: torch.nn.Module,
     plain_cl = copy.deepcopy(model).to(memory_format=torch.channels_last)
     inputs_cl = inputs.contiguous(memory_format=torch.channels_last)
     variants = {
-        'eager fp32': (model, inputs, dict(precision='fp32', fast=False,
-                                           channels_last=False,
-                                           compile=False)),
-        'eager fp32 channels_last': (plain_cl, inputs_cl, dict(
-            precision='fp32', fast=False, channels_last=True,
-            compile=False)),
+        'eager fp32': (model, inputs,
+                       dict(
+                           precision='fp32',
+                           fast=False,
+                           channels_last=False,
+                           compile=False)),
+        'eager fp32 channels_last':
+        (plain_cl, inputs_cl,
+         dict(precision='fp32', fast=False, channels_last=True,
+              compile=False)),
     }
     for precision in options.precision:
         for compiled in [False, True] if options.compile else [False]:
             name = f'fast {precision}' + (' compile' if compiled else '')
             options.log(f'preparing {name}')
             fast = optimize_for_inference(model, precision, compile=compiled)
-            variants[name] = (fast, inputs, dict(
-                precision=precision, fast=True, channels_last=True,
-                compile=compiled))
+            variants[name] = (fast, inputs,
+                              dict(
+                                  precision=precision,
+                                  fast=True,
+                                  channels_last=True,
+                                  compile=compiled))
 
     def call(net, x):
         return lambda: net(x, mode='tensor')
@@ -47,7 +54,7 @@ def benchmark_inference(model: torch.nn.Module,
         for name, function in calls.items():  # compiles happen here
             function()
         options.log(f'first calls took {time.perf_counter() - start:.1f} s; '
-              f'timing {len(calls)} variants x {options.rounds} rounds')
+                    f'timing {len(calls)} variants x {options.rounds} rounds')
         rows = summarize(
             interleaved_times(calls, device, options.warmup, options.rounds),
             options.batch_size)
@@ -55,8 +62,11 @@ def benchmark_inference(model: torch.nn.Module,
         for name, (net, x, options) in variants.items():
             difference = (net(x, mode='tensor').float() -
                           reference).abs().max().item()
-            results.append(dict(
-                name=name, **options, **rows[name],
-                max_abs_diff=difference,
-                peak_mb=peak_memory_mb(calls[name], device)))
+            results.append(
+                dict(
+                    name=name,
+                    **options,
+                    **rows[name],
+                    max_abs_diff=difference,
+                    peak_mb=peak_memory_mb(calls[name], device)))
     return results

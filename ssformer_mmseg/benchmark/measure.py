@@ -80,9 +80,8 @@ def summarize(times: Dict[str, List[float]], batch: int) -> Dict[str, dict]:
         ordered = sorted(values)
         rows[name] = dict(
             img_per_s=batch / statistics.median(values),
-            speedup=statistics.median(
-                b / v for b, v in zip(baseline, values)),
+            speedup=statistics.median(b / v for b, v in zip(baseline, values)),
             p50_ms=statistics.median(values) * 1e3,
-            p90_ms=ordered[min(len(ordered) - 1,
-                               int(round(0.9 * (len(ordered) - 1))))] * 1e3)
+            p90_ms=ordered[min(
+                len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))] * 1e3)
     return rows

@@ -56,9 +56,10 @@ def measure_metric(
         Em=lambda: sod.Emeasure(),
         wFm=lambda: sod.WeightedFmeasure(),
         MAE=lambda: sod.MAE(),
-        DiceIoU_curves=lambda: sod.FmeasureV2(metric_handlers=dict(
-            dice=sod.DICEHandler(with_dynamic=True, with_adaptive=False),
-            iou=sod.IOUHandler(with_dynamic=True, with_adaptive=False))))
+        DiceIoU_curves=lambda: sod.FmeasureV2(
+            metric_handlers=dict(
+                dice=sod.DICEHandler(with_dynamic=True, with_adaptive=False),
+                iou=sod.IOUHandler(with_dynamic=True, with_adaptive=False))))
     rows, per_pixel = [], []
     for height, width in SIZES:
         prob_map, gt = synthetic_pair(height, width, rng)

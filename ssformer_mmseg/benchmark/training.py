@@ -20,8 +20,8 @@ def training_samples(batch: int, shape, device: str) -> list:
         sample = SegDataSample()
         sample.gt_sem_seg = PixelData(
             data=torch.randint(0, 2, (1, *shape), device=device))
-        sample.set_metainfo(dict(img_shape=tuple(shape),
-                                 pad_shape=tuple(shape)))
+        sample.set_metainfo(
+            dict(img_shape=tuple(shape), pad_shape=tuple(shape)))
         samples.append(sample)
     return samples
 
@@ -30,8 +30,8 @@ def training_recipe(model, device: str, channels_last: bool, amp: bool,
                     fused: bool):
     """A copy of ``model`` and its optimizer wrapper for one recipe."""
     model = copy.deepcopy(model).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4,
-                                  fused=True if fused else None)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=1e-4, fused=True if fused else None)
     if not amp:
         wrapper = OptimWrapper(optimizer=optimizer)
     elif device.startswith('cuda'):
@@ -72,17 +72,24 @@ def benchmark_training(model: torch.nn.Module,
         fast: (True, fast_amp, True),
     }
     generator = torch.Generator().manual_seed(0)
-    inputs = torch.randn(batch, 3, *options.shape,
-                         generator=generator).to(device)
+    inputs = torch.randn(
+        batch, 3, *options.shape, generator=generator).to(device)
     samples = training_samples(batch, options.shape, device)
-    built = {name: training_recipe(model, device, *options)
-             for name, options in recipes.items()}
-    calls = {name: (lambda m, w: lambda: train_step(m, w, inputs, samples))(
-        *built[name]) for name in recipes}
+    built = {
+        name: training_recipe(model, device, *options)
+        for name, options in recipes.items()
+    }
+    calls = {
+        name:
+        (lambda m, w: lambda: train_step(m, w, inputs, samples))(*built[name])
+        for name in recipes
+    }
     rows = summarize(
-        interleaved_times(calls, device, 1, max(3, options.rounds // 2)), batch)
-    results = [dict(name=name, batch_size=batch, **rows[name])
-               for name in recipes]
+        interleaved_times(calls, device, 1, max(3, options.rounds // 2)),
+        batch)
+    results = [
+        dict(name=name, batch_size=batch, **rows[name]) for name in recipes
+    ]
 
     # The same short run, plain and fast, from the same weights.
     curves = {}
@@ -91,8 +98,8 @@ def benchmark_training(model: torch.nn.Module,
         generator = torch.Generator().manual_seed(1)
         losses = []
         for _ in range(options.loss_steps):
-            batch_inputs = torch.randn(batch, 3, *options.shape,
-                                       generator=generator).to(device)
+            batch_inputs = torch.randn(
+                batch, 3, *options.shape, generator=generator).to(device)
             losses.append(train_step(net, wrapper, batch_inputs, samples))
         curves[name] = losses
     return dict(steps=results, loss_curves=curves)

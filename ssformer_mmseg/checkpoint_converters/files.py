@@ -16,8 +16,7 @@ class ConversionResult(NamedTuple):
     dropped: List[str]
 
 
-def convert_checkpoint_file(src: str, dst: str,
-                            kind: str) -> ConversionResult:
+def convert_checkpoint_file(src: str, dst: str, kind: str) -> ConversionResult:
     """Convert the checkpoint file ``src`` and save the result as ``dst``.
 
     ``src`` is read with ``torch.load(weights_only=True)``, so a file that

@@ -11,7 +11,6 @@ from .state_dicts import (KeySource, StateDict, conv_to_linear,
                           linear_to_conv, unwrap_state_dict)
 
 
-
 def convert_mit(state_dict: Mapping[str, Any]) -> Tuple[StateDict, List[str]]:
     """Convert an NVlabs MiT backbone to mmseg's ``MixVisionTransformer``.
 
@@ -74,21 +73,21 @@ def mit_to_official(state_dict: Mapping[str, Any]) -> StateDict:
     return converted
 
 
-def mit_to_mmseg_keys(source: KeySource, prefix: str, out_prefix: str) -> StateDict:
+def mit_to_mmseg_keys(source: KeySource, prefix: str,
+                      out_prefix: str) -> StateDict:
     """Move the NVlabs MiT keys under ``prefix`` to mmseg's layout."""
     out: StateDict = OrderedDict()
-    num_stages = count_indexed(source.remaining(),
-                                re.escape(prefix) + r'patch_embed(\d+)\.',
-                                start=1)
+    num_stages = count_indexed(
+        source.remaining(), re.escape(prefix) + r'patch_embed(\d+)\.', start=1)
     if num_stages == 0:
         source.missing.append(f'{prefix}patch_embed1.proj.weight')
         return out
     for stage in range(1, num_stages + 1):
         src, dst = prefix, f'{out_prefix}layers.{stage - 1}'
         copy_weight_bias(source, out, f'{src}patch_embed{stage}.proj',
-                          f'{dst}.0.projection')
+                         f'{dst}.0.projection')
         copy_weight_bias(source, out, f'{src}patch_embed{stage}.norm',
-                          f'{dst}.0.norm')
+                         f'{dst}.0.norm')
         num_blocks = count_indexed(
             source.remaining(),
             re.escape(f'{prefix}block{stage}.') + r'(\d+)\.')
@@ -122,7 +121,7 @@ def _mit_block_to_mmseg(source: KeySource, out: StateDict, src: str,
                 [q_weight, kv_weight])
             out[f'{dst}.attn.attn.in_proj_bias'] = torch.cat([q_bias, kv_bias])
     copy_weight_bias(source, out, f'{src}.attn.proj',
-                      f'{dst}.attn.attn.out_proj')
+                     f'{dst}.attn.attn.out_proj')
     # Spatial reduction exists only in stages with sr_ratio > 1.
     if source.has(f'{src}.attn.sr.weight'):
         copy_weight_bias(source, out, f'{src}.attn.sr', f'{dst}.attn.sr')
@@ -132,28 +131,29 @@ def _mit_block_to_mmseg(source: KeySource, out: StateDict, src: str,
         source, f'{src}.mlp.fc1.weight')
     out[f'{dst}.ffn.layers.0.bias'] = source.take(f'{src}.mlp.fc1.bias')
     copy_weight_bias(source, out, f'{src}.mlp.dwconv.dwconv',
-                      f'{dst}.ffn.layers.1')
+                     f'{dst}.ffn.layers.1')
     out[f'{dst}.ffn.layers.4.weight'] = linear_to_conv(
         source, f'{src}.mlp.fc2.weight')
     out[f'{dst}.ffn.layers.4.bias'] = source.take(f'{src}.mlp.fc2.bias')
 
 
-def mmseg_to_mit_keys(source: KeySource, prefix: str, out_prefix: str) -> StateDict:
+def mmseg_to_mit_keys(source: KeySource, prefix: str,
+                      out_prefix: str) -> StateDict:
     """Move mmseg ``MixVisionTransformer`` keys to the NVlabs layout."""
     out: StateDict = OrderedDict()
     num_stages = count_indexed(source.remaining(),
-                                re.escape(prefix) + r'layers\.(\d+)\.')
+                               re.escape(prefix) + r'layers\.(\d+)\.')
     if num_stages == 0:
         source.missing.append(f'{prefix}layers.0.0.projection.weight')
         return out
     for stage in range(num_stages):
         src, dst = f'{prefix}layers.{stage}', f'{out_prefix}'
         copy_weight_bias(source, out, f'{src}.0.projection',
-                          f'{dst}patch_embed{stage + 1}.proj')
+                         f'{dst}patch_embed{stage + 1}.proj')
         copy_weight_bias(source, out, f'{src}.0.norm',
-                          f'{dst}patch_embed{stage + 1}.norm')
+                         f'{dst}patch_embed{stage + 1}.norm')
         num_blocks = count_indexed(source.remaining(),
-                                    re.escape(f'{src}.1.') + r'(\d+)\.')
+                                   re.escape(f'{src}.1.') + r'(\d+)\.')
         if num_blocks == 0:
             source.missing.append(f'{src}.1.0.norm1.weight')
         for block in range(num_blocks):
@@ -183,7 +183,7 @@ def _mmseg_block_to_mit(source: KeySource, out: StateDict, src: str,
             out[f'{dst}.attn.kv.weight'] = in_weight[dim:].clone()
             out[f'{dst}.attn.kv.bias'] = in_bias[dim:].clone()
     copy_weight_bias(source, out, f'{src}.attn.attn.out_proj',
-                      f'{dst}.attn.proj')
+                     f'{dst}.attn.proj')
     if source.has(f'{src}.attn.sr.weight'):
         copy_weight_bias(source, out, f'{src}.attn.sr', f'{dst}.attn.sr')
         copy_weight_bias(source, out, f'{src}.attn.norm', f'{dst}.attn.norm')
@@ -192,7 +192,7 @@ def _mmseg_block_to_mit(source: KeySource, out: StateDict, src: str,
         source, f'{src}.ffn.layers.0.weight')
     out[f'{dst}.mlp.fc1.bias'] = source.take(f'{src}.ffn.layers.0.bias')
     copy_weight_bias(source, out, f'{src}.ffn.layers.1',
-                      f'{dst}.mlp.dwconv.dwconv')
+                     f'{dst}.mlp.dwconv.dwconv')
     out[f'{dst}.mlp.fc2.weight'] = conv_to_linear(
         source, f'{src}.ffn.layers.4.weight')
     out[f'{dst}.mlp.fc2.bias'] = source.take(f'{src}.ffn.layers.4.bias')

@@ -155,6 +155,6 @@ def conv_to_linear(source: KeySource, key: str) -> Tensor:
 
 
 def copy_weight_bias(source: KeySource, out: StateDict, src: str,
-                      dst: str) -> None:
+                     dst: str) -> None:
     for name in _WEIGHT_BIAS:
         out[f'{dst}.{name}'] = source.take(f'{src}.{name}')

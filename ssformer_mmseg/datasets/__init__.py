@@ -7,6 +7,6 @@ from .transforms import LoadPolypAnnotations, LoadPolypImage
 __all__ = [
     'PolypDataset', 'KvasirSEGDataset', 'CVCClinicDBDataset',
     'CVCColonDBDataset', 'ETISLaribPolypDBDataset', 'CVC300Dataset',
-    'SyntheticPolypDataset', 'make_synthetic_polyp_set',
-    'PolypFileError', 'LoadPolypImage', 'LoadPolypAnnotations'
+    'SyntheticPolypDataset', 'make_synthetic_polyp_set', 'PolypFileError',
+    'LoadPolypImage', 'LoadPolypAnnotations'
 ]

@@ -81,8 +81,8 @@ class PolypDataset(BaseSegDataset):
             extra = sorted(set(masks) - set(images))
             if extra:
                 raise PolypFileError(
-                    mask_dir, 'masks without image: ' +
-                    listing(masks[s] for s in extra))
+                    mask_dir,
+                    'masks without image: ' + listing(masks[s] for s in extra))
         missing = [images[s] for s in stems if s not in masks]
         if missing:
             raise PolypFileError(
@@ -106,8 +106,8 @@ class PolypDataset(BaseSegDataset):
 
 
 def _suffixes(suffix: Union[str, Sequence[str]]) -> tuple:
-    return tuple(s.lower() for s in ((suffix, ) if isinstance(suffix, str)
-                                     else suffix))
+    return tuple(s.lower()
+                 for s in ((suffix, ) if isinstance(suffix, str) else suffix))
 
 
 @DATASETS.register_module()

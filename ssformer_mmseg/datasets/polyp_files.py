@@ -116,8 +116,8 @@ def decode(data: bytes, path: str) -> np.ndarray:
         with Image.open(io.BytesIO(data)) as pil:
             pil.load()
             if pil.mode in ('P', 'CMYK', 'YCbCr', 'LAB', 'HSV'):
-                pil = pil.convert('RGBA' if 'transparency' in pil.info
-                                  else 'RGB')
+                pil = pil.convert('RGBA' if 'transparency' in
+                                  pil.info else 'RGB')
             array = np.asarray(pil)
     except UnidentifiedImageError:
         raise PolypFileError(
@@ -130,8 +130,8 @@ def decode(data: bytes, path: str) -> np.ndarray:
     if array.dtype == bool:
         array = array.astype(np.uint8) * 255
     if array.ndim == 3 and array.shape[2] >= 3:
-        array = np.ascontiguousarray(array[..., [2, 1, 0, *range(
-            3, array.shape[2])]])
+        array = np.ascontiguousarray(
+            array[..., [2, 1, 0, *range(3, array.shape[2])]])
     return array
 
 
@@ -214,8 +214,8 @@ def read_mask(path: str, backend_args: Optional[dict] = None) -> np.ndarray:
     return mask_from_bytes(read_bytes(path, backend_args), path)
 
 
-def check_same_size(path: str, what: str, shape: Sequence[int],
-                    reference: str, reference_path: Optional[str],
+def check_same_size(path: str, what: str, shape: Sequence[int], reference: str,
+                    reference_path: Optional[str],
                     reference_shape: Sequence[int]) -> None:
     """Refuse an array whose height/width differ from its reference's.
 
@@ -279,7 +279,8 @@ class ImageFolder:
         """The file stem of the image matched as ``key``."""
         return osp.splitext(self.files[key])[0]
 
-    def problems(self, kind: str,
+    def problems(self,
+                 kind: str,
                  strict: bool = False) -> List['PolypFileError']:
         """What makes the folder unusable: images sharing a stem, no image;
         with ``strict`` also every other file and subfolder (a frame in a
@@ -288,24 +289,26 @@ class ImageFolder:
             PolypFileError(
                 self.path(name), f'shares the stem {osp.splitext(name)[0]!r} '
                 f'with {self.path(first)} (files are matched and named by '
-                'stem; rename one of them)')
-            for name, first in self.duplicates
+                'stem; rename one of them)') for name, first in self.duplicates
         ]
         if strict:
             problems += [
                 PolypFileError(
-                    self.path(name), f'not an image ({", ".join(self.suffixes)}); '
+                    self.path(name),
+                    f'not an image ({", ".join(self.suffixes)}); '
                     f'remove it from the {kind} folder')
                 for name in self.others
             ]
             problems += [
-                PolypFileError(self.path(name),
-                               f'unexpected folder among the {kind}s')
+                PolypFileError(
+                    self.path(name), f'unexpected folder among the {kind}s')
                 for name in self.subfolders
             ]
         if not self.files:
-            problems.append(PolypFileError(
-                self.folder, f'no {kind} files ({", ".join(self.suffixes)})'))
+            problems.append(
+                PolypFileError(
+                    self.folder,
+                    f'no {kind} files ({", ".join(self.suffixes)})'))
         return problems
 
     def check(self, kind: str, strict: bool = False) -> 'ImageFolder':
@@ -397,9 +400,11 @@ def read_split_file(path: str,
         else:
             stems[stem] = number
     if repeated:
-        raise PolypFileError(path, '; '.join(
-            f'stem {stem!r} on lines {", ".join(map(str, lines[:-1]))} and '
-            f'{lines[-1]}' for stem, lines in repeated.items()))
+        raise PolypFileError(
+            path,
+            '; '.join(f'stem {stem!r} on lines '
+                      f'{", ".join(map(str, lines[:-1]))} and {lines[-1]}'
+                      for stem, lines in repeated.items()))
     if not stems:
         raise PolypFileError(path, 'split file lists no stems')
     return stems
@@ -412,4 +417,5 @@ def check_split_stems(path: str, stems: Dict[str, int], known: Sequence[str],
     known = set(known)
     unknown = [f'{s!r} (line {n})' for s, n in stems.items() if s not in known]
     if unknown:
-        raise PolypFileError(path, f'stems not in {where}: ' + listing(unknown))
+        raise PolypFileError(path,
+                             f'stems not in {where}: ' + listing(unknown))

@@ -71,15 +71,15 @@ def split_file(root: str, split: str) -> str:
     return osp.join(root, 'splits', f'{FOLDER}_{split}.txt')
 
 
-def make_synthetic_polyp_set(root: str,
-                             num_train: int = 400,
-                             num_test: int = 100,
-                             size: Size = 256,
-                             seed: int = 0,
-                             overwrite: bool = False,
-                             progress: Optional[Callable[[int, int],
-                                                         None]] = None
-                             ) -> Dict[str, List[str]]:
+def make_synthetic_polyp_set(
+    root: str,
+    num_train: int = 400,
+    num_test: int = 100,
+    size: Size = 256,
+    seed: int = 0,
+    overwrite: bool = False,
+    progress: Optional[Callable[[int, int],
+                                None]] = None) -> Dict[str, List[str]]:
     """Write the synthetic set under ``root`` (layout: see module doc).
 
     A complete set written earlier with the same parameters is kept as it is
@@ -211,8 +211,7 @@ def render_frame(rng: np.random.Generator, size: Size,
         rng.uniform(0.33, 0.47),
         rng.uniform(0.28, 0.42)
     ], np.float32)
-    texture = _fractal_noise(rng, height, width, (3, 6, 12),
-                             (0.55, 0.3, 0.15))
+    texture = _fractal_noise(rng, height, width, (3, 6, 12), (0.55, 0.3, 0.15))
     tint = _fractal_noise(rng, height, width, (2, 4), (0.7, 0.3))
     image = base * (1 + 0.09 * texture[..., None])
     image[..., 1:] *= (1 + 0.06 * tint)[..., None]
@@ -223,8 +222,9 @@ def render_frame(rng: np.random.Generator, size: Size,
     if rng.random() < 0.7:
         radius = rng.uniform(0.07, 0.2) * scale
         dist2 = (xx - lumen[0])**2 + (yy - lumen[1])**2
-        image *= (1 - rng.uniform(0.55, 0.85) *
-                  np.exp(-dist2 / (2 * radius**2)))[..., None]
+        image *= (1 - rng.uniform(0.55, 0.85) * np.exp(-dist2 /
+                                                       (2 * radius**2)))[...,
+                                                                         None]
     image = _draw_folds(rng, image, lumen, scale)
     image = _draw_vessels(rng, image, scale)
 
@@ -270,9 +270,10 @@ def _fractal_noise(rng: np.random.Generator, height: int, width: int,
     ``cells`` cells across the shorter side, mixed with ``weights``."""
     out = np.zeros((height, width), np.float32)
     for n, w in zip(cells, weights):
-        grid = rng.normal(size=(max(2, round(n * height / min(height, width)))
-                                + 2, max(2, round(n * width / min(
-                                    height, width))) + 2)).astype(np.float32)
+        grid = rng.normal(
+            size=(max(2, round(n * height / min(height, width))) + 2,
+                  max(2, round(n * width / min(height, width))) + 2)).astype(
+                      np.float32)
         # Resizing the padded grid and cropping keeps the borders smooth.
         big = cv2.resize(
             grid, (width + 2 * width // n, height + 2 * height // n),
@@ -297,8 +298,8 @@ def _draw_folds(rng: np.random.Generator, image: np.ndarray,
         center = (int(lumen[0] + rng.normal(0, 0.05 * scale)),
                   int(lumen[1] + rng.normal(0, 0.05 * scale)))
         thick = max(1, int(rng.uniform(0.01, 0.03) * scale))
-        cv2.ellipse(dark, center, axes, angle, start, start + span, 1.0,
-                    thick, cv2.LINE_AA)
+        cv2.ellipse(dark, center, axes, angle, start, start + span, 1.0, thick,
+                    cv2.LINE_AA)
         shift = max(2, int(1.5 * thick))
         cv2.ellipse(lit, center, (axes[0] + shift, axes[1] + shift), angle,
                     start, start + span, 1.0, thick * 2, cv2.LINE_AA)
@@ -327,11 +328,17 @@ def _draw_vessels(rng: np.random.Generator, image: np.ndarray,
                 y += step * np.sin(heading)
                 points.append((x, y))
                 if rng.random() < 0.03 and len(strands) < 3:
-                    strands.append((x, y, heading + rng.choice([-1, 1]) *
-                                    rng.uniform(0.5, 1.2), length // 2))
-            cv2.polylines(vessels, [np.round(np.array(points) * 4).astype(
-                np.int32)], False, float(rng.uniform(0.4, 1.0)), 1,
-                          cv2.LINE_AA, shift=2)
+                    strands.append(
+                        (x, y,
+                         heading + rng.choice([-1, 1]) * rng.uniform(0.5, 1.2),
+                         length // 2))
+            cv2.polylines(
+                vessels, [np.round(np.array(points) * 4).astype(np.int32)],
+                False,
+                float(rng.uniform(0.4, 1.0)),
+                1,
+                cv2.LINE_AA,
+                shift=2)
     vessels = cv2.GaussianBlur(vessels, (0, 0), 0.5)
     colour = np.array([0.55, 0.12, 0.16], np.float32)
     alpha = (rng.uniform(0.25, 0.5) * vessels)[..., None]
@@ -345,8 +352,8 @@ def _polyp_outline(rng: np.random.Generator, center: Tuple[float, float],
     theta = np.linspace(0, 2 * np.pi, 180, endpoint=False)
     r = np.ones_like(theta)
     for k in range(2, 6):
-        r += rng.uniform(0, 0.16 / k * 2) * np.cos(k * theta +
-                                                   rng.uniform(0, 2 * np.pi))
+        r += rng.uniform(
+            0, 0.16 / k * 2) * np.cos(k * theta + rng.uniform(0, 2 * np.pi))
     stretch = rng.uniform(0.7, 1.0)
     rot = rng.uniform(0, np.pi)
     px = radius * r * np.cos(theta) / np.sqrt(stretch)
@@ -373,8 +380,8 @@ def _place_polyp(rng: np.random.Generator, taken: np.ndarray, height: int,
                   rng.uniform(margin, height - margin))
         polyp = np.zeros((height, width), np.uint8)
         outline = np.round(_polyp_outline(rng, center, radius) * 16)
-        cv2.fillPoly(polyp, [outline.astype(np.int32)], 255, cv2.LINE_8,
-                     shift=4)
+        cv2.fillPoly(
+            polyp, [outline.astype(np.int32)], 255, cv2.LINE_8, shift=4)
         visible = polyp.astype(bool).mean()
         if not MIN_POLYP_FRACTION <= visible <= MAX_POLYP_FRACTION:
             continue
@@ -401,8 +408,7 @@ def _paint_polyp(rng: np.random.Generator, image: np.ndarray,
     light = rng.normal(size=2)
     light /= np.linalg.norm(light) + 1e-6
     # The gradient is ~2 / top at the rim: scale it to a fixed contrast.
-    shading = 0.84 + 0.2 * dome + 0.12 * top * (light[0] * gx +
-                                                light[1] * gy)
+    shading = 0.84 + 0.2 * dome + 0.12 * top * (light[0] * gx + light[1] * gy)
 
     # Moderate colour contrast: a little paler/pinker or redder than the
     # mucosa, never a different hue family.
@@ -419,8 +425,8 @@ def _paint_polyp(rng: np.random.Generator, image: np.ndarray,
     # Keep the local lighting of the mucosa under the polyp (vignette,
     # lumen darkness) so colour alone does not give it away.
     local = cv2.GaussianBlur(image.mean(axis=2), (0, 0), 0.05 * scale)
-    surface *= (local / max(float(base.mean()), 1e-3))[..., None].clip(
-        0.4, 1.3)
+    surface *= (local / max(float(base.mean()), 1e-3))[...,
+                                                       None].clip(0.4, 1.3)
 
     shadow_width = rng.uniform(0.01, 0.03) * scale
     ring = cv2.GaussianBlur(inside, (0, 0), shadow_width) * (1 - inside)
@@ -439,12 +445,13 @@ def _add_highlights(rng: np.random.Generator, image: np.ndarray,
     def spot(x: float, y: float, size: float) -> None:
         axes = (max(1, int(size * rng.uniform(0.6, 1.6))),
                 max(1, int(size * rng.uniform(0.3, 0.8))))
-        cv2.ellipse(spots, (int(x), int(y)), axes,
-                    float(rng.uniform(0, 180)), 0, 360, 1.0, -1, cv2.LINE_AA)
+        cv2.ellipse(spots, (int(x), int(y)), axes, float(rng.uniform(0, 180)),
+                    0, 360, 1.0, -1, cv2.LINE_AA)
 
     for _ in range(rng.integers(2, 12)):
-        spot(rng.uniform(0, width), rng.uniform(0, height),
-             rng.uniform(0.005, 0.02) * scale)
+        spot(
+            rng.uniform(0, width), rng.uniform(0, height),
+            rng.uniform(0.005, 0.02) * scale)
     ys, xs = np.nonzero(mask)
     if len(xs) and rng.random() < 0.8:
         for _ in range(rng.integers(1, 5)):

@@ -48,8 +48,8 @@ def resumable_checkpoint(work_dir: str) -> Tuple[Optional[str], List[str]]:
             named = f.read().strip()
         if named:
             candidates.append(named)
-    candidates += sorted(glob.glob(osp.join(work_dir, '*.pth')),
-                         key=_iteration, reverse=True)
+    candidates += sorted(
+        glob.glob(osp.join(work_dir, '*.pth')), key=_iteration, reverse=True)
     skipped = []
     for path in dict.fromkeys(candidates):  # unique, in order
         problem = checkpoint_problem(path)

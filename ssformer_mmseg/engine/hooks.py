@@ -64,8 +64,7 @@ class FastInferenceHook(Hook):
                  channels_last: bool = True,
                  compile: bool = False):
         self.options = dict(
-            precision=precision, channels_last=channels_last,
-            compile=compile)
+            precision=precision, channels_last=channels_last, compile=compile)
         self._restore = None
 
     def before_test(self, runner) -> None:
@@ -118,7 +117,9 @@ class RandomStateHook(Hook):
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         self._pending = checkpoint.get('meta', {}).get('random_states')
 
-    def before_train_iter(self, runner, batch_idx: int,
+    def before_train_iter(self,
+                          runner,
+                          batch_idx: int,
                           data_batch=None) -> None:
         if self._pending is None:
             return
@@ -143,10 +144,14 @@ class NonFiniteLossHook(Hook):
 
     priority = 'ABOVE_NORMAL'
 
-    def after_train_iter(self, runner, batch_idx: int, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx: int,
+                         data_batch=None,
                          outputs: Optional[dict] = None) -> None:
         bad = {
-            name: float(value) for name, value in (outputs or {}).items()
+            name: float(value)
+            for name, value in (outputs or {}).items()
             if 'loss' in name and not math.isfinite(float(value))
         }
         if not bad:

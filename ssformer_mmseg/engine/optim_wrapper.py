@@ -29,8 +29,7 @@ class AutocastOptimWrapper(OptimWrapper):
         **kwargs: Arguments of ``OptimWrapper``.
     """
 
-    def __init__(self, dtype: Union[str, torch.dtype] = 'bfloat16',
-                 **kwargs):
+    def __init__(self, dtype: Union[str, torch.dtype] = 'bfloat16', **kwargs):
         super().__init__(**kwargs)
         self.cast_dtype = getattr(torch, dtype) if isinstance(dtype,
                                                               str) else dtype
@@ -45,8 +44,10 @@ class AutocastOptimWrapper(OptimWrapper):
         if not self._checked_device:
             self._checked_device = True
             if self.cast_dtype == torch.bfloat16 and bf16_emulated(device):
-                print_log(f'{EMULATED_BF16}: train without --amp here',
-                          logger='current', level=logging.WARNING)
+                print_log(
+                    f'{EMULATED_BF16}: train without --amp here',
+                    logger='current',
+                    level=logging.WARNING)
         with super().optim_context(model), torch.autocast(
                 device, dtype=self.cast_dtype):
             yield

@@ -27,8 +27,10 @@ def use_amp(cfg: Config) -> None:
     ``AmpOptimWrapper``), bf16 autocast on the CPU
     (:class:`~ssformer_mmseg.engine.AutocastOptimWrapper`)."""
     if cfg.optim_wrapper.type in ('AmpOptimWrapper', 'AutocastOptimWrapper'):
-        print_log('AMP training is already enabled in the config.',
-                  logger='current', level=logging.WARNING)
+        print_log(
+            'AMP training is already enabled in the config.',
+            logger='current',
+            level=logging.WARNING)
     elif torch.cuda.is_available():
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.loss_scale = 'dynamic'
@@ -51,8 +53,10 @@ def resume_from(cfg: Config) -> None:
     """
     checkpoint, skipped = resumable_checkpoint(cfg.work_dir)
     for problem in skipped:
-        print_log(f'not resuming from {problem}', logger='current',
-                  level=logging.WARNING)
+        print_log(
+            f'not resuming from {problem}',
+            logger='current',
+            level=logging.WARNING)
     if checkpoint is not None:
         print_log(f'resuming from {checkpoint}', logger='current')
         cfg.load_from = checkpoint
@@ -68,8 +72,8 @@ def weight_urls(node: Any) -> List[str]:
     urls: List[str] = []
     if isinstance(node, dict):
         checkpoint = node.get('checkpoint')
-        if isinstance(checkpoint, str) and checkpoint.startswith(
-                ('http://', 'https://')):
+        remote = ('http://', 'https://')
+        if isinstance(checkpoint, str) and checkpoint.startswith(remote):
             urls.append(checkpoint)
         for value in node.values():
             urls += weight_urls(value)

@@ -158,9 +158,8 @@ def summarise(scores: Sequence[dict]) -> Dict[str, Dict[str, float]]:
     Returns:
         dict: ``{set name: {metric: value}, ..., 'mean': {...}}``.
     """
-    summary = OrderedDict(
-        (name, summarise_set(group))
-        for name, group in group_by_set(scores).items())
+    summary = OrderedDict((name, summarise_set(group))
+                          for name, group in group_by_set(scores).items())
     summary[MEAN_ROW] = OrderedDict(
         (metric, float(np.mean([row[metric] for row in summary.values()])))
         for metric in METRIC_NAMES)
@@ -177,11 +176,15 @@ def flatten(summary: Dict[str, Dict[str, float]]) -> Dict[str, float]:
 def __getattr__(name: str) -> Any:
     # Tables, CSV and plots moved out of the pure scores.
     from .._deprecation import moved_names
-    return moved_names(__name__, {
-        'format_table': 'ssformer_mmseg.evaluation.reports.format_table',
-        'write_per_image_csv':
-        'ssformer_mmseg.evaluation.reports.write_per_image_csv',
-        'write_report': 'ssformer_mmseg.evaluation.reports.write_report',
-        'plot_dice_curves':
-        'ssformer_mmseg.evaluation.reports.plot_dice_vs_threshold',
-    })(name)
+    return moved_names(
+        __name__, {
+            'format_table':
+            'ssformer_mmseg.evaluation.reports.format_table',
+            'write_per_image_csv':
+            'ssformer_mmseg.evaluation.reports.write_per_image_csv',
+            'write_report':
+            'ssformer_mmseg.evaluation.reports.write_report',
+            'plot_dice_curves':
+            'ssformer_mmseg.evaluation.reports.plot_dice_vs_threshold',
+        })(
+            name)

@@ -38,11 +38,13 @@ def write_per_image_csv(scores: Sequence[dict], path: str) -> None:
         ])
         for s in scores:
             writer.writerow([
-                s['dataset'], s['name'], *(f'{v:.6f}' for v in (
-                    s['dice'], s['iou'], s['dice_curve'].mean(),
-                    s['iou_curve'].mean(), s['dice_curve'].max(),
-                    s['iou_curve'].max(), s['sm'], s['em_curve'].mean(),
-                    s['em_curve'].max(), s['wfm'], s['mae']))
+                s['dataset'], s['name'],
+                *(f'{v:.6f}'
+                  for v in (s['dice'], s['iou'], s['dice_curve'].mean(),
+                            s['iou_curve'].mean(), s['dice_curve'].max(),
+                            s['iou_curve'].max(), s['sm'],
+                            s['em_curve'].mean(), s['em_curve'].max(),
+                            s['wfm'], s['mae']))
             ])
 
 

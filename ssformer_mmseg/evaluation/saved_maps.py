@@ -24,8 +24,8 @@ from ..messages import listing
 from .polyp_scores import score_image
 
 
-def ground_truth(cfg: Config, sets: Optional[Sequence[str]] = None
-                 ) -> List[dict]:
+def ground_truth(cfg: Config,
+                 sets: Optional[Sequence[str]] = None) -> List[dict]:
     """Samples (image path, mask path, set name) of the config's test sets.
 
     Args:
@@ -49,9 +49,7 @@ def ground_truth(cfg: Config, sets: Optional[Sequence[str]] = None
     for name, part in zip(names, parts):
         if sets is None or name in sets:
             dataset = DATASETS.build(dict(part, pipeline=[]))
-            samples += [
-                dataset.get_data_info(i) for i in range(len(dataset))
-            ]
+            samples += [dataset.get_data_info(i) for i in range(len(dataset))]
     return samples
 
 
@@ -105,8 +103,8 @@ def score_saved_maps(
     if missing:
         raise PolypFileError(
             pred_dir, f'{len(missing)} prediction maps missing: ' + listing(
-                osp.join(s['dataset_name'], _stem(s) + '.png')
-                for s in missing))
+                osp.join(s['dataset_name'],
+                         _stem(s) + '.png') for s in missing))
     scores = []
     for count, (sample, path) in enumerate(zip(samples, maps), 1):
         pred = read_map(path)

@@ -81,8 +81,8 @@ def conv2d(x: Tensor,
     groups=groups) + residual)`` (stride 1, no dilation)."""
     post_op = _post_op(activation, after_add=residual is not None)
     dtype = _onednn_dtype(x)
-    if post_op is not None and dtype is not None and (
-            residual is None or residual.dtype == dtype):
+    if post_op is not None and dtype is not None and (residual is None or
+                                                      residual.dtype == dtype):
         name, algorithm = post_op
         x, weight, bias = _cast(dtype, x, weight, bias)
         geometry = ([padding] * 2, [1, 1], [1, 1], groups)

@@ -48,6 +48,7 @@ def winograd_matrices(points: Sequence[float] = POINTS,
         raise ValueError(f'F({output_tile}, {kernel}) needs {size - 1} '
                          f'finite points, got {len(points)}')
     finite = torch.tensor(points, dtype=torch.float64)[:, None]
+
     # Rows evaluate a polynomial at each point; the last row, infinity,
     # picks its leading coefficient.
     def evaluation(degree: int) -> Tensor:
@@ -81,14 +82,15 @@ class WinogradConv2d(nn.Conv2d):
                                    weight, filter_transform).reshape(
                                        size * size, *weight.shape[1::-1])
         dtype, device = self.weight.dtype, self.weight.device
-        for name, value in (
-            ('weight', transformed),
-            ('input_transform', torch.kron(input_transform, input_transform)),
-            ('output_transform',
-             torch.kron(output_transform, output_transform))):
-            self.register_buffer(f'winograd_{name}',
-                                 value.to(device, dtype).contiguous(),
-                                 persistent=False)
+        for name, value in (('weight', transformed),
+                            ('input_transform',
+                             torch.kron(input_transform, input_transform)),
+                            ('output_transform',
+                             torch.kron(output_transform, output_transform))):
+            self.register_buffer(
+                f'winograd_{name}',
+                value.to(device, dtype).contiguous(),
+                persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
         batch, channels, height, width = x.shape
@@ -98,8 +100,7 @@ class WinogradConv2d(nn.Conv2d):
         # Zero padding: 1 for the convolution, the rest to fill the last
         # tiles; laid out (batch, height, width, channels) so each tile
         # position is a (tiles, channels) matrix.
-        padded = x.new_zeros(batch, rows * tile + 2, cols * tile + 2,
-                             channels)
+        padded = x.new_zeros(batch, rows * tile + 2, cols * tile + 2, channels)
         padded[:, 1:height + 1, 1:width + 1] = x.permute(0, 2, 3, 1)
         stride_n, stride_h, stride_w, _ = padded.stride()
         tiles = padded.as_strided(
@@ -111,12 +112,13 @@ class WinogradConv2d(nn.Conv2d):
             transformed.view(size * size, -1, channels), self.winograd_weight)
         out_channels = products.shape[-1]
         out = torch.mm(self.winograd_output_transform,
-                       products.view(size * size, -1)).view(
-                           tile, tile, batch, rows, cols, out_channels)
-        out = out.permute(2, 3, 0, 4, 1, 5).reshape(
-            batch, rows * tile, cols * tile, out_channels)
-        out = out[:, :height, :width].permute(0, 3, 1, 2).contiguous(
-            memory_format=torch.channels_last)
+                       products.view(size * size,
+                                     -1)).view(tile, tile, batch, rows, cols,
+                                               out_channels)
+        out = out.permute(2, 3, 0, 4, 1, 5).reshape(batch, rows * tile,
+                                                    cols * tile, out_channels)
+        out = out[:, :height, :width].permute(
+            0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
         if self.bias is not None:
             out += self.bias.view(1, -1, 1, 1)
         return out

@@ -106,16 +106,19 @@ def _reuse_freed_memory() -> None:
     libc.mallopt(m_trim_threshold, 1 << 30)
 
 
-def _run_with(function: Callable, device_type: str, dtype: Optional[
-        torch.dtype], channels_last: bool, float_output: bool) -> Callable:
+def _run_with(function: Callable, device_type: str,
+              dtype: Optional[torch.dtype], channels_last: bool,
+              float_output: bool) -> Callable:
     """``function`` under autocast, with a channels_last first argument."""
 
     @functools.wraps(function)
     def wrapped(inputs, *args, **kwargs):
         if channels_last and isinstance(inputs, Tensor) and inputs.dim() == 4:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device_type, dtype=dtype or torch.float32,
-                            enabled=dtype is not None):
+        with torch.autocast(
+                device_type,
+                dtype=dtype or torch.float32,
+                enabled=dtype is not None):
             out = function(inputs, *args, **kwargs)
         return out.float() if float_output else out
 
@@ -188,12 +191,10 @@ def optimize_for_inference(model: nn.Module,
         head_forward = torch.compile(head_forward, options=options)
     # Instance attributes shadow the methods that every inference path of
     # EncoderDecoder goes through (extract_feat, then the head's forward).
-    model.extract_feat = _run_with(extract_feat, device.type, dtype,
-                                   channels_last, float_output=False)
-    head.forward = _run_with(head_forward, device.type, dtype, False,
-                             float_output=True)
+    model.extract_feat = _run_with(
+        extract_feat, device.type, dtype, channels_last, float_output=False)
+    head.forward = _run_with(
+        head_forward, device.type, dtype, False, float_output=True)
     model.inference_options = dict(
         precision=precision, channels_last=channels_last, compile=compile)
     return model
-
-

@@ -22,7 +22,9 @@ class SDPAEfficientMultiheadAttention(EfficientMultiheadAttention):
     their parameters. Inference only (no attention dropout).
     """
 
-    def forward(self, x: Tensor, hw_shape: tuple,
+    def forward(self,
+                x: Tensor,
+                hw_shape: tuple,
                 identity: Optional[Tensor] = None) -> Tensor:
         if identity is None:
             identity = x
@@ -39,8 +41,8 @@ class SDPAEfficientMultiheadAttention(EfficientMultiheadAttention):
         batch, num_q, _ = q.shape
         heads = attn.num_heads
         q = q.view(batch, num_q, heads, -1).transpose(1, 2)
-        k, v = kv.view(batch, -1, 2, heads, dims // heads).permute(
-            2, 0, 3, 1, 4)
+        k, v = kv.view(batch, -1, 2, heads,
+                       dims // heads).permute(2, 0, 3, 1, 4)
         out = F.scaled_dot_product_attention(q, k, v)
         out = out.transpose(1, 2).reshape(batch, num_q, dims)
         return fused_ops.linear(
@@ -59,7 +61,9 @@ class TokenMixFFN(MixFFN):
     of existing ``MixFFN`` modules to this one. Inference only (no dropout).
     """
 
-    def forward(self, x: Tensor, hw_shape: tuple,
+    def forward(self,
+                x: Tensor,
+                hw_shape: tuple,
                 identity: Optional[Tensor] = None) -> Tensor:
         expand, depthwise, activate, _, project, _ = self.layers
         hidden = fused_ops.linear(x, expand.weight.flatten(1), expand.bias)

@@ -7,5 +7,6 @@ from .plots import (find_scalars, plot_dice_curves, plot_learning_curve,
 
 __all__ = [
     'draw_overlay', 'tint', 'outline', 'labelled_row', 'prediction_tile',
-    'grid', 'find_scalars', 'read_scalars', 'plot_learning_curve', 'plot_dice_curves'
+    'grid', 'find_scalars', 'read_scalars', 'plot_learning_curve',
+    'plot_dice_curves'
 ]

@@ -29,7 +29,9 @@ def tint(image: np.ndarray, mask: np.ndarray, color: Sequence[int],
     return out
 
 
-def outline(image: np.ndarray, mask: np.ndarray, color: Sequence[int],
+def outline(image: np.ndarray,
+            mask: np.ndarray,
+            color: Sequence[int],
             thickness: int = 1) -> np.ndarray:
     """Draw the outline of ``mask`` (> 0) on ``image`` in place; holes are
     outlined too. Returns ``image``."""
@@ -117,7 +119,8 @@ def prediction_tile(image: np.ndarray, gt: np.ndarray, pred: np.ndarray,
     pred_panel = outline(tint(image, pred, yellow, 0.45), gt, green)
     outline(pred_panel, pred, yellow)
     return labelled_row([image, gt_panel, pred_panel],
-                        ('image', 'ground truth', 'prediction (p > 0.5)'), title)
+                        ('image', 'ground truth', 'prediction (p > 0.5)'),
+                        title)
 
 
 def grid(tiles: Sequence[np.ndarray], columns: int) -> np.ndarray:
@@ -134,5 +137,5 @@ def grid(tiles: Sequence[np.ndarray], columns: int) -> np.ndarray:
 
 
 def _text(image: np.ndarray, text: str, origin: Tuple[int, int]) -> None:
-    cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.4,
-                (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0),
+                1, cv2.LINE_AA)

@@ -87,7 +87,9 @@ def plot_learning_curve(scalars_json: str,
         steps, values = zip(*points)
         ax_dice.plot(steps, values, 'o-', label=f'{key} (validation)')
     for key, value in sorted((final or {}).items()):
-        ax_dice.plot([max_iters], [value], '*', ms=10,
+        ax_dice.plot([max_iters], [value],
+                     '*',
+                     ms=10,
                      label=f'final test {key} {value:.3f}')
     ax_dice.set_xlabel('iteration')
     ax_dice.set_ylabel('score (0-1)')
@@ -117,9 +119,11 @@ def plot_dice_curves(curves: Dict[str, np.ndarray], path: str) -> None:
     thresholds = np.linspace(1, 0, 256)
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
     for name, curve in curves.items():
-        ax.plot(thresholds, curve,
-                label=f'{name} (meanDic {curve.mean():.3f}, '
-                f'max {curve.max():.3f})')
+        ax.plot(
+            thresholds,
+            curve,
+            label=f'{name} (meanDic {curve.mean():.3f}, '
+            f'max {curve.max():.3f})')
     ax.set_xlabel('threshold on the min-max normalised map')
     ax.set_ylabel('mean Dice over images')
     ax.set_xlim(0, 1)

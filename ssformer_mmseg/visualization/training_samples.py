@@ -22,8 +22,8 @@ _GREY = (128, 128, 128)
 def draw_sample(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """The image with the polyp (label 1) tinted green and outlined, and
     ignored pixels (255) greyed."""
-    drawn = draw_overlay(image.astype(np.uint8), mask == 1, GREEN, alpha=0.4,
-                         thickness=1)
+    drawn = draw_overlay(
+        image.astype(np.uint8), mask == 1, GREEN, alpha=0.4, thickness=1)
     return tint(drawn, mask == 255, _GREY, 0.5)
 
 
@@ -32,8 +32,8 @@ def draw_training_samples(
         samples: int = 6,
         views: int = 5,
         seed: int = 0,
-        progress: Optional[Callable[[int, int, str], None]] = None
-) -> np.ndarray:
+        progress: Optional[Callable[[int, int, str],
+                                    None]] = None) -> np.ndarray:
     """One row per training sample: as loaded (resized to the training
     size, no augmentation), then ``views`` random augmentations of it from
     the config's training pipeline.
@@ -65,8 +65,8 @@ def draw_training_samples(
         return draw_sample(results['img'], results['gt_seg_map'])
 
     rng = np.random.default_rng(seed)
-    indices = rng.choice(len(dataset), min(samples, len(dataset)),
-                         replace=False)
+    indices = rng.choice(
+        len(dataset), min(samples, len(dataset)), replace=False)
     np.random.seed(seed)  # the transforms draw from numpy's global RNG
     rows = []
     for count, index in enumerate(indices, 1):

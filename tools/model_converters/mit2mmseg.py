@@ -22,8 +22,8 @@ classifier head.* and profiler buffers (*.total_ops, *.total_params) are
 dropped and listed; any other unexpected or missing key is an error. For a
 full SSFormer checkpoint use ssformer2mmseg.py."""
 
-
 if __name__ == '__main__':
     sys.exit(
-        convert_checkpoint_command('mit', DESCRIPTION, 'NVlabs MiT checkpoint (.pth)',
+        convert_checkpoint_command('mit', DESCRIPTION,
+                                   'NVlabs MiT checkpoint (.pth)',
                                    'output state dict (.pth)'))

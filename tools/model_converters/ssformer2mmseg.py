@@ -22,8 +22,8 @@ decode_head.linear_fuse and any profiler buffers (*.total_ops,
 *.total_params) are dropped and listed; any other unexpected or missing key
 is an error."""
 
-
 if __name__ == '__main__':
     sys.exit(
-        convert_checkpoint_command('ssformer', DESCRIPTION, 'official SSFormer checkpoint (.pth)',
-                                   'output checkpoint; saved as {"state_dict", "meta"}'))
+        convert_checkpoint_command(
+            'ssformer', DESCRIPTION, 'official SSFormer checkpoint (.pth)',
+            'output checkpoint; saved as {"state_dict", "meta"}'))

@@ -2,9 +2,9 @@
 crop_size = (352, 352)
 # ``dataset_name`` tells which test set a sample belongs to in a
 # ConcatDataset (set by the polyp datasets).
-meta_keys = ('img_path', 'seg_map_path', 'ori_shape', 'img_shape',
-             'pad_shape', 'scale_factor', 'flip', 'flip_direction',
-             'reduce_zero_label', 'dataset_name')
+meta_keys = ('img_path', 'seg_map_path', 'ori_shape', 'img_shape', 'pad_shape',
+             'scale_factor', 'flip', 'flip_direction', 'reduce_zero_label',
+             'dataset_name')
 train_pipeline = [
     dict(type='LoadPolypImage'),
     dict(type='LoadPolypAnnotations'),

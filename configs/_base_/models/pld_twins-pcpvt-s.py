@@ -1,4 +1,5 @@
-# PLD on mmseg's Twins-PCPVT-S (ImageNet-1k weights); channels [64, 128, 320, 512].
+# PLD on mmseg's Twins-PCPVT-S (ImageNet-1k weights); channels
+# [64, 128, 320, 512].
 _base_ = ['./ssformer_s.py']
 
 checkpoint = 'https://download.openmmlab.com/mmsegmentation/v0.5/pretrain/twins/pcpvt_small_20220308-e638c41c.pth'  # noqa

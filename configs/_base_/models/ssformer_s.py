@@ -1,5 +1,6 @@
 # SSFormer-S: MiT-B2 encoder + Progressive Locality Decoder, binary output.
-# Self-contained on purpose (no ``mmseg::`` base configs): see README, "Configs".
+# Self-contained on purpose (no ``mmseg::`` base configs): see the README,
+# "Using it in configs".
 custom_imports = dict(imports=['ssformer_mmseg'], allow_failed_imports=False)
 default_scope = 'mmseg'
 
@@ -57,7 +58,8 @@ model = dict(
                 avg_non_ignore=True,
                 loss_weight=1.0,
                 loss_name='loss_bce'),
-            dict(type='BinaryDiceLoss', loss_weight=1.0, loss_name='loss_dice')
+            dict(
+                type='BinaryDiceLoss', loss_weight=1.0, loss_name='loss_dice')
         ]),
     train_cfg=dict(),
     test_cfg=dict(mode='whole'))

@@ -6,13 +6,21 @@
 # the same update as the default implementation, faster.
 optim_wrapper = dict(
     type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999),
-                   weight_decay=0.01, fused=True))
+    optimizer=dict(
+        type='AdamW',
+        lr=1e-4,
+        betas=(0.9, 0.999),
+        weight_decay=0.01,
+        fused=True))
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0,
-         end=100),
-    dict(type='MultiStepLR', milestones=[15000], gamma=0.1, by_epoch=False,
-         begin=100, end=20000),
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=100),
+    dict(
+        type='MultiStepLR',
+        milestones=[15000],
+        gamma=0.1,
+        by_epoch=False,
+        begin=100,
+        end=20000),
 ]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=20000, val_interval=1000)
 val_cfg = dict(type='ValLoop')
@@ -22,6 +30,7 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(
-        type='CheckpointHook', by_epoch=False, interval=2000, max_keep_ckpts=3),
+        type='CheckpointHook', by_epoch=False, interval=2000,
+        max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))

@@ -45,7 +45,9 @@ class OnnxRuntimeBackend(InferenceBackend):
         device (str): ``'cpu'`` or ``'cuda[:N]'``.
     """
 
-    def __init__(self, session, data_preprocessor: torch.nn.Module,
+    def __init__(self,
+                 session,
+                 data_preprocessor: torch.nn.Module,
                  device: str = 'cpu'):
         self.session = session
         self.data_preprocessor = data_preprocessor

@@ -25,8 +25,8 @@ from .splits import (CLINICDB_FRAMES, PRANET_SPLITS, parse_sequence_table,
 from .staging import SetResult
 
 __all__ = [
-    'AUTO', 'CLINICDB_FRAMES', 'PRANET_SPLITS', 'SETS', 'SETS_BY_KEY',
-    'Pair', 'PolypSet', 'PrepareError', 'PrepareOptions', 'SetPlan',
-    'SetResult', 'option_error', 'parse_sequence_table', 'prepare',
-    'sequence_split', 'stem_sort_key', 'summary_table'
+    'AUTO', 'CLINICDB_FRAMES', 'PRANET_SPLITS', 'SETS', 'SETS_BY_KEY', 'Pair',
+    'PolypSet', 'PrepareError', 'PrepareOptions', 'SetPlan', 'SetResult',
+    'option_error', 'parse_sequence_table', 'prepare', 'sequence_split',
+    'stem_sort_key', 'summary_table'
 ]

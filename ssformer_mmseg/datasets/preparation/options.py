@@ -83,14 +83,16 @@ def option_error(options: PrepareOptions) -> Optional[str]:
     a run with nothing to do.
     """
     filled = filled_sets(options)
-    clashes = [f'{folder} would come from both {" and ".join(given)}'
-               for folder, given in filled.items() if len(given) > 1]
+    clashes = [
+        f'{folder} would come from both {" and ".join(given)}'
+        for folder, given in filled.items() if len(given) > 1
+    ]
     if options.pranet is not None and options.split_dir is not None:
         clashes.append('--pranet writes PraNet\'s split lists itself; drop '
                        '--split-dir')
-    clashes += _sources_inside(
-        options, [osp.join(options.out, f) for f in filled] +
-        [osp.join(options.out, 'splits')])
+    clashes += _sources_inside(options,
+                               [osp.join(options.out, f) for f in filled] +
+                               [osp.join(options.out, 'splits')])
     if clashes:
         return '; '.join(clashes)
     if osp.exists(options.out) and not osp.isdir(options.out):

@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 from ..polyp_files import ImageFolder, PolypFileError, scan_image_folder
-from .sources import (SETS, PolypSet, find_layout, find_readme,
-                      find_subfolder)
+from .sources import SETS, PolypSet, find_layout, find_readme, find_subfolder
 
 
 @dataclass
@@ -45,7 +44,9 @@ def _sorted_pairs(pairs: List[Pair]) -> List[Pair]:
     return sorted(pairs, key=lambda p: stem_sort_key(p.stem))
 
 
-def list_images(folder: str, kind: str, problems: List[PolypFileError],
+def list_images(folder: str,
+                kind: str,
+                problems: List[PolypFileError],
                 prefix: str = '') -> ImageFolder:
     """The image files of a folder by matching key, its problems added.
 
@@ -63,19 +64,23 @@ def list_images(folder: str, kind: str, problems: List[PolypFileError],
     return images
 
 
-def pair_by_stem(img_dir: str, mask_dir: str, problems: List[PolypFileError],
+def pair_by_stem(img_dir: str,
+                 mask_dir: str,
+                 problems: List[PolypFileError],
                  mask_prefix: str = '') -> List[Pair]:
     """Pair images and masks by stem; report unpaired files."""
     images = list_images(img_dir, 'image', problems)
     masks = list_images(mask_dir, 'mask', problems, mask_prefix)
-    for found, other, problem in (
-            (images, masks, f'image without mask in {mask_dir}'),
-            (masks, images, f'mask without image in {img_dir}')):
+    for found, other, problem in ((images, masks,
+                                   f'image without mask in {mask_dir}'),
+                                  (masks, images,
+                                   f'mask without image in {img_dir}')):
         for key in sorted(set(found.files) - set(other.files)):
-            problems.append(PolypFileError(found.path(found.files[key]),
-                                           problem))
+            problems.append(
+                PolypFileError(found.path(found.files[key]), problem))
     return _sorted_pairs([
-        Pair(images.stem(key), images.path(name), masks.path(masks.files[key]))
+        Pair(
+            images.stem(key), images.path(name), masks.path(masks.files[key]))
         for key, name in images.files.items() if key in masks.files
     ])
 
@@ -84,8 +89,8 @@ def plan_official(polyp_set: PolypSet, root: str,
                   problems: List[PolypFileError]) -> Optional[SetPlan]:
     """Find a set's official download under ``root`` and pair its files."""
     try:
-        img_dir, mask_dir, base = find_layout(
-            root, polyp_set.layouts, f'--{polyp_set.key}')
+        img_dir, mask_dir, base = find_layout(root, polyp_set.layouts,
+                                              f'--{polyp_set.key}')
         pairs = pair_by_stem(img_dir, mask_dir, problems,
                              polyp_set.mask_prefix)
     except PolypFileError as error:
@@ -97,9 +102,9 @@ def plan_official(polyp_set: PolypSet, root: str,
                    readme)
 
 
-def _plan_pranet_test_set(polyp_set: PolypSet, test_dir: str,
-                          problems: List[PolypFileError]
-                          ) -> Tuple[str, str, List[Pair]]:
+def _plan_pranet_test_set(
+        polyp_set: PolypSet, test_dir: str,
+        problems: List[PolypFileError]) -> Tuple[str, str, List[Pair]]:
     """The folder of a set in PraNet's TestDataset, its images and pairs."""
     set_dir = find_subfolder(test_dir, polyp_set.test_names)
     if set_dir is None:
@@ -124,11 +129,13 @@ def plan_pranet(
         tuple: The set plans and the split lists (name -> stems).
     """
     try:
-        train_dir, test_dir, _ = find_layout(
-            root, [('TrainDataset', 'TestDataset')], 'PraNet')
+        train_dir, test_dir, _ = find_layout(root,
+                                             [('TrainDataset', 'TestDataset')],
+                                             'PraNet')
         train_pairs = pair_by_stem(
-            *find_layout(train_dir, [('images', 'masks')],
-                         'TrainDataset', max_depth=0)[:2], problems)
+            *find_layout(
+                train_dir, [('images', 'masks')], 'TrainDataset',
+                max_depth=0)[:2], problems)
     except PolypFileError as error:
         problems.append(error)
         return [], {}
@@ -148,14 +155,16 @@ def plan_pranet(
         test_stems = {p.stem for p in test_pairs}
         for pair in trained:
             if pair.stem in test_stems:
-                problems.append(PolypFileError(
-                    pair.image, f'is in TrainDataset and in {set_dir}'))
+                problems.append(
+                    PolypFileError(pair.image,
+                                   f'is in TrainDataset and in {set_dir}'))
         if polyp_set.key in train:
             splits[f'{polyp_set.key}_train'] = [p.stem for p in trained]
             splits[f'{polyp_set.key}_test'] = sorted(
                 test_stems, key=stem_sort_key)
-        plans.append(SetPlan(
-            polyp_set, _sorted_pairs(trained + test_pairs), img_dir,
-            f'{set_dir}' + (' + TrainDataset' if polyp_set.key in train
-                            else '')))
+        plans.append(
+            SetPlan(
+                polyp_set, _sorted_pairs(trained + test_pairs), img_dir,
+                f'{set_dir}' +
+                (' + TrainDataset' if polyp_set.key in train else '')))
     return plans, splits

@@ -35,9 +35,11 @@ class PrepareError(Exception):
         super().__init__(f'{len(self.problems)} problem(s)')
 
 
-def plan_sets(options: PrepareOptions, problems: List[PolypFileError],
-              report: Report = report_nothing
-              ) -> Tuple[List[SetPlan], Dict[str, List[str]]]:
+def plan_sets(
+    options: PrepareOptions,
+    problems: List[PolypFileError],
+    report: Report = report_nothing
+) -> Tuple[List[SetPlan], Dict[str, List[str]]]:
     """Find and pair every source of a run.
 
     Reports ``"<set>: N pairs in <where>"`` per set.
@@ -61,12 +63,13 @@ def plan_sets(options: PrepareOptions, problems: List[PolypFileError],
     for plan in plans:
         report(f'{plan.polyp_set.folder}: {len(plan.pairs)} pairs in '
                f'{plan.origin}')
-        other = read_by.setdefault(osp.realpath(plan.img_dir),
-                                   plan.polyp_set.folder)
+        other = read_by.setdefault(
+            osp.realpath(plan.img_dir), plan.polyp_set.folder)
         if other != plan.polyp_set.folder:
-            problems.append(PolypFileError(
-                plan.img_dir, f'would fill both {other} and '
-                f'{plan.polyp_set.folder}; check the source options'))
+            problems.append(
+                PolypFileError(
+                    plan.img_dir, f'would fill both {other} and '
+                    f'{plan.polyp_set.folder}; check the source options'))
     complete = len(pranet_splits) == len(PRANET_SPLITS)
     return plans, pranet_splits if complete else {}
 
@@ -82,19 +85,23 @@ def plan_splits(
         list name -> stems, and the line describing the sequence split.
     """
     set_stems: Dict[str, Optional[List[str]]] = {
-        s.key: existing_stems(osp.join(options.out, s.folder)) for s in SETS}
-    set_stems.update({p.polyp_set.key: [x.stem for x in p.pairs]
-                      for p in plans})
+        s.key: existing_stems(osp.join(options.out, s.folder))
+        for s in SETS
+    }
+    set_stems.update(
+        {p.polyp_set.key: [x.stem for x in p.pairs]
+         for p in plans})
     split_lists: Dict[str, Dict[str, List[str]]] = {}
     if pranet_splits:
         split_lists['pranet'] = pranet_splits
     if options.split_dir is not None:
         for key in ('kvasir', 'clinicdb'):
             if set_stems[key] is None:
-                problems.append(PolypFileError(
-                    osp.join(options.out, SETS_BY_KEY[key].folder),
-                    f'not prepared, so --split-dir cannot be checked; '
-                    f'give --{key} (or --pranet) too'))
+                problems.append(
+                    PolypFileError(
+                        osp.join(options.out, SETS_BY_KEY[key].folder),
+                        f'not prepared, so --split-dir cannot be checked; '
+                        f'give --{key} (or --pranet) too'))
         lists = read_split_dir(options.split_dir, set_stems, problems)
         if len(lists) == len(PRANET_SPLITS):
             split_lists['pranet'] = lists
@@ -116,7 +123,8 @@ def _missing_folders(folder: str) -> List[str]:
     return missing
 
 
-def prepare(options: PrepareOptions, report: Report = report_nothing,
+def prepare(options: PrepareOptions,
+            report: Report = report_nothing,
             track: Track = track_nothing) -> List[SetResult]:
     """Run a preparation.
 
@@ -152,9 +160,10 @@ def prepare(options: PrepareOptions, report: Report = report_nothing,
                for name in split_lists]
     for _, target in staged:
         if osp.lexists(target) and not options.overwrite:
-            problems.append(PolypFileError(
-                target, 'already exists; pass --overwrite to replace it '
-                '(left untouched)'))
+            problems.append(
+                PolypFileError(
+                    target, 'already exists; pass --overwrite to replace it '
+                    '(left untouched)'))
 
     created = _missing_folders(out)
     os.makedirs(out, exist_ok=True)
@@ -162,9 +171,12 @@ def prepare(options: PrepareOptions, report: Report = report_nothing,
     stage = tempfile.mkdtemp(prefix='.prepare-', dir=out)
     committed = False
     try:
-        results = {p.polyp_set.folder: stage_set(
-            p, osp.join(stage, p.polyp_set.folder), options.link, problems,
-            report, track) for p in plans}
+        results = {
+            p.polyp_set.folder:
+            stage_set(p, osp.join(stage, p.polyp_set.folder), options.link,
+                      problems, report, track)
+            for p in plans
+        }
         stage_splits(stage, split_lists, results)
         if problems:
             raise PrepareError(problems)
@@ -188,13 +200,13 @@ def summary_table(results: Sequence[SetResult]) -> str:
     """The closing table: one row per set."""
     header = ('set', 'pairs', 'copied', 'linked', 'converted',
               'split lists (train/test)')
-    rows = [header] + [
-        (r.folder, str(r.pairs) if r.pairs else '-', str(r.copied),
-         str(r.linked), str(r.converted), ', '.join(r.splits) or '-')
-        for r in results
-    ]
+    rows = [header] + [(r.folder, str(r.pairs) if r.pairs else '-',
+                        str(r.copied), str(r.linked), str(
+                            r.converted), ', '.join(r.splits) or '-')
+                       for r in results]
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     return '\n'.join(
         '  '.join([row[0].ljust(widths[0])] +
-                  [c.rjust(w) for c, w in zip(row[1:5], widths[1:])] +
-                  [row[5]]) for row in rows)
+                  [c.rjust(w)
+                   for c, w in zip(row[1:5], widths[1:])] + [row[5]])
+        for row in rows)

@@ -55,9 +55,13 @@ SETS = (
              ('cvcclinicdb', 'clinicdb')),
     PolypSet('colondb', 'CVC-ColonDB', CVCColonDBDataset.FOLDER,
              (('images', 'masks'), ), ('cvccolondb', 'colondb')),
-    PolypSet('etis', 'ETIS-LaribPolypDB', ETISLaribPolypDBDataset.FOLDER,
-             (('ETIS-LaribPolypDB', 'Ground Truth'), ('images', 'masks')),
-             ('etislaribpolypdb', 'etis'), mask_prefix='p'),
+    PolypSet(
+        'etis',
+        'ETIS-LaribPolypDB',
+        ETISLaribPolypDBDataset.FOLDER,
+        (('ETIS-LaribPolypDB', 'Ground Truth'), ('images', 'masks')),
+        ('etislaribpolypdb', 'etis'),
+        mask_prefix='p'),
     PolypSet('cvc300', 'CVC-300', CVC300Dataset.FOLDER,
              (('images', 'masks'), ), ('cvc300', )),
 )
@@ -86,8 +90,9 @@ def find_subfolder(folder: str, names: Iterable[str]) -> Optional[str]:
     """
     names = list(names)
     wanted = {normalise_folder_name(n) for n in names}
-    matches = [d for d in subfolders(folder)
-               if normalise_folder_name(d) in wanted]
+    matches = [
+        d for d in subfolders(folder) if normalise_folder_name(d) in wanted
+    ]
     if len(matches) > 1:
         raise PolypFileError(
             folder, f'folders {", ".join(matches)} are ambiguous (all match '
@@ -104,7 +109,9 @@ def _resolve(folder: str, relative: str) -> Optional[str]:
     return folder
 
 
-def find_layout(root: str, layouts: Sequence[Tuple[str, str]], what: str,
+def find_layout(root: str,
+                layouts: Sequence[Tuple[str, str]],
+                what: str,
                 max_depth: int = MAX_DEPTH) -> Tuple[str, str, str]:
     """Find the first fitting layout in ``root``, or below it through
     folders holding a single folder (up to ``max_depth`` down).

@@ -13,8 +13,8 @@ import re
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from ...messages import listing
-from ..polyp_files import (PolypFileError, check_split_stems,
-                           read_split_file, scan_image_folder)
+from ..polyp_files import (PolypFileError, check_split_stems, read_split_file,
+                           scan_image_folder)
 from .options import AUTO, PrepareOptions
 from .pairing import SetPlan, stem_sort_key
 from .sources import SETS_BY_KEY
@@ -55,8 +55,9 @@ def read_split_dir(split_dir: str, set_stems: Dict[str, Optional[List[str]]],
         dict: Split name -> stems (sorted), for the lists without problems.
     """
     if not osp.isdir(split_dir):
-        problems.append(PolypFileError(split_dir, 'split folder does not '
-                                       'exist'))
+        problems.append(
+            PolypFileError(split_dir, 'split folder does not '
+                           'exist'))
         return {}
     names = {n.lower(): n for n in os.listdir(split_dir)}
     splits, lines_of = {}, {}
@@ -81,9 +82,11 @@ def read_split_dir(split_dir: str, set_stems: Dict[str, Optional[List[str]]],
             train_path, train = lines_of[f'{key}_train']
             test_path, test = lines_of[f'{key}_test']
             for stem in sorted(set(train) & set(test), key=stem_sort_key):
-                problems.append(PolypFileError(
-                    test_path, f'stem {stem!r} (line {test[stem]}) is also '
-                    f'in {train_path} (line {train[stem]})'))
+                problems.append(
+                    PolypFileError(
+                        test_path,
+                        f'stem {stem!r} (line {test[stem]}) is also '
+                        f'in {train_path} (line {train[stem]})'))
     return splits
 
 
@@ -194,8 +197,8 @@ def _read_sequences(readme: str) -> Dict[int, List[int]]:
 
 
 def plan_sequence_split(
-    options: PrepareOptions, plans: List[SetPlan],
-    stems: Optional[List[str]], problems: List[PolypFileError]
+    options: PrepareOptions, plans: List[SetPlan], stems: Optional[List[str]],
+    problems: List[PolypFileError]
 ) -> Optional[Tuple[Dict[str, List[str]], str]]:
     """Split CVC-ClinicDB by video sequence, from its README's table.
 
@@ -215,15 +218,18 @@ def plan_sequence_split(
     where = this_run[0].img_dir if this_run else clinicdb
     readme = _sequence_readme(options, this_run, clinicdb)
     if readme is None:
-        problems.append(PolypFileError(
-            options.clinicdb or clinicdb, 'no CVC-ClinicDB README.txt '
-            'found for the sequence split; pass its path: '
-            '--clinicdb-sequence-split PATH'))
+        problems.append(
+            PolypFileError(
+                options.clinicdb or clinicdb, 'no CVC-ClinicDB README.txt '
+                'found for the sequence split; pass its path: '
+                '--clinicdb-sequence-split PATH'))
         return None
     if stems is None:
-        problems.append(PolypFileError(
-            clinicdb, 'not prepared, so it cannot be split by sequence; give '
-            '--clinicdb (or --pranet) too'))
+        problems.append(
+            PolypFileError(
+                clinicdb,
+                'not prepared, so it cannot be split by sequence; give '
+                '--clinicdb (or --pranet) too'))
         return None
     try:
         sequences = _read_sequences(readme)
@@ -234,11 +240,12 @@ def plan_sequence_split(
     strays = sorted(set(stems) - frames, key=stem_sort_key)
     absent = sorted(frames - set(stems), key=stem_sort_key)
     if strays or absent:
-        problems.append(PolypFileError(
-            where, 'does not hold exactly the frames 1..'
-            f'{CLINICDB_FRAMES} of {readme}: ' +
-            (f'not in the table: {listing(strays)}; ' if strays else '') +
-            (f'missing: {listing(absent)}' if absent else '')))
+        problems.append(
+            PolypFileError(
+                where, 'does not hold exactly the frames 1..'
+                f'{CLINICDB_FRAMES} of {readme}: ' +
+                (f'not in the table: {listing(strays)}; ' if strays else '') +
+                (f'missing: {listing(absent)}' if absent else '')))
         return None
     train, test = sequence_split(sequences, options.test_fraction,
                                  options.seed)

@@ -48,9 +48,9 @@ class SetResult:
     splits: List[str] = field(default_factory=list)
 
 
-def _checked(path: str, check: Callable[[bytes, str], np.ndarray],
-             problems: List[PolypFileError]
-             ) -> Optional[Tuple[bytes, np.ndarray]]:
+def _checked(
+        path: str, check: Callable[[bytes, str], np.ndarray],
+        problems: List[PolypFileError]) -> Optional[Tuple[bytes, np.ndarray]]:
     try:
         data = read_bytes(path)
         return data, check(data, path)
@@ -117,15 +117,16 @@ def stage_set(plan: SetPlan,
                 continue
         if problems:
             continue
-        for source, (data, array), folder in (
-                (pair.image, image, folders[0]),
-                (pair.mask, (mask[0], mask[1] * 255), folders[1])):
+        for source, (data, array), folder in ((pair.image, image, folders[0]),
+                                              (pair.mask, (mask[0],
+                                                           mask[1] * 255),
+                                               folders[1])):
             try:
-                kind = place_file(source, data, array, folder, pair.stem,
-                                  link)
+                kind = place_file(source, data, array, folder, pair.stem, link)
             except OSError as error:
-                problems.append(PolypFileError(
-                    source, f'cannot be written to {folder} ({error})'))
+                problems.append(
+                    PolypFileError(source,
+                                   f'cannot be written to {folder} ({error})'))
                 break
             setattr(result, kind, getattr(result, kind) + 1)
     report(f'{result.folder}: {len(plan.pairs)} pairs checked, '
@@ -144,10 +145,13 @@ def stage_splits(stage: str, split_lists: Dict[str, Dict[str, List[str]]],
     for name, lists in split_lists.items():
         os.makedirs(osp.join(stage, 'splits', name))
         for split, stems in lists.items():
-            _write_list(osp.join(stage, 'splits', name, f'{split}.txt'),
-                        stems)
-        prefixes = {'clinicdb': ''} if name == 'clinicdb_sequence' else {
-            key: f'{key}_' for key in ('kvasir', 'clinicdb')}
+            _write_list(osp.join(stage, 'splits', name, f'{split}.txt'), stems)
+        prefixes = {
+            'clinicdb': ''
+        } if name == 'clinicdb_sequence' else {
+            key: f'{key}_'
+            for key in ('kvasir', 'clinicdb')
+        }
         for key, prefix in prefixes.items():
             folder = SETS_BY_KEY[key].folder
             results.setdefault(folder, SetResult(folder)).splits.append(

@@ -31,6 +31,9 @@ _PIL_SMOOTH_KERNEL = np.array([[1, 1, 1], [1, 5, 1], [1, 1, 1]],
 # integer round up, the rare one-level differences from PIL.
 _TRUNCATE_SHIFT = -0.5 + 1e-4
 
+#: RandomImageEnhance's default methods, in the official order.
+ENHANCE_METHODS = ('contrast', 'sharpness', 'brightness')
+
 
 def _blend_with_constant(img: np.ndarray, degenerate: int,
                          factor: float) -> np.ndarray:
@@ -157,10 +160,9 @@ class RandomImageEnhance(BaseTransform):
     }
 
     def __init__(self,
-                 methods: Sequence[str] = ('contrast', 'sharpness',
-                                           'brightness'),
+                 methods: Sequence[str] = ENHANCE_METHODS,
                  prob: float = 0.5,
-                 factor_range: Sequence[float] = (1.0, 1.1)) -> None:
+                 factor_range: Sequence[float] = (1.0, 1.1)):
         # A bare string is a sequence too, and would be read letter by letter.
         if isinstance(methods, str) or not isinstance(methods, Sequence):
             raise TypeError('methods must be a sequence of method names, '
@@ -283,8 +285,8 @@ class RandomMaskDilateErode(BaseTransform):
         if not 1 <= low < high:
             raise ValueError('kernel_range must satisfy 1 <= low < high '
                              f'(high is exclusive), got {kernel_range!r}')
-        for name, prob in (('dilate_prob', dilate_prob),
-                           ('erode_prob', erode_prob)):
+        for name, prob in (('dilate_prob', dilate_prob), ('erode_prob',
+                                                          erode_prob)):
             if not isinstance(prob, Real) or not 0 <= prob <= 1:
                 raise ValueError(f'{name} must be in [0, 1], got {prob!r}')
         if dilate_prob + erode_prob > 1:
@@ -316,10 +318,9 @@ class RandomMaskDilateErode(BaseTransform):
         ignore = seg == self.IGNORE_INDEX
         unexpected = (seg != 0) & (seg != 1) & ~ignore
         if unexpected.any():
-            raise ValueError(
-                'RandomMaskDilateErode needs masks of 0, 1 and '
-                f'{self.IGNORE_INDEX} (ignore), found labels '
-                f'{np.unique(seg[unexpected]).tolist()}')
+            raise ValueError('RandomMaskDilateErode needs masks of 0, 1 and '
+                             f'{self.IGNORE_INDEX} (ignore), found labels '
+                             f'{np.unique(seg[unexpected]).tolist()}')
         if operation == 'dilate':
             morphed = cv2.dilate((seg == 1).view(np.uint8), kernel)
         else:

@@ -4,8 +4,8 @@ from mmcv.transforms import LoadImageFromFile
 from mmseg.datasets.transforms import LoadAnnotations
 from mmseg.registry import TRANSFORMS
 
-from ..polyp_files import (check_same_size, image_from_bytes,
-                           mask_from_bytes, read_bytes)
+from ..polyp_files import (check_same_size, image_from_bytes, mask_from_bytes,
+                           read_bytes)
 
 
 @TRANSFORMS.register_module()

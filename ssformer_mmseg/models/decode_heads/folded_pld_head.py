@@ -24,8 +24,9 @@ class FoldedPLDHead(PLDHead):
     """:class:`PLDHead` with BatchNorm folded into the fuse convolutions and
     each fuse split so its 1x1 convolution runs before upsampling.
 
-    Not built from configs: :func:`~ssformer_mmseg.optimize.optimize_for_inference` switches the class
-    of an eval-mode ``PLDHead`` to this one and calls :meth:`fold`.
+    Not built from configs:
+    :func:`~ssformer_mmseg.optimize.optimize_for_inference` switches the
+    class of an eval-mode ``PLDHead`` to this one and calls :meth:`fold`.
     """
 
     def fold(self) -> None:
@@ -38,16 +39,18 @@ class FoldedPLDHead(PLDHead):
                 else weight.new_zeros(weight.shape[0])
             if fuse.with_norm:
                 norm = fuse.norm
-                scale = norm.weight.detach() / torch.sqrt(
-                    norm.running_var + norm.eps)
+                scale = norm.weight.detach() / torch.sqrt(norm.running_var +
+                                                          norm.eps)
                 weight = weight * scale[:, None]
                 bias = (bias - norm.running_mean) * scale + norm.bias.detach()
             running, stage = weight.split(self.channels, dim=1)
             for name, value in (('running', running[..., None, None]),
-                                ('stage', stage[..., None, None]),
-                                ('bias', bias)):
-                self.register_buffer(f'folded_{name}_{idx}',
-                                     value.contiguous(), persistent=False)
+                                ('stage', stage[..., None,
+                                                None]), ('bias', bias)):
+                self.register_buffer(
+                    f'folded_{name}_{idx}',
+                    value.contiguous(),
+                    persistent=False)
 
     def forward(self, inputs: list) -> Tensor:
         inputs = self._transform_inputs(inputs)
@@ -79,14 +82,13 @@ class FoldedPLDHead(PLDHead):
     def _at_size(self, x: Tensor, size: torch.Size) -> Tensor:
         if x.shape[2:] == size:
             return x
-        return resize(x, size=size, mode=self.interpolate_mode,
-                      align_corners=False)
+        return resize(
+            x, size=size, mode=self.interpolate_mode, align_corners=False)
 
 
 def can_fold(head: PLDHead) -> bool:
     """Each fuse is a 1x1 conv, then BatchNorm (or no norm), then the
     activation (GroupNorm, say, cannot be folded)."""
-    return all(
-        fuse.order == ('conv', 'norm', 'act')
-        and (not fuse.with_norm or isinstance(fuse.norm, _BatchNorm))
-        and fuse.conv.kernel_size == (1, 1) for fuse in head.fuse_convs)
+    return all(fuse.order == ('conv', 'norm', 'act') and (
+        not fuse.with_norm or isinstance(fuse.norm, _BatchNorm))
+               and fuse.conv.kernel_size == (1, 1) for fuse in head.fuse_convs)

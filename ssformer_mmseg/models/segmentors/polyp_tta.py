@@ -29,8 +29,9 @@ class PolypTTAModel(SegTTAModel):
         predictions = []
         for views in data_samples_list:
             probs = [
-                view.seg_logits.data if one_channel else
-                view.seg_logits.data.softmax(dim=0) for view in views
+                view.seg_logits.data
+                if one_channel else view.seg_logits.data.softmax(dim=0)
+                for view in views
             ]
             prob = torch.stack(probs).mean(dim=0)
             if one_channel:
@@ -39,7 +40,8 @@ class PolypTTAModel(SegTTAModel):
                 pred = prob.argmax(dim=0, keepdim=True)
             merged = views[0].clone()
             merged.set_data(
-                dict(seg_logits=PixelData(data=prob),
-                     pred_sem_seg=PixelData(data=pred)))
+                dict(
+                    seg_logits=PixelData(data=prob),
+                    pred_sem_seg=PixelData(data=pred)))
             predictions.append(merged)
         return predictions
