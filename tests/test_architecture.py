@@ -1,0 +1,141 @@
+"""The layout's promises: what ``import ssformer_mmseg`` loads, the API page,
+old import paths of moved names, module sizes, thin tools."""
+import ast
+import importlib
+import os
+import os.path as osp
+import subprocess
+import sys
+import warnings
+
+import pytest
+
+from ssformer_mmseg import api_reference
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+PACKAGE = osp.join(REPO_ROOT, 'ssformer_mmseg')
+#: What registration must not pull in.
+NOT_ON_IMPORT = ('ssformer_mmseg.apis', 'ssformer_mmseg.ops',
+                 'ssformer_mmseg.optimize', 'ssformer_mmseg.benchmark',
+                 'ssformer_mmseg.demo', 'ssformer_mmseg.checkpoint_converters',
+                 'ssformer_mmseg.datasets.preparation', 'onnx', 'onnxruntime',
+                 'mmseg.apis')
+
+
+@pytest.mark.subprocess
+def test_import_registers_and_loads_no_inference_code():
+    code = ('import sys, ssformer_mmseg\n'
+            'from mmseg.registry import DATASETS, HOOKS, METRICS, MODELS\n'
+            "assert MODELS.get('PLDHead') and METRICS.get('PolypMetric')\n"
+            "assert DATASETS.get('KvasirSEGDataset')\n"
+            "assert HOOKS.get('FastInferenceHook')\n"
+            'print("\\n".join(sorted(sys.modules)))')
+    result = subprocess.run([sys.executable, '-c', code],
+                            cwd=REPO_ROOT,
+                            capture_output=True,
+                            text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    loaded = set(result.stdout.split())
+    assert 'ssformer_mmseg.models.decode_heads.pld_head' in loaded
+    for name in NOT_ON_IMPORT:
+        assert not {m for m in loaded if m == name or m.startswith(name + '.')
+                    }, name
+
+
+def test_api_page_is_current_and_every_name_is_documented():
+    with open(osp.join(REPO_ROOT, 'docs', 'api.md')) as f:
+        assert f.read() == api_reference.render(), (
+            'docs/api.md is stale: python -m ssformer_mmseg.api_reference '
+            '> docs/api.md')
+    for module, rows in api_reference.entries().items():
+        for name, summary in rows:
+            assert summary and summary != '``', f'{module}.{name}'
+
+
+MOVED = [
+    ('ssformer_mmseg.apis.inference', 'PolypSegmenter',
+     'ssformer_mmseg.apis.segmenter'),
+    ('ssformer_mmseg.apis.inference', 'run_inference',
+     'ssformer_mmseg.apis.batch_inference'),
+    ('ssformer_mmseg.apis.inference', 'export_onnx',
+     'ssformer_mmseg.apis.onnx_export'),
+    ('ssformer_mmseg.apis.inference', 'draw_overlay',
+     'ssformer_mmseg.visualization.overlays'),
+    ('ssformer_mmseg.apis.optimize', 'optimize_for_inference',
+     'ssformer_mmseg.optimize'),
+    ('ssformer_mmseg.apis.optimize', 'FoldedPLDHead',
+     'ssformer_mmseg.models.decode_heads.folded_pld_head'),
+    ('ssformer_mmseg.apis.optimize', 'add_fast_inference_arguments',
+     'ssformer_mmseg.cli'),
+    ('ssformer_mmseg.apis.fused_ops', 'conv2d', 'ssformer_mmseg.ops.fused_ops'),
+    ('ssformer_mmseg.apis.fused_ops', 'bf16_emulated',
+     'ssformer_mmseg.cpu_features'),
+    ('ssformer_mmseg.apis.winograd', 'WinogradConv2d',
+     'ssformer_mmseg.ops.winograd'),
+    ('ssformer_mmseg.compat', 'use_cpu_ddp_wrapper',
+     'ssformer_mmseg.engine.distributed'),
+    ('ssformer_mmseg.compat', 'shutdown_distributed',
+     'ssformer_mmseg.engine.distributed'),
+    ('ssformer_mmseg.config', 'runner_config', 'ssformer_mmseg.cli'),
+    ('ssformer_mmseg.evaluation.polyp_scores', 'format_table',
+     'ssformer_mmseg.evaluation.reports'),
+    ('ssformer_mmseg.evaluation.polyp_scores', 'write_report',
+     'ssformer_mmseg.evaluation.reports'),
+]
+
+
+@pytest.mark.parametrize('old,name,new', MOVED)
+def test_moved_names_still_import_with_a_warning(old, name, new):
+    with pytest.warns(DeprecationWarning, match=f'{old}.{name} has moved'):
+        value = getattr(importlib.import_module(old), name)
+    assert value is getattr(importlib.import_module(new), name)
+
+
+def test_unknown_names_of_old_modules_are_attribute_errors():
+    module = importlib.import_module('ssformer_mmseg.apis.inference')
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        assert not hasattr(module, 'no_such_name')
+        assert not hasattr(module, '__path__')
+
+
+def python_files(*folders):
+    for folder in folders:
+        for root, _, names in os.walk(osp.join(REPO_ROOT, folder)):
+            for name in names:
+                if name.endswith('.py'):
+                    yield osp.join(root, name)
+
+
+def test_no_module_over_500_lines():
+    sizes = {}
+    for path in python_files('ssformer_mmseg', 'tools'):
+        with open(path) as f:
+            sizes[osp.relpath(path, REPO_ROOT)] = len(f.read().splitlines())
+    assert sizes and max(sizes.values()) <= 500, max(sizes.items(),
+                                                     key=lambda kv: kv[1])
+
+
+def imported_modules(path):
+    with open(path) as f:
+        tree = ast.parse(f.read())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            yield node.module
+
+
+def test_tools_do_not_edit_sys_path_and_tests_do_not_import_tools():
+    tools = {
+        osp.splitext(osp.basename(p))[0]
+        for p in python_files('tools')
+    }
+    for path in python_files('tools'):
+        with open(path) as f:
+            assert 'sys.path' not in f.read(), path
+    for path in python_files('tests'):
+        imported = set(imported_modules(path))
+        assert not imported & tools, (path, imported & tools)
+        assert not {m for m in imported if m.startswith('test_')}, path

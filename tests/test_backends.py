@@ -1,0 +1,111 @@
+"""Inference backends: one object per runtime behind one interface, so a new
+engine needs no change in PolypSegmenter."""
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
+
+from ssformer_mmseg.apis import (BACKENDS, InferenceBackend, PolypSegmenter,
+                                 PyTorchBackend, build_backend,
+                                 register_backend)
+from ssformer_mmseg.config import load_config
+
+CONFIG = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'configs',
+                  'ssformer_s_kvasir.py')
+TINY = {
+    'model.backbone.init_cfg': None,
+    'model.backbone.embed_dims': 8,
+    'model.backbone.num_layers': [1, 1, 1, 1],
+    'model.decode_head.in_channels': [8, 16, 40, 64],
+    'model.decode_head.channels': 8,
+}
+
+
+class ConstantBackend(InferenceBackend):
+    """A stand-in engine: the same logit everywhere."""
+
+    def __init__(self, cfg, device, value):
+        self.data_preprocessor = MODELS.build(cfg.model.data_preprocessor)
+        self.device = device
+        self.value = value
+        self.seen = []
+
+    @classmethod
+    def create(cls,
+               cfg,
+               device='cpu',
+               checkpoint=None,
+               model_file=None,
+               fast=None):
+        return cls(cfg, device, float(model_file or 0))
+
+    def logits(self, inputs, data_samples):
+        self.seen.append(tuple(inputs.shape))
+        return torch.full((inputs.shape[0], 1, *inputs.shape[2:]),
+                          self.value)
+
+
+@pytest.fixture
+def constant_backend():
+    register_backend('constant')(ConstantBackend)
+    yield
+    BACKENDS.pop('constant')
+
+
+def test_a_registered_backend_serves_the_segmenter(constant_backend):
+    cfg = load_config(CONFIG, dict(TINY))
+    segmenter = PolypSegmenter(cfg, backend='constant', onnx_file='2.0')
+    assert segmenter.backend.name == 'constant' and segmenter.model is None
+    frames = [np.zeros((30, 50, 3), np.uint8), np.zeros((64, 20, 3), np.uint8)]
+    probs = segmenter(frames)
+    # The segmenter's own pre-processing (the config's 352x352 resize) ...
+    assert segmenter.backend.seen == [(2, 3, 352, 352)]
+    # ... and post-processing (each frame's size, sigmoid, threshold).
+    assert [p.shape for p in probs] == [(30, 50), (64, 20)]
+    np.testing.assert_allclose(probs[0], 1 / (1 + np.exp(-2.0)), rtol=1e-6)
+    assert (segmenter.mask(probs[1]) == 255).all()
+
+
+def test_a_backend_object_is_used_as_given(constant_backend):
+    cfg = load_config(CONFIG, dict(TINY))
+    backend = build_backend('constant', cfg, model_file='-3')
+    segmenter = PolypSegmenter(cfg, backend=backend)
+    assert segmenter.backend is backend
+    assert (segmenter.mask(segmenter([np.zeros((8, 8, 3), np.uint8)])[0]) ==
+            0).all()
+
+
+def test_unknown_backend_lists_the_known_ones():
+    with pytest.raises(ValueError, match='unknown backend .*onnxruntime, '
+                       'pytorch'):
+        PolypSegmenter(load_config(CONFIG, dict(TINY)), backend='tensorrt')
+
+
+@pytest.mark.parametrize('mode', ['whole', 'slide'])
+def test_pytorch_backend_runs_what_mmseg_runs(mode):
+    options = dict(TINY)
+    if mode == 'slide':
+        options.update({'model.test_cfg': dict(mode='slide',
+                                               crop_size=(48, 48),
+                                               stride=(32, 32))})
+    backend = build_backend('pytorch', load_config(CONFIG, options))
+    assert isinstance(backend, PyTorchBackend)
+    shape = (64, 64)
+    sample = SegDataSample(metainfo=dict(img_shape=shape, ori_shape=shape,
+                                         pad_shape=shape))
+    inputs = torch.randn(1, 3, *shape)
+    with torch.no_grad():
+        expected = backend.model.inference(inputs, [sample.metainfo])
+        got = backend.logits(inputs, [sample])
+    np.testing.assert_array_equal(got.numpy(), expected.numpy())
+
+
+def test_onnxruntime_backend_refuses_the_pytorch_fast_path():
+    with pytest.raises(ValueError, match='does not apply'):
+        build_backend('onnxruntime', load_config(CONFIG, dict(TINY)),
+                      model_file='x.onnx', fast={})
+    with pytest.raises(ValueError, match='needs onnx_file'):
+        build_backend('onnxruntime', load_config(CONFIG, dict(TINY)))
