@@ -1,8 +1,9 @@
 """Inference (tools/infer.py, PolypSegmenter), mmseg's own inference APIs
 with our configs, and ONNX export (tools/export_onnx.py) with parity.
 
-A tiny SSFormer-S (embed_dims 8, one layer per stage, 8 channels) with
-random weights keeps every test fast; nothing is downloaded.
+The shared tiny SSFormer-S of conftest.py (embed_dims 8, one layer per
+stage, 8 channels) at a 128x128 input, with random weights, keeps every test
+fast; nothing is downloaded.
 """
 import os
 import os.path as osp
@@ -25,14 +26,6 @@ sys.path.insert(0, osp.join(REPO_ROOT, 'tools'))
 import export_onnx as export_tool  # noqa: E402
 import infer as infer_tool  # noqa: E402
 
-CONFIG = osp.join(CONFIG_DIR, 'ssformer_s_kvasir.py')
-TINY = {
-    'model.backbone.init_cfg': None,
-    'model.backbone.embed_dims': 8,
-    'model.backbone.num_layers': [1, 1, 1, 1],
-    'model.decode_head.in_channels': [8, 16, 40, 64],
-    'model.decode_head.channels': 8,
-}
 # The sizes of the test frames: odd, landscape and portrait, none 352.
 SIZES = [(61, 83), (97, 53), (40, 40)]
 
@@ -42,12 +35,21 @@ SIZES = [(61, 83), (97, 53), (40, 40)]
 INPUT = 128
 
 
-def tiny_config():
-    cfg = load_config(CONFIG, dict(TINY))
-    for pipeline in (cfg.test_pipeline, cfg.test_dataloader.dataset.pipeline):
-        assert pipeline[1]['type'] == 'Resize'
-        pipeline[1]['scale'] = (INPUT, INPUT)
-    return cfg
+@pytest.fixture(scope='module')
+def make_config(make_tiny_config):
+    """``make_config()``: the shared tiny SSFormer-S config (of
+    ``configs/ssformer_s_kvasir.py``) resized to ``INPUT`` x ``INPUT``; a
+    new :class:`~mmengine.Config` per call."""
+
+    def make():
+        cfg = make_tiny_config()
+        for pipeline in (cfg.test_pipeline,
+                         cfg.test_dataloader.dataset.pipeline):
+            assert pipeline[1]['type'] == 'Resize'
+            pipeline[1]['scale'] = (INPUT, INPUT)
+        return cfg
+
+    return make
 
 
 def frame(height: int, width: int, seed: int) -> np.ndarray:
@@ -58,11 +60,11 @@ def frame(height: int, width: int, seed: int) -> np.ndarray:
 
 
 @pytest.fixture(scope='module')
-def checkpoint(tmp_path_factory):
+def checkpoint(make_config, tmp_path_factory):
     """A tiny SSFormer-S checkpoint with the dataset_meta a Runner saves."""
     from mmseg.registry import MODELS
     torch.manual_seed(0)
-    model = MODELS.build(tiny_config().model).eval()
+    model = MODELS.build(make_config().model).eval()
     # Random weights call everything polyp; spread and centre the logits on
     # the test frames so masks have both classes and logits a trained
     # model's range (about +-10).
@@ -87,8 +89,8 @@ def checkpoint(tmp_path_factory):
 
 
 @pytest.fixture(scope='module')
-def segmenter(checkpoint):
-    return PolypSegmenter(tiny_config(), checkpoint)
+def segmenter(make_config, checkpoint):
+    return PolypSegmenter(make_config(), checkpoint)
 
 
 @pytest.fixture
@@ -113,11 +115,9 @@ def run_infer(config_path, checkpoint, source, out_dir, *extra):
 
 
 @pytest.fixture(scope='module')
-def config_file(tmp_path_factory):
+def config_file(make_config, make_tiny_config_file):
     """The tiny config as a file, for the command-line tools."""
-    path = tmp_path_factory.mktemp('cfg') / 'tiny_ssformer_s_kvasir.py'
-    tiny_config().dump(str(path))
-    return str(path)
+    return make_tiny_config_file(make_config())
 
 
 def check_outputs(out_dir, stem, size):
@@ -251,7 +251,8 @@ def test_corrupt_image_in_folder_is_named(config_file, checkpoint, segmenter,
         run_inference(segmenter, str(folder), str(out), progress=False)
 
 
-def test_bad_inputs(config_file, checkpoint, images, tmp_path, capsys):
+def test_bad_inputs(config_file, checkpoint, images, make_config,
+                    make_tiny_config, tmp_path, capsys):
     folder, paths = images
     assert run_infer(config_file, checkpoint, tmp_path / 'missing.png',
                      tmp_path / 'o') == 1
@@ -264,25 +265,22 @@ def test_bad_inputs(config_file, checkpoint, images, tmp_path, capsys):
     assert run_infer(config_file, checkpoint, empty, tmp_path / 'o') == 1
     assert 'no images' in capsys.readouterr().err
     with pytest.raises(ValueError, match='no test pipeline'):
-        PolypSegmenter(
-            load_config(
-                osp.join(CONFIG_DIR, '_base_', 'models', 'ssformer_s.py'),
-                dict(TINY)))
+        PolypSegmenter(make_tiny_config('_base_/models/ssformer_s.py'))
     with pytest.raises(ValueError, match='uint8 BGR'):
-        PolypSegmenter(tiny_config())([np.zeros((8, 8), np.uint8)])
+        PolypSegmenter(make_config())([np.zeros((8, 8), np.uint8)])
 
 
-def test_checkpoint_forms(checkpoint, segmenter, tmp_path):
+def test_checkpoint_forms(checkpoint, segmenter, make_config, tmp_path):
     """A bare state dict loads too (mmseg's init_model needs 'meta'); a
     checkpoint of another model is refused, not half-loaded."""
     bare = tmp_path / 'bare.pth'
     torch.save(torch.load(checkpoint, weights_only=True)['state_dict'], bare)
     image = frame(40, 40, 3)
     np.testing.assert_array_equal(
-        PolypSegmenter(tiny_config(), str(bare))([image])[0],
+        PolypSegmenter(make_config(), str(bare))([image])[0],
         segmenter([image])[0])
     assert segmenter.model.dataset_meta['classes'] == ('background', 'polyp')
-    other = tiny_config()
+    other = make_config()
     other.model.decode_head.channels = 16
     with pytest.raises(RuntimeError, match='size mismatch'):
         PolypSegmenter(other, checkpoint)
@@ -324,9 +322,9 @@ def test_overlay_tints_mask_and_outlines_it():
 # Parity with mmseg, and mmseg's own inference APIs with our configs
 # ---------------------------------------------------------------------------
 @pytest.fixture(scope='module')
-def mmseg_model(checkpoint):
+def mmseg_model(make_config, checkpoint):
     from mmseg.apis import init_model
-    return init_model(inference_config(tiny_config()), checkpoint,
+    return init_model(inference_config(make_config()), checkpoint,
                       device='cpu')
 
 
@@ -355,11 +353,12 @@ def test_mmseg_init_model_reads_dataset_meta(mmseg_model):
         'palette']
 
 
-def test_mmseg_inferencer(checkpoint, segmenter, images, tmp_path):
+def test_mmseg_inferencer(checkpoint, segmenter, images, make_config,
+                          tmp_path):
     from mmseg.apis import MMSegInferencer
     _, paths = images
     inferencer = MMSegInferencer(
-        model=inference_config(tiny_config()), weights=checkpoint,
+        model=inference_config(make_config()), weights=checkpoint,
         device='cpu')
     assert inferencer.model.dataset_meta['classes'] == ('background',
                                                          'polyp')
@@ -375,24 +374,24 @@ def test_mmseg_inferencer(checkpoint, segmenter, images, tmp_path):
 
 
 def test_mmseg_inference_model_with_configs_as_written(checkpoint, images,
-                                                     segmenter):
+                                                     segmenter, make_config):
     """init_model + inference_model take our test pipelines unchanged:
     LoadPolypAnnotations passes samples without a mask through."""
     from mmseg.apis import inference_model, init_model
     _, paths = images
-    model = init_model(tiny_config(), checkpoint, device='cpu')
+    model = init_model(make_config(), checkpoint, device='cpu')
     result = inference_model(model, paths[0])
     prob = segmenter([cv2.imread(paths[0])])[0]
     np.testing.assert_allclose(
         result.seg_logits.data[0].numpy(), prob, atol=1e-5, rtol=0)
 
 
-def test_mmseg_inferencer_needs_inference_config(checkpoint):
+def test_mmseg_inferencer_needs_inference_config(checkpoint, make_config):
     """Why inference_config exists (mmseg 1.2.2 is pinned): the inferencer
     only knows mmcv's loader name, not our checked polyp loader."""
     from mmseg.apis import MMSegInferencer
     with pytest.raises(ValueError, match='LoadImageFromFile is not found'):
-        MMSegInferencer(model=tiny_config(), weights=checkpoint,
+        MMSegInferencer(model=make_config(), weights=checkpoint,
                         device='cpu')
 
 
@@ -424,6 +423,8 @@ def onnx_file(config_file, checkpoint, tmp_path_factory):
     return path
 
 
+# The onnx_file export takes about 12 s: every test that needs it is slow.
+@pytest.mark.slow
 def test_exported_graph(onnx_file):
     import onnx
     proto = onnx.load(onnx_file)
@@ -434,6 +435,7 @@ def test_exported_graph(onnx_file):
     assert [o.name for o in proto.graph.output] == ['logits', 'probs']
 
 
+@pytest.mark.slow
 def test_onnx_parity_with_pytorch(onnx_file, mmseg_model):
     for batch in (1, 3):
         diffs = onnx_parity(mmseg_model, onnx_file, shape=(INPUT, INPUT),
@@ -441,12 +443,13 @@ def test_onnx_parity_with_pytorch(onnx_file, mmseg_model):
         assert max(diffs.values()) <= 1e-4, diffs
 
 
+@pytest.mark.slow
 def test_onnxruntime_backend_matches_pytorch(onnx_file, config_file,
                                              checkpoint, segmenter, images,
-                                             tmp_path):
+                                             make_config, tmp_path):
     _, paths = images
     frames = [cv2.imread(path) for path in paths]
-    onnx_segmenter = PolypSegmenter(tiny_config(), backend='onnxruntime',
+    onnx_segmenter = PolypSegmenter(make_config(), backend='onnxruntime',
                                     onnx_file=onnx_file)
     for a, b in zip(onnx_segmenter(frames), segmenter(frames)):
         assert a.shape == b.shape
@@ -489,8 +492,9 @@ def test_export_tool_tolerance(config_file, checkpoint, tmp_path,
     assert ('exceeds the tolerance' in capsys.readouterr().err) == bool(code)
 
 
-def test_onnx_shape_mismatch_is_explained(onnx_file):
-    cfg = tiny_config()
+@pytest.mark.slow
+def test_onnx_shape_mismatch_is_explained(onnx_file, make_config):
+    cfg = make_config()
     cfg.test_dataloader.dataset.pipeline[1]['scale'] = (96, 96)
     segmenter = PolypSegmenter(cfg, backend='onnxruntime',
                                onnx_file=onnx_file)
