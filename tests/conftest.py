@@ -1,8 +1,22 @@
-"""Shared fixtures: registration, quiet model building, real-data location."""
+"""Shared fixtures: registration, quiet model building, real-data location,
+the tiny SSFormer-S of the fast tests, Kvasir-like data on disk, running the
+command-line tools, and the test markers.
+
+Test modules never import each other: what several of them need is here,
+handed out through fixtures.
+"""
 import os
 import os.path as osp
+import pathlib
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Optional
 
+import cv2
+import numpy as np
 import pytest
+import torch
 
 import ssformer_mmseg  # noqa: F401  (applies compat, registers modules)
 from mmengine import Config
@@ -29,6 +43,38 @@ def build_model(name: str, **head_overrides):
     return MODELS.build(cfg.model)
 
 
+# Markers ---------------------------------------------------------------------
+
+MARKERS = {
+    'slow': 'takes clearly more than 5 s on a 2-core CPU, with the '
+            'fixtures it alone needs (one tool start-up is about 5 s)',
+    'subprocess': 'starts a tool or a Python interpreter in a subprocess '
+                  '(added to every user of the run_tool fixture)',
+    'distributed': 'starts a torch.distributed process group (gloo, '
+                   'torchrun)',
+    'real_data': 'reads the real polyp data of SSFORMER_TEST_DATA (added to '
+                 'every user of the real_data_root fixture)',
+}
+
+
+def pytest_configure(config):
+    for name, description in MARKERS.items():
+        config.addinivalue_line('markers', f'{name}: {description}')
+
+
+def pytest_collection_modifyitems(config, items):
+    # fixturenames is the whole closure: a test whose module-scoped fixture
+    # runs a tool is marked too.
+    for item in items:
+        names = getattr(item, 'fixturenames', ())
+        if 'real_data_root' in names:
+            item.add_marker(pytest.mark.real_data)
+        if 'run_tool' in names:
+            item.add_marker(pytest.mark.subprocess)
+
+
+# Real data -------------------------------------------------------------------
+
 @pytest.fixture(scope='session')
 def real_data_root() -> str:
     """Root of the real polyp data (``SSFORMER_TEST_DATA``).
@@ -44,3 +90,198 @@ def real_data_root() -> str:
             pytest.fail(message)
         pytest.skip(message)
     return root
+
+
+# The tiny SSFormer-S ---------------------------------------------------------
+
+# SSFormer-S with embed_dims 8 (its heads 1, 2, 5, 8 make the stage widths
+# 8, 16, 40, 64, the head's in_channels), one block per stage and 8 head
+# channels: every code path of the real model at a fraction of its cost.
+# No pretrained backbone, so nothing is downloaded.
+TINY_MODEL = dict(
+    backbone=dict(init_cfg=None, embed_dims=8, num_layers=[1, 1, 1, 1]),
+    decode_head=dict(in_channels=[8, 16, 40, 64], channels=8))
+TINY_BASE = 'ssformer_s_kvasir.py'
+
+
+def _cli_value(value) -> str:
+    """``value`` as mmengine's ``DictAction`` reads it back: lists without
+    spaces (``[1,1,1,1]``), ``None`` as ``None``."""
+    if isinstance(value, (list, tuple)):
+        return '[' + ','.join(_cli_value(v) for v in value) + ']'
+    return str(value)
+
+
+def _tiny_options() -> dict:
+    return {f'model.{part}.{key}': value
+            for part, keys in TINY_MODEL.items()
+            for key, value in keys.items()}
+
+
+@pytest.fixture
+def tiny_options() -> dict:
+    """The tiny model as parsed ``--cfg-options``: ``{'model.backbone.
+    embed_dims': 8, ...}`` (a fresh dict per test)."""
+    return _tiny_options()
+
+
+@pytest.fixture(scope='session')
+def tiny_cli_options() -> list:
+    """The tiny model as ``--cfg-options`` arguments of a tool:
+    ``['model.backbone.init_cfg=None', 'model.backbone.embed_dims=8',
+    ...]``."""
+    return [f'{key}={_cli_value(value)}'
+            for key, value in _tiny_options().items()]
+
+
+@pytest.fixture(scope='session')
+def make_tiny_config():
+    """Factory: ``make_tiny_config(name='ssformer_s_kvasir.py', **head)``
+    loads ``configs/<name>`` (or an absolute path) with the tiny model merged
+    in as ``--cfg-options`` would, then ``head`` into the decode head. Each
+    call returns a new :class:`~mmengine.Config`.
+
+    Session-scoped, so module-scoped fixtures can build from it.
+    """
+
+    def make(name: str = TINY_BASE, **head) -> Config:
+        cfg = Config.fromfile(osp.join(CONFIG_DIR, name))
+        cfg.merge_from_dict(_tiny_options())
+        cfg.model.decode_head.update(head)
+        return cfg
+
+    return make
+
+
+@pytest.fixture
+def tiny_config(make_tiny_config) -> Config:
+    """``configs/ssformer_s_kvasir.py`` with the tiny model (a fresh
+    :class:`~mmengine.Config` per test: tests may change it)."""
+    return make_tiny_config()
+
+
+@pytest.fixture(scope='session')
+def make_tiny_config_file(make_tiny_config, tmp_path_factory):
+    """Factory: ``make_tiny_config_file(cfg=None)`` dumps ``cfg`` (default:
+    the plain tiny config) to a new ``.py`` file, for the command-line tools
+    or as a ``_base_``, and returns its path."""
+    folder = tmp_path_factory.mktemp('tiny_config')
+    count = [0]
+
+    def make(cfg: Optional[Config] = None) -> str:
+        count[0] += 1
+        path = folder / f'tiny_ssformer_s_kvasir_{count[0]}.py'
+        (cfg if cfg is not None else make_tiny_config()).dump(str(path))
+        return str(path)
+
+    return make
+
+
+@pytest.fixture(scope='session')
+def tiny_config_file(make_tiny_config_file) -> str:
+    """``configs/ssformer_s_kvasir.py`` with the tiny model, as a file."""
+    return make_tiny_config_file()
+
+
+# Data on disk ----------------------------------------------------------------
+
+def _write_kvasir_like(root, num_train: int = 6,
+                       num_test: int = 2) -> pathlib.Path:
+    rng = np.random.default_rng(0)
+    root = pathlib.Path(root)
+    for sub in ('images', 'masks'):
+        os.makedirs(root / 'kvasir-seg' / sub)
+    stems = [f'frame{i}' for i in range(num_train + num_test)]
+    for i, stem in enumerate(stems):
+        mask = np.zeros((48, 64), np.uint8)
+        cv2.circle(mask, (32, 24), 6 + i, 255, -1)
+        cv2.imwrite(str(root / 'kvasir-seg' / 'images' / f'{stem}.png'),
+                    rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
+        cv2.imwrite(str(root / 'kvasir-seg' / 'masks' / f'{stem}.png'), mask)
+    os.makedirs(root / 'splits' / 'pranet')
+    (root / 'splits' / 'pranet' / 'kvasir_train.txt').write_text(
+        '\n'.join(stems[:num_train]))
+    (root / 'splits' / 'pranet' / 'kvasir_test.txt').write_text(
+        '\n'.join(stems[num_train:]))
+    return root
+
+
+@pytest.fixture(scope='session')
+def make_kvasir_like():
+    """Factory: ``make_kvasir_like(root, num_train=6, num_test=2)`` writes a
+    data root the Kvasir configs read, and returns it as a ``Path``.
+
+    ``kvasir-seg/{images,masks}/frame<i>.png`` are random 64x48 frames with a
+    circular polyp of radius ``6 + i``; the PraNet split lists the first
+    ``num_train`` frames for training, the rest (``frame<num_train>``, ...)
+    for testing. The same arguments always give the same files.
+    """
+    return _write_kvasir_like
+
+
+@pytest.fixture
+def kvasir_like_root(make_kvasir_like, tmp_path) -> pathlib.Path:
+    """``tmp_path / 'data'``: 6 training and 2 test frames
+    (see :func:`make_kvasir_like`)."""
+    return make_kvasir_like(tmp_path / 'data')
+
+
+# Hostile checkpoints ---------------------------------------------------------
+
+class RunsShell:
+    """A pickle payload that would run a shell command when loaded."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return os.system, (f'touch {self.marker}', )
+
+
+@pytest.fixture(scope='session')
+def write_hostile_checkpoint():
+    """Factory: ``write_hostile_checkpoint(path, marker)`` saves a complete,
+    well-formed torch checkpoint whose pickle would run ``touch marker``
+    (through ``os.system``) when loaded; only its pickle is hostile."""
+
+    def write(path, marker) -> None:
+        torch.save({'state_dict': {}, 'meta': RunsShell(marker)}, path)
+
+    return write
+
+
+# Command-line tools ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class ToolRun:
+    """The outcome of :func:`run_tool`."""
+
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        """stdout, then stderr."""
+        return self.stdout + self.stderr
+
+
+@pytest.fixture(scope='session')
+def run_tool():
+    """Runner: ``run_tool(*args, cwd=REPO_ROOT, env=None, timeout=300)``
+    runs ``python ARGS`` (``tools/X.py ...`` or ``-c CODE``) with this
+    interpreter in a subprocess and returns a :class:`ToolRun` (``code``,
+    ``stdout``, ``stderr``, ``output``). ``env`` replaces the whole
+    environment when given.
+
+    Every test that uses it is marked ``subprocess``.
+    """
+
+    def run(*args, cwd=REPO_ROOT, env: Optional[dict] = None,
+            timeout: Optional[float] = 300) -> ToolRun:
+        result = subprocess.run([sys.executable, *map(str, args)],
+                                cwd=str(cwd), env=env, capture_output=True,
+                                text=True, timeout=timeout)
+        return ToolRun(result.returncode, result.stdout, result.stderr)
+
+    return run

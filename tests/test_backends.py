@@ -1,7 +1,5 @@
 """Inference backends: one object per runtime behind one interface, so a new
 engine needs no change in PolypSegmenter."""
-import os.path as osp
-
 import numpy as np
 import pytest
 import torch
@@ -11,17 +9,6 @@ from mmseg.structures import SegDataSample
 from ssformer_mmseg.apis import (BACKENDS, InferenceBackend, PolypSegmenter,
                                  PyTorchBackend, build_backend,
                                  register_backend)
-from ssformer_mmseg.config import load_config
-
-CONFIG = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'configs',
-                  'ssformer_s_kvasir.py')
-TINY = {
-    'model.backbone.init_cfg': None,
-    'model.backbone.embed_dims': 8,
-    'model.backbone.num_layers': [1, 1, 1, 1],
-    'model.decode_head.in_channels': [8, 16, 40, 64],
-    'model.decode_head.channels': 8,
-}
 
 
 class ConstantBackend(InferenceBackend):
@@ -55,8 +42,9 @@ def constant_backend():
     BACKENDS.pop('constant')
 
 
-def test_a_registered_backend_serves_the_segmenter(constant_backend):
-    cfg = load_config(CONFIG, dict(TINY))
+def test_a_registered_backend_serves_the_segmenter(constant_backend,
+                                                   tiny_config):
+    cfg = tiny_config
     segmenter = PolypSegmenter(cfg, backend='constant', onnx_file='2.0')
     assert segmenter.backend.name == 'constant' and segmenter.model is None
     frames = [np.zeros((30, 50, 3), np.uint8), np.zeros((64, 20, 3), np.uint8)]
@@ -69,8 +57,8 @@ def test_a_registered_backend_serves_the_segmenter(constant_backend):
     assert (segmenter.mask(probs[1]) == 255).all()
 
 
-def test_a_backend_object_is_used_as_given(constant_backend):
-    cfg = load_config(CONFIG, dict(TINY))
+def test_a_backend_object_is_used_as_given(constant_backend, tiny_config):
+    cfg = tiny_config
     backend = build_backend('constant', cfg, model_file='-3')
     segmenter = PolypSegmenter(cfg, backend=backend)
     assert segmenter.backend is backend
@@ -78,20 +66,18 @@ def test_a_backend_object_is_used_as_given(constant_backend):
             0).all()
 
 
-def test_unknown_backend_lists_the_known_ones():
+def test_unknown_backend_lists_the_known_ones(tiny_config):
     with pytest.raises(ValueError, match='unknown backend .*onnxruntime, '
                        'pytorch'):
-        PolypSegmenter(load_config(CONFIG, dict(TINY)), backend='tensorrt')
+        PolypSegmenter(tiny_config, backend='tensorrt')
 
 
 @pytest.mark.parametrize('mode', ['whole', 'slide'])
-def test_pytorch_backend_runs_what_mmseg_runs(mode):
-    options = dict(TINY)
+def test_pytorch_backend_runs_what_mmseg_runs(mode, tiny_config):
     if mode == 'slide':
-        options.update({'model.test_cfg': dict(mode='slide',
-                                               crop_size=(48, 48),
-                                               stride=(32, 32))})
-    backend = build_backend('pytorch', load_config(CONFIG, options))
+        tiny_config.model.test_cfg = dict(mode='slide', crop_size=(48, 48),
+                                          stride=(32, 32))
+    backend = build_backend('pytorch', tiny_config)
     assert isinstance(backend, PyTorchBackend)
     shape = (64, 64)
     sample = SegDataSample(metainfo=dict(img_shape=shape, ori_shape=shape,
@@ -103,9 +89,9 @@ def test_pytorch_backend_runs_what_mmseg_runs(mode):
     np.testing.assert_array_equal(got.numpy(), expected.numpy())
 
 
-def test_onnxruntime_backend_refuses_the_pytorch_fast_path():
+def test_onnxruntime_backend_refuses_the_pytorch_fast_path(tiny_config):
     with pytest.raises(ValueError, match='does not apply'):
-        build_backend('onnxruntime', load_config(CONFIG, dict(TINY)),
-                      model_file='x.onnx', fast={})
+        build_backend('onnxruntime', tiny_config, model_file='x.onnx',
+                      fast={})
     with pytest.raises(ValueError, match='needs onnx_file'):
-        build_backend('onnxruntime', load_config(CONFIG, dict(TINY)))
+        build_backend('onnxruntime', tiny_config)

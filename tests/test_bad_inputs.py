@@ -5,16 +5,11 @@ no output that could pass for a complete run. (The per-component tests
 cover each kind of damage in depth; this proves the tools end to end.)
 """
 import os
-import subprocess
-import sys
 
 import cv2
 import numpy as np
 import pytest
 import torch
-
-from conftest import REPO_ROOT
-from test_distributed import TINY, write_kvasir_like
 
 CONFIG = 'configs/ssformer_s_kvasir.py'
 
@@ -29,56 +24,60 @@ def files_under(folder) -> list:
             for name in names] if os.path.isdir(folder) else []
 
 
-def run(*command) -> tuple:
-    result = subprocess.run([sys.executable, *map(str, command)],
-                            cwd=REPO_ROOT, capture_output=True, text=True,
-                            timeout=300)
-    return result.returncode, result.stdout + result.stderr
+@pytest.fixture(scope='module')
+def run(run_tool):
+    """``run(*command)``: exit code and output (stdout, then stderr) of
+    ``python *command`` from the repository root."""
+
+    def call(*command) -> tuple:
+        result = run_tool(*command)
+        return result.code, result.output
+
+    return call
 
 
 @pytest.fixture(scope='module')
-def setup(tmp_path_factory):
-    """Tiny data (frame6 and frame7 are the test split) and a checkpoint."""
+def setup(tmp_path_factory, make_kvasir_like, make_tiny_config):
+    """Tiny data (frame6 and frame7 are the test split) and a checkpoint of
+    the tiny model (the tools get it through the tiny --cfg-options)."""
     from mmseg.registry import MODELS
-
-    from ssformer_mmseg.config import load_config
     root = tmp_path_factory.mktemp('bad')
-    write_kvasir_like(root / 'data', num_train=6, num_test=2)
-    cfg = load_config(os.path.join(REPO_ROOT, CONFIG),
-                      dict(item.split('=') for item in TINY))
-    cfg.model.backbone.update(embed_dims=8, num_layers=[1, 1, 1, 1])
-    cfg.model.decode_head.update(in_channels=[8, 16, 40, 64], channels=8)
+    make_kvasir_like(root / 'data', num_train=6, num_test=2)
     checkpoint = root / 'tiny.pth'
-    torch.save(dict(state_dict=MODELS.build(cfg.model).state_dict(),
-                    meta=dict()), checkpoint)
+    torch.save(dict(state_dict=MODELS.build(make_tiny_config().model)
+                    .state_dict(), meta=dict()), checkpoint)
     return root, checkpoint
 
 
-def options(root) -> list:
-    return ['--cfg-options', f'data_root={root / "data"}', *TINY,
+def options(root, tiny_cli_options) -> list:
+    return ['--cfg-options', f'data_root={root / "data"}', *tiny_cli_options,
             'test_dataloader.num_workers=0',
             'test_dataloader.persistent_workers=False',
             'train_dataloader.num_workers=0',
             'train_dataloader.persistent_workers=False']
 
 
-def test_test_tool_with_a_truncated_test_image(setup, tmp_path):
+@pytest.mark.slow
+def test_test_tool_with_a_truncated_test_image(setup, run, make_kvasir_like,
+                                               tiny_cli_options, tmp_path):
     root, checkpoint = setup
     data = tmp_path / 'data'
-    write_kvasir_like(data, num_train=1, num_test=3)
+    make_kvasir_like(data, num_train=1, num_test=3)
     bad = data / 'kvasir-seg' / 'images' / 'frame3.png'  # the last one
     truncate(bad)
     maps, drawn = tmp_path / 'maps', tmp_path / 'drawn'
     code, log = run('tools/test.py', CONFIG, checkpoint, '--work-dir',
                     tmp_path / 'work', '--out', maps, '--show-dir', drawn,
-                    '--cfg-options', f'data_root={data}', *TINY,
+                    '--cfg-options', f'data_root={data}', *tiny_cli_options,
                     'test_dataloader.num_workers=0',
                     'test_dataloader.persistent_workers=False')
     assert code != 0 and str(bad) in log, log[-2000:]
     assert files_under(maps) == [] and files_under(drawn) == []
 
 
-def test_infer_tool_with_a_truncated_image_in_a_folder(setup, tmp_path):
+def test_infer_tool_with_a_truncated_image_in_a_folder(setup, run,
+                                                       tiny_cli_options,
+                                                       tmp_path):
     root, checkpoint = setup
     folder = tmp_path / 'frames'
     folder.mkdir()
@@ -90,21 +89,25 @@ def test_infer_tool_with_a_truncated_image_in_a_folder(setup, tmp_path):
     truncate(bad)
     out = tmp_path / 'out'
     code, log = run('tools/infer.py', CONFIG, checkpoint, folder,
-                    '--out-dir', out, '--cfg-options', *TINY)
+                    '--out-dir', out, '--cfg-options', *tiny_cli_options)
     assert code == 1 and str(bad) in log, log[-2000:]
     assert 'removed the 6 partial output file(s)' in log
     assert files_under(out) == []
 
 
-def test_train_tool_with_a_grayscale_training_image(setup, tmp_path):
+@pytest.mark.slow
+def test_train_tool_with_a_grayscale_training_image(setup, run,
+                                                    make_kvasir_like,
+                                                    tiny_cli_options,
+                                                    tmp_path):
     root, _ = setup
     data = tmp_path / 'data'
-    write_kvasir_like(data, num_train=2, num_test=1)
+    make_kvasir_like(data, num_train=2, num_test=1)
     bad = data / 'kvasir-seg' / 'images' / 'frame1.png'
     cv2.imwrite(str(bad), np.zeros((48, 64), np.uint8))
     work = tmp_path / 'work'
     code, log = run('tools/train.py', CONFIG, '--work-dir', work,
-                    '--cfg-options', f'data_root={data}', *TINY,
+                    '--cfg-options', f'data_root={data}', *tiny_cli_options,
                     'train_dataloader.num_workers=0',
                     'train_dataloader.persistent_workers=False',
                     'train_dataloader.batch_size=2', 'train_cfg.max_iters=2')
@@ -112,8 +115,11 @@ def test_train_tool_with_a_grayscale_training_image(setup, tmp_path):
     assert not [f for f in files_under(work) if f.endswith('.pth')]
 
 
-@pytest.mark.parametrize('tool', ['export_onnx', 'infer', 'test'])
-def test_truncated_checkpoint(setup, tmp_path, tool):
+@pytest.mark.parametrize('tool', [
+    pytest.param('export_onnx', marks=pytest.mark.slow), 'infer',
+    pytest.param('test', marks=pytest.mark.slow)
+])
+def test_truncated_checkpoint(setup, run, tiny_cli_options, tmp_path, tool):
     root, checkpoint = setup
     cut = tmp_path / 'cut.pth'
     cut.write_bytes(checkpoint.read_bytes())
@@ -123,18 +129,19 @@ def test_truncated_checkpoint(setup, tmp_path, tool):
     out = tmp_path / 'out'
     command = dict(
         export_onnx=['tools/export_onnx.py', CONFIG, cut, '--out',
-                     out / 'model.onnx', '--cfg-options', *TINY],
+                     out / 'model.onnx', '--cfg-options', *tiny_cli_options],
         infer=['tools/infer.py', CONFIG, cut, image, '--out-dir', out,
-               '--cfg-options', *TINY],
+               '--cfg-options', *tiny_cli_options],
         test=['tools/test.py', CONFIG, cut, '--work-dir', tmp_path / 'work',
-              '--out', out, *options(root)])[tool]
+              '--out', out, *options(root, tiny_cli_options)])[tool]
     code, log = run(*command)
     assert code != 0 and str(cut) in log, log[-2000:]
     assert 'truncated' in log or 'not a complete' in log, log[-2000:]
     assert files_under(out) == []
 
 
-def test_eval_maps_with_a_truncated_map(setup, tmp_path):
+@pytest.mark.slow
+def test_eval_maps_with_a_truncated_map(setup, run, tmp_path):
     root, _ = setup
     maps = tmp_path / 'maps' / 'Kvasir'
     maps.mkdir(parents=True)
@@ -150,7 +157,7 @@ def test_eval_maps_with_a_truncated_map(setup, tmp_path):
     assert files_under(report) == []
 
 
-def test_prepare_tool_with_a_truncated_download(tmp_path):
+def test_prepare_tool_with_a_truncated_download(run, tmp_path):
     download = tmp_path / 'Kvasir-SEG'
     for sub in ('images', 'masks'):
         (download / sub).mkdir(parents=True)

@@ -2,7 +2,6 @@
 import os
 import os.path as osp
 import pickle
-import subprocess
 import sys
 import textwrap
 
@@ -11,30 +10,35 @@ import pytest
 import torch
 import torch.nn as nn
 
-from conftest import REPO_ROOT, load_config
+from conftest import REPO_ROOT
 from ssformer_mmseg import compat
 
 FULL_MMCV = compat.mmcv_has_compiled_ops()
 
 
-def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
-    """Run ``code`` in a fresh interpreter from the repository root, with
-    ``env`` added to the environment."""
-    env = dict(os.environ, PYTHONPATH=REPO_ROOT, **env)
-    return subprocess.run([sys.executable, '-c', textwrap.dedent(code)],
-                          cwd=REPO_ROOT, env=env, capture_output=True,
-                          text=True, timeout=300)
+@pytest.fixture(scope='module')
+def run_python(run_tool):
+    """``run_python(code, **env)``: run ``code`` in a fresh interpreter from
+    the repository root, with ``env`` added to the environment (a
+    :class:`conftest.ToolRun`)."""
+
+    def run(code: str, **env: str):
+        return run_tool('-c', textwrap.dedent(code),
+                        env=dict(os.environ, PYTHONPATH=REPO_ROOT, **env))
+
+    return run
 
 
 # 1. mmcv without compiled ops ------------------------------------------------
 
 @pytest.mark.skipif(FULL_MMCV, reason='needs mmcv-lite (no compiled ops)')
-def test_mmseg_needs_the_fallback_and_imports_with_it():
+@pytest.mark.slow  # three fresh interpreters
+def test_mmseg_needs_the_fallback_and_imports_with_it(run_python):
     # Without the interpreter-start hook of the installed package, mmseg
     # alone cannot import its models on mmcv-lite ...
     bare = run_python('import mmseg.models',
                       SSFORMER_MMSEG_NO_STARTUP_HOOK='1')
-    assert bare.returncode != 0 and 'mmcv._ext' in bare.stderr
+    assert bare.code != 0 and 'mmcv._ext' in bare.stderr
     # ... with it, it can, without importing ssformer_mmseg (which mmseg's
     # own tools do only later, through a config's custom_imports).
     hooked = run_python("""
@@ -43,7 +47,7 @@ def test_mmseg_needs_the_fallback_and_imports_with_it():
         import mmseg.models
         print(mmcv.ops.IS_SSFORMER_FALLBACK, 'ssformer_mmseg' in sys.modules)
     """)
-    assert hooked.returncode == 0, hooked.stderr
+    assert hooked.code == 0, hooked.stderr
     assert hooked.stdout.split() == ['True', 'False']
     fixed = run_python("""
         import ssformer_mmseg
@@ -51,7 +55,7 @@ def test_mmseg_needs_the_fallback_and_imports_with_it():
         from mmseg.apis import MMSegInferencer, inference_model, init_model
         print('ok')
     """)
-    assert fixed.returncode == 0, fixed.stderr
+    assert fixed.code == 0, fixed.stderr
     assert fixed.stdout.strip() == 'ok'
 
 
@@ -180,19 +184,21 @@ def test_runner_checkpoint_loads_with_weights_only(runner_checkpoint):
     assert ckpt['meta']['iter'] == 2
 
 
-def test_runner_checkpoint_needs_the_allow_list(runner_checkpoint):
+def test_runner_checkpoint_needs_the_allow_list(runner_checkpoint,
+                                               run_python):
     bare = run_python(f'import torch; torch.load({str(runner_checkpoint)!r})')
-    assert bare.returncode != 0 and 'HistoryBuffer' in bare.stderr
+    assert bare.code != 0 and 'HistoryBuffer' in bare.stderr
 
 
-def test_runner_checkpoint_loads_in_a_fresh_process(runner_checkpoint):
+def test_runner_checkpoint_loads_in_a_fresh_process(runner_checkpoint,
+                                                    run_python):
     # No HistoryBuffer exists yet there, unlike in the process that trained.
     fresh = run_python(f"""
         import ssformer_mmseg, torch
         ckpt = torch.load({str(runner_checkpoint)!r})
         print(ckpt['message_hub']['log_scalars']['train/loss'].mean() > 0)
     """)
-    assert fresh.returncode == 0, fresh.stderr
+    assert fresh.code == 0, fresh.stderr
     assert fresh.stdout.strip() == 'True'
 
 
@@ -207,11 +213,10 @@ def test_runner_resume_and_load_from(runner_checkpoint, tmp_path):
                     map_location='cpu', strict=True)
 
 
-def test_inference_api_loads_runner_checkpoint(runner_checkpoint, tmp_path):
+def test_inference_api_loads_runner_checkpoint(runner_checkpoint,
+                                              make_tiny_config, tmp_path):
     from mmseg.apis import init_model
-    cfg = load_config('_base_/models/ssformer_s.py')
-    cfg.model.backbone.update(embed_dims=8, num_layers=[1, 1, 1, 1])
-    cfg.model.decode_head.update(in_channels=[8, 16, 40, 64], channels=8)
+    cfg = make_tiny_config('_base_/models/ssformer_s.py')
     trained = init_model(cfg, device='cpu')
     # A Runner checkpoint of this model: its message hub, meta and weights.
     checkpoint = torch.load(runner_checkpoint)
@@ -229,16 +234,6 @@ def test_plain_state_dict_loads(tmp_path):
     assert set(torch.load(path)) == {'linear.weight', 'linear.bias'}
 
 
-class RunsShell:
-    """A pickle payload that would run a shell command when loaded."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return os.system, (f'touch {self.marker}', )
-
-
 class ReachesAttribute:
     """A payload using getattr, the one builtin Runner checkpoints need."""
 
@@ -246,11 +241,12 @@ class ReachesAttribute:
         return getattr, (np.ndarray, 'tofile')
 
 
-def test_checkpoint_with_foreign_global_is_refused(tmp_path):
+def test_checkpoint_with_foreign_global_is_refused(write_hostile_checkpoint,
+                                                   tmp_path):
     from mmengine.runner import load_checkpoint
     marker = tmp_path / 'pwned'
     path = tmp_path / 'evil.pth'
-    torch.save({'state_dict': {}, 'meta': RunsShell(marker)}, path)
+    write_hostile_checkpoint(path, marker)
     with pytest.raises(pickle.UnpicklingError, match=r'\bsystem\b') as info:
         load_checkpoint(TinyModel(), str(path), map_location='cpu')
     assert os.system.__module__ in str(info.value)
@@ -293,7 +289,7 @@ def test_patched_only_without_pkg_resources():
         assert config_module.get_installed_path is compat._get_installed_path
 
 
-def test_mmseg_base_config_inheritance(tmp_path):
+def test_mmseg_base_config_inheritance(run_python, tmp_path):
     cfg_file = tmp_path / 'inherits_mmseg.py'
     cfg_file.write_text(
         "_base_ = ['mmseg::_base_/models/segformer_mit-b0.py']\n"
@@ -304,13 +300,13 @@ def test_mmseg_base_config_inheritance(tmp_path):
         cfg = Config.fromfile({str(cfg_file)!r})
         print(cfg.model.decode_head.type, cfg.model.decode_head.num_classes)
     """)
-    assert result.returncode == 0, result.stderr
+    assert result.code == 0, result.stderr
     assert result.stdout.split() == ['SegformerHead', '2']
 
 
 # Package-level promises ---------------------------------------------------------
 
-def test_config_custom_imports_register_everything():
+def test_config_custom_imports_register_everything(run_python):
     result = run_python("""
         from mmengine import Config
         from mmengine.registry import init_default_scope
@@ -321,18 +317,18 @@ def test_config_custom_imports_register_everything():
         model = MODELS.build(cfg.model)
         print(type(model.decode_head).__name__)
     """)
-    assert result.returncode == 0, result.stderr
+    assert result.code == 0, result.stderr
     assert result.stdout.split()[-1] == 'PLDHead'
 
 
-def test_core_never_imports_optional_backbone_libraries():
+def test_core_never_imports_optional_backbone_libraries(run_python):
     result = run_python("""
         import sys
         import ssformer_mmseg, mmseg.models
         print(sorted(m for m in ('mmpretrain', 'timm', 'torchvision')
                      if m in sys.modules))
     """)
-    assert result.returncode == 0, result.stderr
+    assert result.code == 0, result.stderr
     assert result.stdout.strip() == '[]'
 
 

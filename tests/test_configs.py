@@ -159,3 +159,28 @@ def test_data_root_override_needs_a_top_level_root(tmp_path):
     path.write_text('x = 1\n')
     with pytest.raises(KeyError, match='no top-level data_root'):
         load_config(str(path), {'data_root': '/somewhere'})
+
+
+def test_tiny_model_is_the_same_in_every_form(tiny_options, tiny_cli_options,
+                                              tiny_config, tiny_config_file):
+    """conftest's tiny SSFormer-S: the arguments a tool parses, the options
+    dict, the Config and the config file all give one model, and its head
+    reads the backbone's stage widths."""
+    import argparse
+
+    from mmengine.config import DictAction
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    parsed = parser.parse_args(['--cfg-options', *tiny_cli_options])
+    assert parsed.cfg_options == tiny_options
+    for key, value in tiny_options.items():
+        node = tiny_config
+        for part in key.split('.'):
+            node = node[part]
+        assert node == value, key
+    assert Config.fromfile(tiny_config_file).model == tiny_config.model
+    backbone, head = tiny_config.model.backbone, tiny_config.model.decode_head
+    assert backbone.init_cfg is None  # nothing to download
+    assert head.in_channels == [
+        backbone.embed_dims * n for n in backbone.num_heads
+    ]

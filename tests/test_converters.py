@@ -7,8 +7,6 @@ the official layout. Run with ``-rP`` to see the measured logit differences.
 import copy
 import os
 import os.path as osp
-import subprocess
-import sys
 from typing import Dict, Iterator, List, Sequence
 
 import pytest
@@ -22,14 +20,15 @@ from ssformer_mmseg.checkpoint_converters import (
     CheckpointConversionError, convert_mit, convert_ssformer, mit_to_official,
     ssformer_to_official, unwrap_state_dict)
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from official_ssformer_reference import (  # noqa: E402
-    make_official_state_dict, mit_forward, official_forward)
+# A helper module beside this file: pytest's (default) prepend import mode
+# puts tests/ on sys.path for this test module.
+from official_ssformer_reference import (make_official_state_dict,
+                                         mit_forward, official_forward)
 
-from mmengine import Config  # noqa: E402
-from mmengine.model.weight_init import PretrainedInit  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
-from mmseg.registry import MODELS  # noqa: E402
+from mmengine import Config
+from mmengine.model.weight_init import PretrainedInit
+from mmengine.registry import init_default_scope
+from mmseg.registry import MODELS
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs', '_base_', 'models')
@@ -37,7 +36,10 @@ CONFIG_DIR = osp.join(REPO_ROOT, 'configs', '_base_', 'models')
 S_DEPTHS = [3, 4, 6, 3]
 L_DEPTHS = [3, 8, 27, 3]
 # A tiny SSFormer for the fast tests: the converters infer everything from
-# the keys, so the real widths are not needed there.
+# the keys, so the real widths are not needed there. Not conftest's shared
+# tiny model (one block per stage): here stage 2 has two blocks, so block
+# indices above 0 are converted too, and the official-layout state dicts
+# and forwards below are made for these widths and heads.
 TINY_DIMS = (8, 16, 24, 32)
 TINY_HEADS = (1, 2, 3, 4)
 TINY_DEPTHS = [1, 2, 1, 1]
@@ -422,31 +424,31 @@ def test_converted_mit_works_as_pretrained_init_cfg(tmp_path):
 # ----------------------------------------------------------------------- CLI
 
 
-def run_script(name: str, args: List[str], cwd: str) -> str:
-    """Run a converter script like a user of a clone would, output text."""
+@pytest.fixture(scope='module')
+def run_script(run_tool):
+    """``run_script(name, args, cwd)``: run a converter script like a user
+    of a clone would; its stdout."""
     env = dict(os.environ)
     # Nothing on the path: the script must find the package by itself.
     env.pop('PYTHONPATH', None)
-    result = subprocess.run([
-        sys.executable,
-        osp.join(REPO_ROOT, 'tools', 'model_converters', name), *args
-    ],
-                            cwd=cwd,
-                            env=env,
-                            capture_output=True,
-                            text=True,
-                            timeout=120)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+
+    def run(name: str, args: List[str], cwd: str) -> str:
+        result = run_tool(
+            osp.join(REPO_ROOT, 'tools', 'model_converters', name), *args,
+            cwd=cwd, env=env, timeout=120)
+        assert result.code == 0, result.stderr
+        return result.stdout
+
+    return run
 
 
-def test_cli_help(tmp_path):
+def test_cli_help(run_script, tmp_path):
     for name in ('ssformer2mmseg.py', 'mit2mmseg.py'):
         out = run_script(name, ['--help'], str(tmp_path))
         assert 'usage:' in out and 'src' in out and 'dst' in out
 
 
-def test_ssformer2mmseg_cli(tmp_path):
+def test_ssformer2mmseg_cli(run_script, tmp_path):
     from mmengine.runner import load_checkpoint
 
     official = tiny_official()
@@ -473,7 +475,7 @@ def test_ssformer2mmseg_cli(tmp_path):
     torch.testing.assert_close(ours, reference, atol=1e-4, rtol=1e-4)
 
 
-def test_mit2mmseg_cli(tmp_path):
+def test_mit2mmseg_cli(run_script, tmp_path):
     mit = nvlabs_mit(tiny_official())
     src, dst = tmp_path / 'mit_b_tiny.pth', tmp_path / 'mit_mmseg.pth'
     torch.save(mit, src)

@@ -7,7 +7,6 @@ every file.
 import json
 import os
 import os.path as osp
-import subprocess
 import sys
 
 import cv2
@@ -229,22 +228,15 @@ def test_schedule_scales_with_the_iterations(iters):
         assert cfg.train_cfg.val_interval >= 1
 
 
-@pytest.mark.subprocess
-def test_tiny_demo_run_writes_everything(tmp_path):
+@pytest.mark.slow
+def test_tiny_demo_run_writes_everything(run_tool, tmp_path):
     out = tmp_path / 'demo'
-    result = subprocess.run(
-        [
-            sys.executable,
-            osp.join(REPO_ROOT, 'tools', 'demo.py'), '--out-dir',
-            str(out), '--iters', '4', '--train-size', '8', '--test-size',
-            '4', '--image-size', '64', '--overlays', '3'
-        ],
-        cwd=str(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=600)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[
-        -3000:]
+    result = run_tool(
+        osp.join(REPO_ROOT, 'tools', 'demo.py'), '--out-dir', str(out),
+        '--iters', '4', '--train-size', '8', '--test-size', '4',
+        '--image-size', '64', '--overlays', '3',
+        cwd=tmp_path, timeout=600)
+    assert result.code == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert 'test meanDic' in result.stdout
     assert 'Saving checkpoint at 4 iterations' in result.stdout
     with open(out / 'summary.json') as f:

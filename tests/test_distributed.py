@@ -4,17 +4,12 @@ import socket
 import subprocess
 import sys
 
-import cv2
-import numpy as np
+import pytest
 
 from conftest import REPO_ROOT
 
-TINY = [
-    'model.backbone.init_cfg=None', 'model.backbone.embed_dims=8',
-    'model.backbone.num_layers=[1,1,1,1]',
-    'model.decode_head.in_channels=[8,16,40,64]',
-    'model.decode_head.channels=8'
-]
+# Both start a process group: gloo, and here torchrun's two processes.
+pytestmark = pytest.mark.distributed
 
 
 def free_port() -> int:
@@ -23,27 +18,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def write_kvasir_like(root, num_train=6, num_test=2):
-    rng = np.random.default_rng(0)
-    for sub in ('images', 'masks'):
-        os.makedirs(root / 'kvasir-seg' / sub)
-    stems = [f'frame{i}' for i in range(num_train + num_test)]
-    for i, stem in enumerate(stems):
-        mask = np.zeros((48, 64), np.uint8)
-        cv2.circle(mask, (32, 24), 6 + i, 255, -1)
-        cv2.imwrite(str(root / 'kvasir-seg' / 'images' / f'{stem}.png'),
-                    rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
-        cv2.imwrite(str(root / 'kvasir-seg' / 'masks' / f'{stem}.png'), mask)
-    os.makedirs(root / 'splits' / 'pranet')
-    (root / 'splits' / 'pranet' / 'kvasir_train.txt').write_text(
-        '\n'.join(stems[:num_train]))
-    (root / 'splits' / 'pranet' / 'kvasir_test.txt').write_text(
-        '\n'.join(stems[num_train:]))
-
-
-def test_two_cpu_processes_train_and_write_one_checkpoint(tmp_path):
-    data, work = tmp_path / 'data', tmp_path / 'work'
-    write_kvasir_like(data)
+@pytest.mark.slow
+@pytest.mark.subprocess  # bash and torchrun: not through run_tool
+def test_two_cpu_processes_train_and_write_one_checkpoint(
+        kvasir_like_root, tiny_cli_options, tmp_path):
+    data, work = kvasir_like_root, tmp_path / 'work'
     loaders = [
         f'{name}.{key}' for name in ('train_dataloader', 'val_dataloader')
         for key in ('num_workers=0', 'persistent_workers=False')
@@ -52,9 +31,10 @@ def test_two_cpu_processes_train_and_write_one_checkpoint(tmp_path):
         [
             'bash', 'tools/dist_train.sh', 'configs/ssformer_s_kvasir.py', '2',
             '--work-dir',
-            str(work), '--cfg-options', f'data_root={data}', *TINY, *loaders,
-            'train_dataloader.batch_size=2', 'train_cfg.max_iters=3',
-            'train_cfg.val_interval=3', 'default_hooks.checkpoint.interval=3',
+            str(work), '--cfg-options', f'data_root={data}',
+            *tiny_cli_options, *loaders, 'train_dataloader.batch_size=2',
+            'train_cfg.max_iters=3', 'train_cfg.val_interval=3',
+            'default_hooks.checkpoint.interval=3',
             'default_hooks.logger.interval=1'
         ],
         cwd=REPO_ROOT,

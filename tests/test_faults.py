@@ -1,30 +1,27 @@
 """Training under faults: a SIGKILL mid-run, truncated checkpoints, NaN."""
 import os
 import os.path as osp
-import subprocess
-import sys
 
 import pytest
 import torch
 
-from conftest import REPO_ROOT
 from ssformer_mmseg.engine import checkpoint_problem, resumable_checkpoint
-from test_distributed import write_kvasir_like
 
 TESTS_DIR = osp.dirname(osp.abspath(__file__))
 
 
-def write_config(path, extra_hooks: str = '') -> str:
-    """A tiny SSFormer-S run: 6 iterations, a checkpoint every 2, dropout
-    and stochastic depth on (so the model's own randomness matters)."""
-    path.write_text(f"""
-_base_ = [{osp.join(REPO_ROOT, 'configs', 'ssformer_s_kvasir.py')!r}]
+@pytest.fixture(scope='module')
+def write_config(tiny_config_file):
+    """``write_config(path, extra_hooks='')``: a tiny SSFormer-S run, 6
+    iterations, a checkpoint every 2, dropout and stochastic depth on (so
+    the model's own randomness matters). Returns the path."""
+
+    def write(path, extra_hooks: str = '') -> str:
+        path.write_text(f"""
+_base_ = [{tiny_config_file!r}]
 custom_imports = dict(imports=['ssformer_mmseg', 'fault_hooks'],
                       allow_failed_imports=False)
-model = dict(
-    backbone=dict(init_cfg=None, embed_dims=8, num_layers=[1, 1, 1, 1],
-                  drop_path_rate=0.3),
-    decode_head=dict(in_channels=[8, 16, 40, 64], channels=8))
+model = dict(backbone=dict(drop_path_rate=0.3))
 train_dataloader = dict(batch_size=2, num_workers=0,
                         persistent_workers=False)
 val_dataloader = dict(num_workers=0, persistent_workers=False)
@@ -38,17 +35,25 @@ custom_hooks = [dict(type='RandomStateHook'), dict(type='NonFiniteLossHook'),
                 {extra_hooks}]
 randomness = dict(seed=0, deterministic=True)
 """)
-    return str(path)
+        return str(path)
+
+    return write
 
 
-def train(config: str, data, work, *extra) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, 'tools/train.py', config, '--work-dir', str(work),
-         '--cfg-options', f'data_root={data}', *extra],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
-        env=dict(os.environ,
-                 PYTHONPATH=os.pathsep.join(
-                     [TESTS_DIR, os.environ.get('PYTHONPATH', '')])))
+@pytest.fixture(scope='module')
+def train(run_tool):
+    """``train(config, data, work, *extra)``: tools/train.py, with the fault
+    hooks of this folder importable."""
+
+    def run(config: str, data, work, *extra):
+        return run_tool(
+            'tools/train.py', config, '--work-dir', str(work),
+            '--cfg-options', f'data_root={data}', *extra,
+            env=dict(os.environ,
+                     PYTHONPATH=os.pathsep.join(
+                         [TESTS_DIR, os.environ.get('PYTHONPATH', '')])))
+
+    return run
 
 
 def final_weights(work) -> dict:
@@ -58,27 +63,33 @@ def final_weights(work) -> dict:
 
 
 @pytest.fixture(scope='module')
-def setup(tmp_path_factory):
+def setup(tmp_path_factory, make_kvasir_like, write_config, train):
     root = tmp_path_factory.mktemp('faults')
-    write_kvasir_like(root / 'data', num_train=6, num_test=2)
+    make_kvasir_like(root / 'data', num_train=6, num_test=2)
     plain = write_config(root / 'plain.py')
     work = root / 'uninterrupted'
     result = train(plain, root / 'data', work)
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.code == 0, result.stderr[-3000:]
     return root, plain, final_weights(work)
 
 
-def crashed_run(root, name: str):
-    """A run killed right after iteration 5 (checkpoints 2 and 4 exist)."""
-    work = root / name
-    killer = write_config(root / f'{name}.py',
-                          "dict(type='KillAfterIterHook', iteration=5)")
-    result = train(killer, root / 'data', work)
-    assert result.returncode != 0  # SIGKILL
-    assert sorted(f for f in os.listdir(work) if f.endswith('.pth')) == [
-        'iter_2.pth', 'iter_4.pth'
-    ]
-    return work
+@pytest.fixture(scope='module')
+def crashed_run(write_config, train):
+    """``crashed_run(root, name)``: a run killed right after iteration 5
+    (checkpoints 2 and 4 exist); returns its work dir."""
+
+    def run(root, name: str):
+        work = root / name
+        killer = write_config(root / f'{name}.py',
+                              "dict(type='KillAfterIterHook', iteration=5)")
+        result = train(killer, root / 'data', work)
+        assert result.code != 0  # SIGKILL
+        assert sorted(f for f in os.listdir(work) if f.endswith('.pth')) == [
+            'iter_2.pth', 'iter_4.pth'
+        ]
+        return work
+
+    return run
 
 
 def assert_same_weights(expected: dict, work) -> None:
@@ -88,18 +99,22 @@ def assert_same_weights(expected: dict, work) -> None:
         assert torch.equal(weights[key], value), key
 
 
-def test_resume_after_sigkill_ends_with_the_same_weights(setup):
+@pytest.mark.slow
+def test_resume_after_sigkill_ends_with_the_same_weights(setup, crashed_run,
+                                                         train):
     root, plain, expected = setup
     work = crashed_run(root, 'killed')
     result = train(plain, root / 'data', work, '--resume')
-    log = result.stdout + result.stderr
-    assert result.returncode == 0, log[-3000:]
+    log = result.output
+    assert result.code == 0, log[-3000:]
     assert 'resuming from' in log and 'iter_4.pth' in log
     assert 'Iter(train) [5/6]' in log
     assert_same_weights(expected, work)
 
 
-def test_without_random_state_hook_resume_diverges(setup):
+@pytest.mark.slow
+def test_without_random_state_hook_resume_diverges(setup, crashed_run,
+                                                   write_config, train):
     """Why RandomStateHook exists: the replayed data alone does not restore
     the model's dropout / stochastic-depth draws."""
     root, _, expected = setup
@@ -108,44 +123,50 @@ def test_without_random_state_hook_resume_diverges(setup):
     text = open(config).read().replace("dict(type='RandomStateHook'), ", '')
     open(config, 'w').write(text)
     result = train(config, root / 'data', work, '--resume')
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.code == 0, result.stderr[-3000:]
     weights = final_weights(work)
     assert any(not torch.equal(weights[k], v) for k, v in expected.items())
 
 
-def test_truncated_checkpoint_is_skipped_for_the_previous_one(setup):
+@pytest.mark.slow
+def test_truncated_checkpoint_is_skipped_for_the_previous_one(
+        setup, crashed_run, train):
     root, plain, expected = setup
     work = crashed_run(root, 'truncated')
     newest = work / 'iter_4.pth'
     data = newest.read_bytes()
     newest.write_bytes(data[:len(data) // 2])
     result = train(plain, root / 'data', work, '--resume')
-    log = result.stdout + result.stderr
-    assert result.returncode == 0, log[-3000:]
+    log = result.output
+    assert result.code == 0, log[-3000:]
     assert f'not resuming from {newest}' in log and 'truncated' in log
     assert 'Iter(train) [3/6]' in log
     assert_same_weights(expected, work)
 
 
-def test_no_complete_checkpoint_is_a_clear_error(setup, tmp_path):
+# Slow for its share of setup's training run (about 16 s) when run alone.
+@pytest.mark.slow
+def test_no_complete_checkpoint_is_a_clear_error(setup, train, tmp_path):
     root, plain, _ = setup
     work = tmp_path / 'work'
     work.mkdir()
     (work / 'iter_2.pth').write_bytes(b'PK\x03\x04 cut')
     result = train(plain, root / 'data', work, '--resume')
-    assert result.returncode != 0
+    assert result.code != 0
     assert 'no complete checkpoint' in result.stderr
-    assert 'iter_2.pth' in result.stdout + result.stderr
+    assert 'iter_2.pth' in result.output
 
 
-def test_non_finite_loss_stops_naming_iteration_and_term(setup):
+@pytest.mark.slow
+def test_non_finite_loss_stops_naming_iteration_and_term(setup, write_config,
+                                                         train):
     root, _, _ = setup
     work = root / 'nan'
     config = write_config(root / 'nan.py',
                           "dict(type='NaNWeightsBeforeIterHook', iteration=3)")
     result = train(config, root / 'data', work)
-    log = result.stdout + result.stderr
-    assert result.returncode != 0
+    log = result.output
+    assert result.code != 0
     assert 'FloatingPointError: non-finite loss at iteration 3' in log
     assert 'decode.loss_bce=nan' in log and 'decode.loss_dice=nan' in log
     assert 'iter_2.pth' in log.split('non-finite loss')[1]

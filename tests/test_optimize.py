@@ -3,8 +3,6 @@
 Speed is measured by tools/benchmark.py, never asserted here.
 """
 import copy
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -15,7 +13,7 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from mmengine.structures import PixelData
 
-from conftest import REPO_ROOT, build_model, load_config
+from conftest import build_model
 from ssformer_mmseg import cpu_features
 from ssformer_mmseg.models.decode_heads.folded_pld_head import FoldedPLDHead
 from ssformer_mmseg.ops.winograd import WinogradConv2d
@@ -24,10 +22,11 @@ from ssformer_mmseg.optimize.mit_modules import (
     SDPAEfficientMultiheadAttention, TokenMixFFN)
 from ssformer_mmseg.engine import AutocastOptimWrapper, ChannelsLastHook
 from ssformer_mmseg.models import PLDHead
-from test_distributed import TINY as TINY_OPTIONS, write_kvasir_like
 
-TINY = dict(backbone=dict(embed_dims=8, num_layers=[1, 1, 1, 1]),
-            decode_head=dict(in_channels=[8, 16, 40, 64], channels=16))
+# The fast-path tests build the shared tiny model with 16 head channels
+# (8 there), as they did before it was shared: the same weights, outputs and
+# margins to their tolerances as before.
+HEAD_CHANNELS = 16
 
 
 def randomize_norms(model: torch.nn.Module, seed: int = 0) -> None:
@@ -45,14 +44,19 @@ def randomize_norms(model: torch.nn.Module, seed: int = 0) -> None:
             module.bias.data.copy_(torch.randn(size, generator=generator))
 
 
-def tiny_model(**head):
-    cfg = load_config('ssformer_s_kvasir.py')
-    cfg.model.backbone.update(TINY['backbone'])
-    cfg.model.decode_head.update(TINY['decode_head'], **head)
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model).eval()
-    randomize_norms(model)
-    return model
+@pytest.fixture(scope='module')
+def tiny_model(make_tiny_config):
+    """``tiny_model(**head)``: the tiny SSFormer-S (16 head channels, then
+    ``head`` in the decode head), seeded, eval mode, randomized norms."""
+
+    def build(**head):
+        cfg = make_tiny_config(channels=HEAD_CHANNELS, **head)
+        torch.manual_seed(0)
+        model = MODELS.build(cfg.model).eval()
+        randomize_norms(model)
+        return model
+
+    return build
 
 
 @pytest.mark.parametrize('config', ['ssformer_s_kvasir.py',
@@ -73,7 +77,7 @@ def test_fp32_logits_match_eager(config, channels_last):
     assert expected.std() > 0.1  # the comparison is not of constants
 
 
-def test_original_model_is_not_modified():
+def test_original_model_is_not_modified(tiny_model):
     model = tiny_model()
     fast = optimize_for_inference(model)
     assert type(model.decode_head) is PLDHead
@@ -136,7 +140,8 @@ def test_sdpa_attention_matches_mmseg(sr_ratio, qkv_bias):
     (dict(in_channels=[16, 40, 64], in_index=[1, 2, 3]), True),
     (dict(norm_cfg=dict(type='GN', num_groups=4)), False),
 ])
-def test_pld_fold_matches_and_is_skipped_when_it_cannot_apply(head, folded):
+def test_pld_fold_matches_and_is_skipped_when_it_cannot_apply(
+        tiny_model, head, folded):
     model = tiny_model(**head)
     fast = optimize_for_inference(model)
     assert (type(fast.decode_head) is FoldedPLDHead) == folded
@@ -160,7 +165,7 @@ def data_samples(batch: int, shape: tuple) -> list:
 
 
 @pytest.mark.parametrize('mode', ['whole', 'slide'])
-def test_predict_keeps_mmseg_semantics(mode):
+def test_predict_keeps_mmseg_semantics(tiny_model, mode):
     model = tiny_model()
     if mode == 'slide':
         from mmengine.config import ConfigDict
@@ -179,7 +184,7 @@ def test_predict_keeps_mmseg_semantics(mode):
                            reference.pred_sem_seg.data)
 
 
-def test_bf16_warns_on_cpus_without_native_bf16(monkeypatch):
+def test_bf16_warns_on_cpus_without_native_bf16(tiny_model, monkeypatch):
     """There bf16 is emulated: slower than fp32, so the user is told."""
     monkeypatch.setattr(cpu_features, 'onednn_bf16_supported', lambda: False)
     model = tiny_model()
@@ -210,7 +215,7 @@ def test_bf16_is_close_and_returns_float32():
     assert error.mean() < 1.5 * (plain_bf16 - expected).abs().mean()
 
 
-def test_bad_precisions_are_refused():
+def test_bad_precisions_are_refused(tiny_model):
     model = tiny_model()
     with pytest.raises(ValueError, match='fp16 autocast is for CUDA'):
         optimize_for_inference(model, 'fp16')
@@ -218,7 +223,8 @@ def test_bad_precisions_are_refused():
         optimize_for_inference(model, 'int8')
 
 
-def test_compiled_fp32_matches_eager():
+@pytest.mark.slow  # torch.compile's first compilation
+def test_compiled_fp32_matches_eager(tiny_model):
     model = tiny_model()
     fast = optimize_for_inference(model, 'fp32', compile=True)
     inputs = torch.randn(1, 3, 64, 64)
@@ -228,11 +234,9 @@ def test_compiled_fp32_matches_eager():
     assert (logits - expected).abs().max().item() <= 1e-4
 
 
-def test_polyp_segmenter_fast_option(tmp_path):
+def test_polyp_segmenter_fast_option(make_tiny_config, tmp_path):
     from ssformer_mmseg.apis import PolypSegmenter
-    cfg = load_config('ssformer_s_kvasir.py')
-    cfg.model.backbone.update(TINY['backbone'])
-    cfg.model.decode_head.update(TINY['decode_head'])
+    cfg = make_tiny_config(channels=HEAD_CHANNELS)
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     randomize_norms(model)
@@ -274,7 +278,8 @@ def training_losses(model, steps: int, fast: bool) -> list:
     return losses
 
 
-def test_fast_training_follows_the_fp32_loss_curve():
+@pytest.mark.slow
+def test_fast_training_follows_the_fp32_loss_curve(tiny_model):
     torch.manual_seed(0)
     model = tiny_model()
     eager = training_losses(model, 8, fast=False)
@@ -306,31 +311,31 @@ def test_autocast_wrapper_refuses_fp16():
             dtype='float16')
 
 
-def test_test_tool_fast_gives_the_same_scores(tmp_path):
+@pytest.mark.slow
+def test_test_tool_fast_gives_the_same_scores(make_kvasir_like, tiny_config,
+                                              tiny_cli_options, run_tool,
+                                              tmp_path):
     """tools/test.py --fast swaps in the optimized model for the test loop
     and reports the same metrics (fp32)."""
     data = tmp_path / 'data'
-    write_kvasir_like(data, num_train=1, num_test=3)
-    cfg = load_config('ssformer_s_kvasir.py')
-    cfg.model.backbone.update(TINY['backbone'])
-    cfg.model.decode_head.update(channels=8,
-                                 in_channels=[8, 16, 40, 64])
+    make_kvasir_like(data, num_train=1, num_test=3)
+    # The shared tiny model (8 head channels): the one the tool builds from
+    # the tiny --cfg-options.
     torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
+    model = MODELS.build(tiny_config.model)
     randomize_norms(model)
     checkpoint = str(tmp_path / 'tiny.pth')
     torch.save(dict(state_dict=model.state_dict(), meta=dict()), checkpoint)
     scores = []
     for extra in ([], ['--fast']):
-        result = subprocess.run(
-            [sys.executable, 'tools/test.py', 'configs/ssformer_s_kvasir.py',
-             checkpoint, '--work-dir', str(tmp_path / 'work'),
-             *extra, '--cfg-options', f'data_root={data}', *TINY_OPTIONS,
-             'test_dataloader.num_workers=0',
-             'test_dataloader.persistent_workers=False'],
-            cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
-        log = result.stdout + result.stderr
-        assert result.returncode == 0, log[-3000:]
+        result = run_tool(
+            'tools/test.py', 'configs/ssformer_s_kvasir.py', checkpoint,
+            '--work-dir', str(tmp_path / 'work'), *extra, '--cfg-options',
+            f'data_root={data}', *tiny_cli_options,
+            'test_dataloader.num_workers=0',
+            'test_dataloader.persistent_workers=False')
+        log = result.output
+        assert result.code == 0, log[-3000:]
         line = [row for row in log.splitlines()
                 if 'Kvasir/meanDic' in row][-1]
         scores.append(line.split('Kvasir/meanDic:')[1].split()[0])

@@ -7,8 +7,6 @@ summary and report) run ``tools/prepare_polyp_data.py`` as a command.
 import os
 import os.path as osp
 import re
-import subprocess
-import sys
 
 import cv2
 import numpy as np
@@ -649,14 +647,12 @@ def test_prepare_refuses_the_usage_errors_too(tmp_path, given, message):
     assert not (tmp_path / 'out').exists()
 
 
-@pytest.mark.subprocess
-def test_command_line(tmp_path):
+def test_command_line(run_tool, tmp_path):
     out = tmp_path / 'out'
-    result = subprocess.run(
-        [sys.executable, 'tools/prepare_polyp_data.py', '--kvasir',
-         make_kvasir(tmp_path), '--etis', make_etis(tmp_path), '--out',
-         str(out)], cwd=REPO_ROOT, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    result = run_tool('tools/prepare_polyp_data.py', '--kvasir',
+                      make_kvasir(tmp_path), '--etis', make_etis(tmp_path),
+                      '--out', str(out), cwd=REPO_ROOT)
+    assert result.code == 0, result.stderr
     assert re.search(r'kvasir-seg\s+3\s+6\s+0\s+0', result.stdout)
     assert tree(out) == (layout('kvasir-seg', ('cju1a', 'cju2b', 'cju3c'),
                                 '.jpg')

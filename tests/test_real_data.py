@@ -1,8 +1,6 @@
 """Real Kvasir-SEG / CVC-ClinicDB frames: datasets, pipelines, inference."""
 import os
 import os.path as osp
-import subprocess
-import sys
 
 import cv2
 import numpy as np
@@ -124,32 +122,32 @@ def test_training_sample_keeps_image_and_mask_aligned(real_data_root):
 
 # The tools, end to end on real frames ------------------------------------------
 
-TINY_MODEL = [
-    'model.backbone.init_cfg=None', 'model.backbone.embed_dims=8',
-    'model.backbone.num_layers=[1,1,1,1]',
-    'model.decode_head.in_channels=[8,16,40,64]',
-    'model.decode_head.channels=8'
-]
+@pytest.fixture(scope='module')
+def run_ok(run_tool):
+    """``run_ok(*args)``: run a tool, which must succeed; its output."""
+
+    def run(*args):
+        result = run_tool(*args, timeout=600)
+        assert result.code == 0, (result.stdout[-3000:] +
+                                  result.stderr[-3000:])
+        return result.output
+
+    return run
 
 
-def run_tool(*args, timeout=600):
-    result = subprocess.run([sys.executable, *args], cwd=REPO_ROOT,
-                            capture_output=True, text=True, timeout=timeout)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result.stdout + result.stderr
-
-
-def test_train_then_test_tools_on_kvasir(real_data_root, tmp_path):
+@pytest.mark.slow
+def test_train_then_test_tools_on_kvasir(real_data_root, tiny_cli_options,
+                                         run_ok, tmp_path):
     loaders = [
         f'{name}.{key}' for name in ('train_dataloader', 'val_dataloader',
                                      'test_dataloader')
         for key in ('num_workers=0', 'persistent_workers=False')
     ]
     work_dir = tmp_path / 'work'
-    log = run_tool(
+    log = run_ok(
         'tools/train.py', 'configs/ssformer_s_kvasir.py', '--work-dir',
         str(work_dir), '--cfg-options', f'data_root={real_data_root}',
-        *TINY_MODEL, *loaders, 'train_dataloader.batch_size=2',
+        *tiny_cli_options, *loaders, 'train_dataloader.batch_size=2',
         'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
         'default_hooks.checkpoint.interval=2', 'default_hooks.logger.interval=1',
         'default_hooks.checkpoint.save_best=Kvasir/meanDic',
@@ -163,11 +161,11 @@ def test_train_then_test_tools_on_kvasir(real_data_root, tmp_path):
     checkpoint = work_dir / 'iter_2.pth'
     assert checkpoint.is_file()
     maps = tmp_path / 'maps'
-    log = run_tool(
+    log = run_ok(
         'tools/test.py', 'configs/ssformer_s_kvasir.py', str(checkpoint),
         '--work-dir', str(tmp_path / 'test'), '--show-dir',
         str(tmp_path / 'shown'), '--out', str(maps), '--cfg-options',
-        f'data_root={real_data_root}', *TINY_MODEL, *loaders,
+        f'data_root={real_data_root}', *tiny_cli_options, *loaders,
         'test_dataloader.dataset.indices=2')
     assert 'Iter(test) [2/2]' in log and 'Kvasir/meanDic' in log
     assert len(os.listdir(maps / 'Kvasir')) == 2
@@ -175,18 +173,18 @@ def test_train_then_test_tools_on_kvasir(real_data_root, tmp_path):
     assert (tmp_path / 'test' / 'dice_vs_threshold.png').is_file()
     # Scoring the exported maps without a model gives the same numbers.
     in_run = metric_line(log)
-    offline = run_tool('tools/eval_maps.py', str(maps),
-                       'configs/ssformer_s_kvasir.py', '--report-dir',
-                       str(tmp_path / 'offline'), '--cfg-options',
-                       f'data_root={real_data_root}',
-                       'test_dataloader.dataset.indices=2')
+    offline = run_ok('tools/eval_maps.py', str(maps),
+                     'configs/ssformer_s_kvasir.py', '--report-dir',
+                     str(tmp_path / 'offline'), '--cfg-options',
+                     f'data_root={real_data_root}',
+                     'test_dataloader.dataset.indices=2')
     assert table_row(offline, 'Kvasir') == table_row(log, 'Kvasir')
     assert in_run
     # Test-time augmentation (flips) runs through the same metric.
-    log = run_tool(
+    log = run_ok(
         'tools/test.py', 'configs/ssformer_s_kvasir.py', str(checkpoint),
         '--tta', '--work-dir', str(tmp_path / 'tta'), '--cfg-options',
-        f'data_root={real_data_root}', *TINY_MODEL, *loaders,
+        f'data_root={real_data_root}', *tiny_cli_options, *loaders,
         'test_dataloader.dataset.indices=2')
     assert 'Iter(test) [2/2]' in log and 'Kvasir/meanDic' in log
     drawn = [
@@ -209,11 +207,12 @@ def metric_line(log: str) -> str:
     return next(line for line in log.splitlines() if 'Kvasir/meanDic' in line)
 
 
-def test_browse_dataset_draws_training_samples(real_data_root, tmp_path):
+def test_browse_dataset_draws_training_samples(real_data_root, run_ok,
+                                               tmp_path):
     out = tmp_path / 'samples.png'
-    log = run_tool('tools/browse_dataset.py', 'configs/ssformer_s_pranet.py',
-                   '--out', str(out), '--samples', '2', '--views', '3',
-                   '--cfg-options', f'data_root={real_data_root}')
+    log = run_ok('tools/browse_dataset.py', 'configs/ssformer_s_pranet.py',
+                 '--out', str(out), '--samples', '2', '--views', '3',
+                 '--cfg-options', f'data_root={real_data_root}')
     assert 'wrote' in log
     picture = cv2.imread(str(out))
     assert picture.shape == (2 * 352, 4 * 352, 3)

@@ -1,36 +1,30 @@
 """Every entry point that loads a checkpoint refuses one whose pickle
 references an unexpected global, names it, and runs none of its code."""
 import os
-import subprocess
-import sys
 
 import cv2
 import numpy as np
 import pytest
-import torch
-
-from conftest import REPO_ROOT
-from test_compat import RunsShell
-from test_distributed import TINY, write_kvasir_like
 
 CONFIG = 'configs/ssformer_s_kvasir.py'
 
 
 @pytest.fixture(scope='module')
-def evil(tmp_path_factory):
+def evil(tmp_path_factory, make_kvasir_like, write_hostile_checkpoint):
     root = tmp_path_factory.mktemp('evil')
-    write_kvasir_like(root / 'data', num_train=2, num_test=1)
+    make_kvasir_like(root / 'data', num_train=2, num_test=1)
     marker = root / 'code_ran'
     checkpoint = root / 'evil.pth'
     # A complete, well-formed torch checkpoint: only its pickle is hostile.
-    torch.save({'state_dict': {}, 'meta': RunsShell(marker)}, checkpoint)
+    write_hostile_checkpoint(checkpoint, marker)
     image = root / 'frame.png'
     cv2.imwrite(str(image), np.full((32, 32, 3), 128, np.uint8))
     return root, checkpoint, marker, image
 
 
-def entry_points(root, checkpoint, image):
-    options = ['--cfg-options', f'data_root={root / "data"}', *TINY]
+def entry_points(root, checkpoint, image, tiny_cli_options):
+    options = ['--cfg-options', f'data_root={root / "data"}',
+               *tiny_cli_options]
     work = root / 'work'
     resume_dir = root / 'resume'
     resume_dir.mkdir(exist_ok=True)
@@ -39,7 +33,8 @@ def entry_points(root, checkpoint, image):
         'test': (['tools/test.py', CONFIG, str(checkpoint), '--work-dir',
                   str(work), *options], None),
         'infer': (['tools/infer.py', CONFIG, str(checkpoint), str(image),
-                   '--out-dir', str(root / 'infer'), '--cfg-options', *TINY],
+                   '--out-dir', str(root / 'infer'), '--cfg-options',
+                   *tiny_cli_options],
                   root / 'infer'),
         'train load_from': (['tools/train.py', CONFIG, '--work-dir',
                              str(work), *options,
@@ -56,21 +51,28 @@ def entry_points(root, checkpoint, image):
                       root / 'mit.pth'),
         'export_onnx': (['tools/export_onnx.py', CONFIG, str(checkpoint),
                          '--out', str(root / 'model.onnx'), '--cfg-options',
-                         *TINY], root / 'model.onnx'),
+                         *tiny_cli_options], root / 'model.onnx'),
     }
 
 
+def slow(name):
+    return pytest.param(name, marks=pytest.mark.slow)
+
+
+# Those that get to build a model or a loop take 6-11 s on a 2-core CPU;
+# the rest stop within a tool's start-up (about 5 s).
 @pytest.mark.parametrize('name', [
-    'test', 'infer', 'train load_from', 'train --resume', 'ssformer2mmseg',
-    'mit2mmseg', 'export_onnx'
+    slow('test'), 'infer', slow('train load_from'), slow('train --resume'),
+    'ssformer2mmseg', 'mit2mmseg', slow('export_onnx')
 ])
-def test_entry_point_refuses_foreign_global(evil, name):
+def test_entry_point_refuses_foreign_global(evil, tiny_cli_options, run_tool,
+                                            name):
     root, checkpoint, marker, image = evil
-    command, output = entry_points(root, checkpoint, image)[name]
-    result = subprocess.run([sys.executable, *command], cwd=REPO_ROOT,
-                            capture_output=True, text=True, timeout=300)
-    log = result.stdout + result.stderr
-    assert result.returncode != 0, log[-2000:]
+    command, output = entry_points(root, checkpoint, image,
+                                   tiny_cli_options)[name]
+    result = run_tool(*command)
+    log = result.output
+    assert result.code != 0, log[-2000:]
     # torch names the refused global (os.system is posix.system on Linux).
     assert f'{os.system.__module__}.system' in log, log[-2000:]
     assert not marker.exists()
