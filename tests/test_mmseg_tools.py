@@ -62,7 +62,7 @@ def test_mmseg_style_train_and_test_scripts_run_our_config(
     assert trained.code == 0, trained.output[-3000:]
     assert 'ssformer_mmseg imported before the config: False' in \
         trained.stdout
-    assert 'Iter(train) [2/2]' in trained.output
+    assert 'Saving checkpoint at 2 iterations' in trained.output
     checkpoint = work / 'iter_2.pth'
     assert checkpoint.is_file()
     tested = run_tool(script, 'test', config, tmp_path / 'test', checkpoint,

@@ -7,6 +7,8 @@ summary and report) run ``tools/prepare_polyp_data.py`` as a command.
 import os
 import os.path as osp
 import re
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -145,7 +147,7 @@ def make_pranet(base):
 def run(*argv, cwd=REPO_ROOT):
     """Run the tool as a command: (exit code, stdout, stderr)."""
     result = subprocess.run([sys.executable, TOOL, *map(str, argv)], cwd=cwd,
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, timeout=300)
     return result.returncode, result.stdout, result.stderr
 
 

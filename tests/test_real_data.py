@@ -213,6 +213,8 @@ def test_browse_dataset_draws_training_samples(real_data_root, run_ok,
     log = run_ok('tools/browse_dataset.py', 'configs/ssformer_s_pranet.py',
                  '--out', str(out), '--samples', '2', '--views', '3',
                  '--cfg-options', f'data_root={real_data_root}')
-    assert 'wrote' in log
+    assert 'wrote' in log and '2 samples x (1 loaded + 3 augmented)' in log
     picture = cv2.imread(str(out))
-    assert picture.shape == (2 * 352, 4 * 352, 3)
+    # Two rows of four 352x352 tiles, each row under its 22-pixel label bar,
+    # tiles 4 pixels apart.
+    assert picture.shape == (2 * (22 + 352), 4 * 352 + 3 * 4, 3)
