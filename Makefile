@@ -4,7 +4,7 @@ PYTHON ?= python3
 PIP := $(PYTHON) -m pip
 DEMO_DIR ?= work_dirs/demo
 # What `make lint` checks and `make format` rewrites (settings: setup.cfg).
-LINT_PATHS := ssformer_mmseg tools tests configs setup.py
+LINT_PATHS := ssformer_mmseg tools tests configs setup.py _ssformer_mmseg_startup.py
 
 .PHONY: install demo test lint-deps lint format
 

@@ -17,10 +17,10 @@ import cv2
 import numpy as np
 import pytest
 import torch
-
-import ssformer_mmseg  # noqa: F401  (applies compat, registers modules)
 from mmengine import Config
 from mmengine.registry import init_default_scope
+
+import ssformer_mmseg  # noqa: F401  (applies compat, registers modules)
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs')
@@ -46,14 +46,18 @@ def build_model(name: str, **head_overrides):
 # Markers ---------------------------------------------------------------------
 
 MARKERS = {
-    'slow': 'takes clearly more than 5 s on a 2-core CPU, with the '
-            'fixtures it alone needs (one tool start-up is about 5 s)',
-    'subprocess': 'starts a tool or a Python interpreter in a subprocess '
-                  '(added to every user of the run_tool fixture)',
-    'distributed': 'starts a torch.distributed process group (gloo, '
-                   'torchrun)',
-    'real_data': 'reads the real polyp data of SSFORMER_TEST_DATA (added to '
-                 'every user of the real_data_root fixture)',
+    'slow':
+    'takes clearly more than 5 s on a 2-core CPU, with the '
+    'fixtures it alone needs (one tool start-up is about 5 s)',
+    'subprocess':
+    'starts a tool or a Python interpreter in a subprocess '
+    '(added to every user of the run_tool fixture)',
+    'distributed':
+    'starts a torch.distributed process group (gloo, '
+    'torchrun)',
+    'real_data':
+    'reads the real polyp data of SSFORMER_TEST_DATA (added to '
+    'every user of the real_data_root fixture)',
 }
 
 
@@ -74,6 +78,7 @@ def pytest_collection_modifyitems(config, items):
 
 
 # Real data -------------------------------------------------------------------
+
 
 @pytest.fixture(scope='session')
 def real_data_root() -> str:
@@ -113,9 +118,10 @@ def _cli_value(value) -> str:
 
 
 def _tiny_options() -> dict:
-    return {f'model.{part}.{key}': value
-            for part, keys in TINY_MODEL.items()
-            for key, value in keys.items()}
+    return {
+        f'model.{part}.{key}': value
+        for part, keys in TINY_MODEL.items() for key, value in keys.items()
+    }
 
 
 @pytest.fixture
@@ -130,8 +136,9 @@ def tiny_cli_options() -> list:
     """The tiny model as ``--cfg-options`` arguments of a tool:
     ``['model.backbone.init_cfg=None', 'model.backbone.embed_dims=8',
     ...]``."""
-    return [f'{key}={_cli_value(value)}'
-            for key, value in _tiny_options().items()]
+    return [
+        f'{key}={_cli_value(value)}' for key, value in _tiny_options().items()
+    ]
 
 
 @pytest.fixture(scope='session')
@@ -185,7 +192,9 @@ def tiny_config_file(make_tiny_config_file) -> str:
 
 # Data on disk ----------------------------------------------------------------
 
-def _write_kvasir_like(root, num_train: int = 6,
+
+def _write_kvasir_like(root,
+                       num_train: int = 6,
                        num_test: int = 2) -> pathlib.Path:
     rng = np.random.default_rng(0)
     root = pathlib.Path(root)
@@ -195,14 +204,15 @@ def _write_kvasir_like(root, num_train: int = 6,
     for i, stem in enumerate(stems):
         mask = np.zeros((48, 64), np.uint8)
         cv2.circle(mask, (32, 24), 6 + i, 255, -1)
-        cv2.imwrite(str(root / 'kvasir-seg' / 'images' / f'{stem}.png'),
-                    rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
+        cv2.imwrite(
+            str(root / 'kvasir-seg' / 'images' / f'{stem}.png'),
+            rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
         cv2.imwrite(str(root / 'kvasir-seg' / 'masks' / f'{stem}.png'), mask)
     os.makedirs(root / 'splits' / 'pranet')
-    (root / 'splits' / 'pranet' / 'kvasir_train.txt').write_text(
-        '\n'.join(stems[:num_train]))
-    (root / 'splits' / 'pranet' / 'kvasir_test.txt').write_text(
-        '\n'.join(stems[num_train:]))
+    (root / 'splits' / 'pranet' / 'kvasir_train.txt').write_text('\n'.join(
+        stems[:num_train]))
+    (root / 'splits' / 'pranet' / 'kvasir_test.txt').write_text('\n'.join(
+        stems[num_train:]))
     return root
 
 
@@ -228,6 +238,7 @@ def kvasir_like_root(make_kvasir_like, tmp_path) -> pathlib.Path:
 
 # Hostile checkpoints ---------------------------------------------------------
 
+
 class RunsShell:
     """A pickle payload that would run a shell command when loaded."""
 
@@ -251,6 +262,7 @@ def write_hostile_checkpoint():
 
 
 # Command-line tools ----------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class ToolRun:
@@ -277,11 +289,16 @@ def run_tool():
     Every test that uses it is marked ``subprocess``.
     """
 
-    def run(*args, cwd=REPO_ROOT, env: Optional[dict] = None,
+    def run(*args,
+            cwd=REPO_ROOT,
+            env: Optional[dict] = None,
             timeout: Optional[float] = 300) -> ToolRun:
         result = subprocess.run([sys.executable, *map(str, args)],
-                                cwd=str(cwd), env=env, capture_output=True,
-                                text=True, timeout=timeout)
+                                cwd=str(cwd),
+                                env=env,
+                                capture_output=True,
+                                text=True,
+                                timeout=timeout)
         return ToolRun(result.returncode, result.stdout, result.stderr)
 
     return run

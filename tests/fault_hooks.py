@@ -18,7 +18,10 @@ class KillAfterIterHook(Hook):
     def __init__(self, iteration: int):
         self.iteration = iteration
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None):
         if runner.iter + 1 == self.iteration:
             os.kill(os.getpid(), signal.SIGKILL)

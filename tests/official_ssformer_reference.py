@@ -47,10 +47,8 @@ def _attention(x: Tensor, h: int, w: int, sd: Mapping[str, Tensor], name: str,
     if f'{name}.sr.weight' in sd:
         ratio = sd[f'{name}.sr.weight'].shape[-1]
         x_kv = x.transpose(1, 2).reshape(batch, dim, h, w)
-        x_kv = F.conv2d(x_kv,
-                        sd[f'{name}.sr.weight'],
-                        sd[f'{name}.sr.bias'],
-                        stride=ratio)
+        x_kv = F.conv2d(
+            x_kv, sd[f'{name}.sr.weight'], sd[f'{name}.sr.bias'], stride=ratio)
         x_kv = x_kv.flatten(2).transpose(1, 2)
         x_kv = _layer_norm(x_kv, sd, f'{name}.norm', SR_NORM_EPS)
     else:
@@ -70,11 +68,12 @@ def _mlp(x: Tensor, h: int, w: int, sd: Mapping[str, Tensor],
     x = _linear(x, sd, f'{name}.fc1')
     batch, _, hidden = x.shape
     x = x.transpose(1, 2).reshape(batch, hidden, h, w)
-    x = F.conv2d(x,
-                 sd[f'{name}.dwconv.dwconv.weight'],
-                 sd[f'{name}.dwconv.dwconv.bias'],
-                 padding=1,
-                 groups=hidden)
+    x = F.conv2d(
+        x,
+        sd[f'{name}.dwconv.dwconv.weight'],
+        sd[f'{name}.dwconv.dwconv.bias'],
+        padding=1,
+        groups=hidden)
     x = F.gelu(x.flatten(2).transpose(1, 2))
     return _linear(x, sd, f'{name}.fc2')
 
@@ -120,11 +119,12 @@ def mit_forward(sd: Mapping[str, Tensor],
         proj = sd[f'{prefix}patch_embed{stage}.proj.weight']
         # Stage 1 embeds 7x7 patches with stride 4, later stages 3x3 with 2.
         stride = 4 if stage == 1 else 2
-        x = F.conv2d(x,
-                     proj,
-                     sd[f'{prefix}patch_embed{stage}.proj.bias'],
-                     stride=stride,
-                     padding=proj.shape[-1] // 2)
+        x = F.conv2d(
+            x,
+            proj,
+            sd[f'{prefix}patch_embed{stage}.proj.bias'],
+            stride=stride,
+            padding=proj.shape[-1] // 2)
         batch, dim, h, w = x.shape
         x = x.flatten(2).transpose(1, 2)
         x = _layer_norm(x, sd, f'{prefix}patch_embed{stage}.norm',
@@ -134,8 +134,9 @@ def mit_forward(sd: Mapping[str, Tensor],
             x = x + _attention(
                 _layer_norm(x, sd, f'{name}.norm1', BLOCK_NORM_EPS), h, w, sd,
                 f'{name}.attn', num_heads[stage - 1])
-            x = x + _mlp(_layer_norm(x, sd, f'{name}.norm2', BLOCK_NORM_EPS),
-                         h, w, sd, f'{name}.mlp')
+            x = x + _mlp(
+                _layer_norm(x, sd, f'{name}.norm2', BLOCK_NORM_EPS), h, w, sd,
+                f'{name}.mlp')
         x = _layer_norm(x, sd, f'{prefix}norm{stage}', STAGE_NORM_EPS)
         x = x.transpose(1, 2).reshape(batch, dim, h, w)
         outs.append(x)
@@ -149,13 +150,14 @@ def _local_emphasis(x: Tensor, sd: Mapping[str, Tensor], name: str) -> Tensor:
 
 def _conv_bn_relu(x: Tensor, sd: Mapping[str, Tensor], name: str) -> Tensor:
     x = F.conv2d(x, sd[f'{name}.conv.weight'])
-    x = F.batch_norm(x,
-                     sd[f'{name}.bn.running_mean'],
-                     sd[f'{name}.bn.running_var'],
-                     sd[f'{name}.bn.weight'],
-                     sd[f'{name}.bn.bias'],
-                     training=False,
-                     eps=BN_EPS)
+    x = F.batch_norm(
+        x,
+        sd[f'{name}.bn.running_mean'],
+        sd[f'{name}.bn.running_var'],
+        sd[f'{name}.bn.weight'],
+        sd[f'{name}.bn.bias'],
+        training=False,
+        eps=BN_EPS)
     return F.relu(x)
 
 
@@ -183,26 +185,22 @@ def official_forward(state_dict: Mapping[str, Tensor],
     def emphasise(feat: Tensor, stage: int) -> Tensor:
         out = _local_emphasis(feat, sd, f'decode_head.linear_c{stage}')
         if out.shape[2:] != size:
-            out = F.interpolate(out,
-                                size=size,
-                                mode='bilinear',
-                                align_corners=False)
+            out = F.interpolate(
+                out, size=size, mode='bilinear', align_corners=False)
         return out
 
     _c4, _c3 = emphasise(c4, 4), emphasise(c3, 3)
     _c2, _c1 = emphasise(c2, 2), emphasise(c1, 1)
-    l34 = _conv_bn_relu(torch.cat([_c4, _c3], 1), sd,
-                        'decode_head.linear_fuse34')
-    l2 = _conv_bn_relu(torch.cat([l34, _c2], 1), sd,
-                       'decode_head.linear_fuse2')
-    out = _conv_bn_relu(torch.cat([l2, _c1], 1), sd,
-                        'decode_head.linear_fuse1')
+    l34 = _conv_bn_relu(
+        torch.cat([_c4, _c3], 1), sd, 'decode_head.linear_fuse34')
+    l2 = _conv_bn_relu(
+        torch.cat([l34, _c2], 1), sd, 'decode_head.linear_fuse2')
+    out = _conv_bn_relu(
+        torch.cat([l2, _c1], 1), sd, 'decode_head.linear_fuse1')
     out = F.conv2d(out, sd['decode_head.linear_pred.weight'],
                    sd['decode_head.linear_pred.bias'])
-    return F.interpolate(out,
-                         scale_factor=4,
-                         mode='bilinear',
-                         align_corners=True)
+    return F.interpolate(
+        out, scale_factor=4, mode='bilinear', align_corners=True)
 
 
 def make_official_state_dict(depths: Sequence[int],
@@ -239,8 +237,8 @@ def make_official_state_dict(depths: Sequence[int],
         return torch.randn(*shape, generator=gen) * std + mean
 
     def linear(name: str, out_dim: int, in_dim: int) -> None:
-        sd[f'{name}.weight'] = normal(out_dim, in_dim,
-                                      std=0.02).clamp(-0.04, 0.04)
+        sd[f'{name}.weight'] = normal(
+            out_dim, in_dim, std=0.02).clamp(-0.04, 0.04)
         sd[f'{name}.bias'] = normal(out_dim, std=0.02)
 
     def conv(name: str,
@@ -284,25 +282,28 @@ def make_official_state_dict(depths: Sequence[int],
                 norm(f'{pre}.attn.norm', dim)
             norm(f'{pre}.norm2', dim)
             linear(f'{pre}.mlp.fc1', dim * mlp_ratio, dim)
-            conv(f'{pre}.mlp.dwconv.dwconv',
-                 dim * mlp_ratio,
-                 dim * mlp_ratio,
-                 3,
-                 groups=dim * mlp_ratio)
+            conv(
+                f'{pre}.mlp.dwconv.dwconv',
+                dim * mlp_ratio,
+                dim * mlp_ratio,
+                3,
+                groups=dim * mlp_ratio)
             linear(f'{pre}.mlp.fc2', dim, dim * mlp_ratio)
         norm(f'backbone.norm{s}', dim)
         in_dim = dim
     for s, dim in enumerate(dims, 1):
-        conv(f'decode_head.linear_c{s}.proj.0',
-             decoder_channels,
-             dim,
-             3,
-             bias=False)
-        conv(f'decode_head.linear_c{s}.proj.2',
-             decoder_channels,
-             decoder_channels,
-             3,
-             bias=False)
+        conv(
+            f'decode_head.linear_c{s}.proj.0',
+            decoder_channels,
+            dim,
+            3,
+            bias=False)
+        conv(
+            f'decode_head.linear_c{s}.proj.2',
+            decoder_channels,
+            decoder_channels,
+            3,
+            bias=False)
     for name in ('linear_fuse34', 'linear_fuse2', 'linear_fuse1'):
         conv_module(f'decode_head.{name}', decoder_channels,
                     2 * decoder_channels)

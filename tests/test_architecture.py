@@ -39,8 +39,10 @@ def test_import_registers_and_loads_no_inference_code():
     loaded = set(result.stdout.split())
     assert 'ssformer_mmseg.models.decode_heads.pld_head' in loaded
     for name in NOT_ON_IMPORT:
-        assert not {m for m in loaded if m == name or m.startswith(name + '.')
-                    }, name
+        assert not {
+            m
+            for m in loaded if m == name or m.startswith(name + '.')
+        }, name
 
 
 def test_api_page_is_current_and_every_name_is_documented():
@@ -68,7 +70,8 @@ MOVED = [
      'ssformer_mmseg.models.decode_heads.folded_pld_head'),
     ('ssformer_mmseg.apis.optimize', 'add_fast_inference_arguments',
      'ssformer_mmseg.cli'),
-    ('ssformer_mmseg.apis.fused_ops', 'conv2d', 'ssformer_mmseg.ops.fused_ops'),
+    ('ssformer_mmseg.apis.fused_ops', 'conv2d',
+     'ssformer_mmseg.ops.fused_ops'),
     ('ssformer_mmseg.apis.fused_ops', 'bf16_emulated',
      'ssformer_mmseg.cpu_features'),
     ('ssformer_mmseg.apis.winograd', 'WinogradConv2d',
@@ -113,8 +116,8 @@ def test_no_module_over_500_lines():
     for path in python_files('ssformer_mmseg', 'tools'):
         with open(path) as f:
             sizes[osp.relpath(path, REPO_ROOT)] = len(f.read().splitlines())
-    assert sizes and max(sizes.values()) <= 500, max(sizes.items(),
-                                                     key=lambda kv: kv[1])
+    assert sizes and max(sizes.values()) <= 500, max(
+        sizes.items(), key=lambda kv: kv[1])
 
 
 def imported_modules(path):
@@ -128,10 +131,7 @@ def imported_modules(path):
 
 
 def test_tools_do_not_edit_sys_path_and_tests_do_not_import_tools():
-    tools = {
-        osp.splitext(osp.basename(p))[0]
-        for p in python_files('tools')
-    }
+    tools = {osp.splitext(osp.basename(p))[0] for p in python_files('tools')}
     for path in python_files('tools'):
         with open(path) as f:
             assert 'sys.path' not in f.read(), path

@@ -5,8 +5,8 @@ from collections import Counter
 import cv2
 import numpy as np
 import pytest
-from PIL import Image, ImageEnhance
 from mmseg.registry import TRANSFORMS
+from PIL import Image, ImageEnhance
 
 from ssformer_mmseg.datasets.transforms.augmentations import (
     RandomImageEnhance, RandomMaskDilateErode)
@@ -27,8 +27,9 @@ def random_images():
         images += [noise, cv2.GaussianBlur(noise, (5, 5), 2)]
     # Grey levels 10 and 11 in equal parts: luminance mean exactly 10.5,
     # where PIL's int(mean + 0.5) rounding is decisive.
-    images.append(np.repeat(np.array([10, 11], np.uint8), 8).reshape(4, 4, 1)
-                  .repeat(3, axis=2))
+    images.append(
+        np.repeat(np.array([10, 11], np.uint8),
+                  8).reshape(4, 4, 1).repeat(3, axis=2))
     return images
 
 
@@ -64,8 +65,9 @@ def test_sharpness_within_one_level_of_pil():
     mismatched = total = 0
     for img in random_images():
         for factor in (1.0, 1.0371, 1.05, 1.0999, 0.6, 1.8):
-            diff = (enhance(img, 'sharpness', factor).astype(int) -
-                    pil_enhance(img, 'sharpness', factor))
+            diff = (
+                enhance(img, 'sharpness', factor).astype(int) -
+                pil_enhance(img, 'sharpness', factor))
             assert np.abs(diff).max() <= 1
             mismatched += np.count_nonzero(diff)
             total += diff.size
@@ -86,7 +88,8 @@ def record_calls(monkeypatch):
     calls = []
     for name in PIL_ENHANCERS:
         monkeypatch.setitem(
-            RandomImageEnhance._ADJUSTERS, name,
+            RandomImageEnhance._ADJUSTERS,
+            name,
             lambda img, factor, name=name: calls.append((name, factor)) or img)
     return calls
 
@@ -137,8 +140,11 @@ def test_prob_zero_leaves_everything_untouched():
 def test_enhance_never_touches_mask_or_other_keys():
     img = random_images()[0]
     mask = disk(352, 100)
-    results = dict(img=img, gt_seg_map=mask, seg_fields=['gt_seg_map'],
-                   img_shape=(352, 352))
+    results = dict(
+        img=img,
+        gt_seg_map=mask,
+        seg_fields=['gt_seg_map'],
+        img_shape=(352, 352))
     out = RandomImageEnhance(prob=1, factor_range=(1.1, 1.1))(dict(results))
     assert not np.array_equal(out['img'], img)
     assert out['gt_seg_map'] is mask
@@ -225,8 +231,7 @@ def test_dilation_and_erosion_move_disk_boundary_by_kernel_radius(size):
             np.testing.assert_array_equal(out, out[:, ::-1])
 
 
-def reference_morph(seg: np.ndarray, operation: str,
-                    size: int) -> np.ndarray:
+def reference_morph(seg: np.ndarray, operation: str, size: int) -> np.ndarray:
     """Per-pixel definition: ignore pixels neither grow nor eat foreground.
 
     Neighbour offsets are those of the ellipse relative to cv2's anchor
@@ -290,8 +295,7 @@ def test_operation_frequencies_and_kernel_sizes():
     square[6:15, 6:15] = 1
     # Every (operation, k) leaves a distinct area on this square.
     outcome_by_area = {int(square.sum()): ('none', 0)}
-    for operation, size in itertools.product(('dilate', 'erode'),
-                                             range(2, 7)):
+    for operation, size in itertools.product(('dilate', 'erode'), range(2, 7)):
         area = int(morph(square, operation, size).sum())
         assert area not in outcome_by_area
         outcome_by_area[area] = (operation, size)
@@ -319,9 +323,12 @@ def test_operation_frequencies_and_kernel_sizes():
 
 def test_same_operation_on_every_seg_field_and_image_untouched():
     img = np.zeros((31, 31, 3), np.uint8)
-    results = dict(img=img, gt_seg_map=disk(31, 6), aux_map=disk(31, 10),
-                   other_map=disk(31, 3), seg_fields=['gt_seg_map',
-                                                      'aux_map'])
+    results = dict(
+        img=img,
+        gt_seg_map=disk(31, 6),
+        aux_map=disk(31, 10),
+        other_map=disk(31, 3),
+        seg_fields=['gt_seg_map', 'aux_map'])
     out = mask_transform('dilate', 3)(results)
     assert out['img'] is img and not img.any()
     np.testing.assert_array_equal(out['gt_seg_map'],
@@ -346,8 +353,9 @@ def test_mask_deterministic_under_seed():
     for seed in (0, 0):
         np.random.seed(seed)
         outputs.append([
-            transform(dict(gt_seg_map=disk(41, 12),
-                           seg_fields=['gt_seg_map']))['gt_seg_map']
+            transform(
+                dict(gt_seg_map=disk(41, 12),
+                     seg_fields=['gt_seg_map']))['gt_seg_map']
             for _ in range(20)
         ])
     for first, second in zip(*outputs):
@@ -384,11 +392,17 @@ def test_registered_and_built_from_config():
     assert TRANSFORMS.get('RandomImageEnhance') is RandomImageEnhance
     assert TRANSFORMS.get('RandomMaskDilateErode') is RandomMaskDilateErode
     enhance_t = TRANSFORMS.build(
-        dict(type='RandomImageEnhance', methods=['contrast', 'brightness'],
-             prob=0.3, factor_range=[1.0, 1.2]))
+        dict(
+            type='RandomImageEnhance',
+            methods=['contrast', 'brightness'],
+            prob=0.3,
+            factor_range=[1.0, 1.2]))
     morph_t = TRANSFORMS.build(
-        dict(type='RandomMaskDilateErode', kernel_range=[3, 6],
-             dilate_prob=0.2, erode_prob=0.5))
+        dict(
+            type='RandomMaskDilateErode',
+            kernel_range=[3, 6],
+            dilate_prob=0.2,
+            erode_prob=0.5))
     assert isinstance(enhance_t, RandomImageEnhance)
     assert enhance_t.methods == ('contrast', 'brightness')
     assert enhance_t.factor_range == (1.0, 1.2)

@@ -31,8 +31,7 @@ class ConstantBackend(InferenceBackend):
 
     def logits(self, inputs, data_samples):
         self.seen.append(tuple(inputs.shape))
-        return torch.full((inputs.shape[0], 1, *inputs.shape[2:]),
-                          self.value)
+        return torch.full((inputs.shape[0], 1, *inputs.shape[2:]), self.value)
 
 
 @pytest.fixture
@@ -62,26 +61,27 @@ def test_a_backend_object_is_used_as_given(constant_backend, tiny_config):
     backend = build_backend('constant', cfg, model_file='-3')
     segmenter = PolypSegmenter(cfg, backend=backend)
     assert segmenter.backend is backend
-    assert (segmenter.mask(segmenter([np.zeros((8, 8, 3), np.uint8)])[0]) ==
-            0).all()
+    assert (segmenter.mask(segmenter([np.zeros((8, 8, 3),
+                                               np.uint8)])[0]) == 0).all()
 
 
 def test_unknown_backend_lists_the_known_ones(tiny_config):
-    with pytest.raises(ValueError, match='unknown backend .*onnxruntime, '
-                       'pytorch'):
+    with pytest.raises(
+            ValueError, match='unknown backend .*onnxruntime, '
+            'pytorch'):
         PolypSegmenter(tiny_config, backend='tensorrt')
 
 
 @pytest.mark.parametrize('mode', ['whole', 'slide'])
 def test_pytorch_backend_runs_what_mmseg_runs(mode, tiny_config):
     if mode == 'slide':
-        tiny_config.model.test_cfg = dict(mode='slide', crop_size=(48, 48),
-                                          stride=(32, 32))
+        tiny_config.model.test_cfg = dict(
+            mode='slide', crop_size=(48, 48), stride=(32, 32))
     backend = build_backend('pytorch', tiny_config)
     assert isinstance(backend, PyTorchBackend)
     shape = (64, 64)
-    sample = SegDataSample(metainfo=dict(img_shape=shape, ori_shape=shape,
-                                         pad_shape=shape))
+    sample = SegDataSample(
+        metainfo=dict(img_shape=shape, ori_shape=shape, pad_shape=shape))
     inputs = torch.randn(1, 3, *shape)
     with torch.no_grad():
         expected = backend.model.inference(inputs, [sample.metainfo])
@@ -91,7 +91,6 @@ def test_pytorch_backend_runs_what_mmseg_runs(mode, tiny_config):
 
 def test_onnxruntime_backend_refuses_the_pytorch_fast_path(tiny_config):
     with pytest.raises(ValueError, match='does not apply'):
-        build_backend('onnxruntime', tiny_config, model_file='x.onnx',
-                      fast={})
+        build_backend('onnxruntime', tiny_config, model_file='x.onnx', fast={})
     with pytest.raises(ValueError, match='needs onnx_file'):
         build_backend('onnxruntime', tiny_config)

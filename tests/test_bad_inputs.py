@@ -20,8 +20,10 @@ def truncate(path) -> None:
 
 
 def files_under(folder) -> list:
-    return [os.path.join(root, name) for root, _, names in os.walk(folder)
-            for name in names] if os.path.isdir(folder) else []
+    return [
+        os.path.join(root, name) for root, _, names in os.walk(folder)
+        for name in names
+    ] if os.path.isdir(folder) else []
 
 
 @pytest.fixture(scope='module')
@@ -44,17 +46,21 @@ def setup(tmp_path_factory, make_kvasir_like, make_tiny_config):
     root = tmp_path_factory.mktemp('bad')
     make_kvasir_like(root / 'data', num_train=6, num_test=2)
     checkpoint = root / 'tiny.pth'
-    torch.save(dict(state_dict=MODELS.build(make_tiny_config().model)
-                    .state_dict(), meta=dict()), checkpoint)
+    torch.save(
+        dict(
+            state_dict=MODELS.build(make_tiny_config().model).state_dict(),
+            meta=dict()), checkpoint)
     return root, checkpoint
 
 
 def options(root, tiny_cli_options) -> list:
-    return ['--cfg-options', f'data_root={root / "data"}', *tiny_cli_options,
-            'test_dataloader.num_workers=0',
-            'test_dataloader.persistent_workers=False',
-            'train_dataloader.num_workers=0',
-            'train_dataloader.persistent_workers=False']
+    return [
+        '--cfg-options', f'data_root={root / "data"}', *tiny_cli_options,
+        'test_dataloader.num_workers=0',
+        'test_dataloader.persistent_workers=False',
+        'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False'
+    ]
 
 
 @pytest.mark.slow
@@ -83,13 +89,14 @@ def test_infer_tool_with_a_truncated_image_in_a_folder(setup, run,
     folder.mkdir()
     rng = np.random.default_rng(0)
     for i in range(3):
-        cv2.imwrite(str(folder / f'f{i}.png'),
-                    rng.integers(0, 255, (40, 48, 3), dtype=np.uint8))
+        cv2.imwrite(
+            str(folder / f'f{i}.png'),
+            rng.integers(0, 255, (40, 48, 3), dtype=np.uint8))
     bad = folder / 'f2.png'  # sorted last: f0 and f1 are segmented first
     truncate(bad)
     out = tmp_path / 'out'
-    code, log = run('tools/infer.py', CONFIG, checkpoint, folder,
-                    '--out-dir', out, '--cfg-options', *tiny_cli_options)
+    code, log = run('tools/infer.py', CONFIG, checkpoint, folder, '--out-dir',
+                    out, '--cfg-options', *tiny_cli_options)
     assert code == 1 and str(bad) in log, log[-2000:]
     assert 'removed the 6 partial output file(s)' in log
     assert files_under(out) == []
@@ -128,12 +135,18 @@ def test_truncated_checkpoint(setup, run, tiny_cli_options, tmp_path, tool):
     cv2.imwrite(str(image), np.full((32, 32, 3), 99, np.uint8))
     out = tmp_path / 'out'
     command = dict(
-        export_onnx=['tools/export_onnx.py', CONFIG, cut, '--out',
-                     out / 'model.onnx', '--cfg-options', *tiny_cli_options],
-        infer=['tools/infer.py', CONFIG, cut, image, '--out-dir', out,
-               '--cfg-options', *tiny_cli_options],
-        test=['tools/test.py', CONFIG, cut, '--work-dir', tmp_path / 'work',
-              '--out', out, *options(root, tiny_cli_options)])[tool]
+        export_onnx=[
+            'tools/export_onnx.py', CONFIG, cut, '--out', out / 'model.onnx',
+            '--cfg-options', *tiny_cli_options
+        ],
+        infer=[
+            'tools/infer.py', CONFIG, cut, image, '--out-dir', out,
+            '--cfg-options', *tiny_cli_options
+        ],
+        test=[
+            'tools/test.py', CONFIG, cut, '--work-dir', tmp_path / 'work',
+            '--out', out, *options(root, tiny_cli_options)
+        ])[tool]
     code, log = run(*command)
     assert code != 0 and str(cut) in log, log[-2000:]
     assert 'truncated' in log or 'not a complete' in log, log[-2000:]
@@ -146,8 +159,8 @@ def test_eval_maps_with_a_truncated_map(setup, run, tmp_path):
     maps = tmp_path / 'maps' / 'Kvasir'
     maps.mkdir(parents=True)
     for stem in ('frame6', 'frame7'):
-        cv2.imwrite(str(maps / f'{stem}.png'), np.full((48, 64), 200,
-                                                        np.uint8))
+        cv2.imwrite(
+            str(maps / f'{stem}.png'), np.full((48, 64), 200, np.uint8))
     truncate(maps / 'frame7.png')
     report = tmp_path / 'report'
     code, log = run('tools/eval_maps.py', tmp_path / 'maps', CONFIG,
@@ -162,8 +175,9 @@ def test_prepare_tool_with_a_truncated_download(run, tmp_path):
     for sub in ('images', 'masks'):
         (download / sub).mkdir(parents=True)
     for stem in ('cju1', 'cju2'):
-        cv2.imwrite(str(download / 'images' / f'{stem}.jpg'),
-                    np.full((30, 40, 3), 120, np.uint8))
+        cv2.imwrite(
+            str(download / 'images' / f'{stem}.jpg'),
+            np.full((30, 40, 3), 120, np.uint8))
         mask = np.zeros((30, 40), np.uint8)
         mask[5:20, 5:20] = 255
         cv2.imwrite(str(download / 'masks' / f'{stem}.jpg'), mask)

@@ -7,23 +7,25 @@ from ssformer_mmseg import cpu_features
 
 
 @pytest.mark.slow
-def test_benchmark_reports_inference_training_and_data(
-        kvasir_like_root, tiny_cli_options, run_tool, tmp_path):
+def test_benchmark_reports_inference_training_and_data(kvasir_like_root,
+                                                       tiny_cli_options,
+                                                       run_tool, tmp_path):
     out = tmp_path / 'bench.json'
     # The shared tiny options also switch off the pretrained backbone, as
     # the benchmark itself always does: same model as without them.
-    result = run_tool(
-        'tools/benchmark.py', 'configs/ssformer_s_kvasir.py', '--shape', '64',
-        '64', '--precision', 'fp32', 'bf16', '--train', '--loss-steps', '3',
-        '--data', '--workers', '0', '1', '--data-batches', '2', '--warmup',
-        '1', '--rounds', '2', '--json', str(out), '--cfg-options',
-        *tiny_cli_options, f'data_root={kvasir_like_root}',
-        'train_dataloader.batch_size=2')
+    result = run_tool('tools/benchmark.py', 'configs/ssformer_s_kvasir.py',
+                      '--shape', '64', '64', '--precision', 'fp32', 'bf16',
+                      '--train', '--loss-steps', '3', '--data', '--workers',
+                      '0', '1', '--data-batches', '2', '--warmup', '1',
+                      '--rounds', '2', '--json', str(out), '--cfg-options',
+                      *tiny_cli_options, f'data_root={kvasir_like_root}',
+                      'train_dataloader.batch_size=2')
     assert result.code == 0, result.stderr[-3000:]
     report = json.loads(out.read_text())
     names = [row['name'] for row in report['inference']]
-    assert names == ['eager fp32', 'eager fp32 channels_last', 'fast fp32',
-                     'fast bf16']
+    assert names == [
+        'eager fp32', 'eager fp32 channels_last', 'fast fp32', 'fast bf16'
+    ]
     baseline, *others = report['inference']
     assert baseline['speedup'] == 1.0 and baseline['max_abs_diff'] == 0.0
     for row in report['inference']:

@@ -23,21 +23,24 @@ def run_python(run_tool):
     :class:`conftest.ToolRun`)."""
 
     def run(code: str, **env: str):
-        return run_tool('-c', textwrap.dedent(code),
-                        env=dict(os.environ, PYTHONPATH=REPO_ROOT, **env))
+        return run_tool(
+            '-c',
+            textwrap.dedent(code),
+            env=dict(os.environ, PYTHONPATH=REPO_ROOT, **env))
 
     return run
 
 
 # 1. mmcv without compiled ops ------------------------------------------------
 
+
 @pytest.mark.skipif(FULL_MMCV, reason='needs mmcv-lite (no compiled ops)')
 @pytest.mark.slow  # three fresh interpreters
 def test_mmseg_needs_the_fallback_and_imports_with_it(run_python):
     # Without the interpreter-start hook of the installed package, mmseg
     # alone cannot import its models on mmcv-lite ...
-    bare = run_python('import mmseg.models',
-                      SSFORMER_MMSEG_NO_STARTUP_HOOK='1')
+    bare = run_python(
+        'import mmseg.models', SSFORMER_MMSEG_NO_STARTUP_HOOK='1')
     assert bare.code != 0 and 'mmcv._ext' in bare.stderr
     # ... with it, it can, without importing ssformer_mmseg (which mmseg's
     # own tools do only later, through a config's custom_imports).
@@ -63,7 +66,8 @@ def test_mmseg_needs_the_fallback_and_imports_with_it(run_python):
 def test_missing_ops_raise_a_clear_error():
     import mmcv.ops
     assert mmcv.ops.IS_SSFORMER_FALLBACK
-    with pytest.raises(ModuleNotFoundError, match=r'mmcv\.ops\.nms .*full mmcv'):
+    with pytest.raises(
+            ModuleNotFoundError, match=r'mmcv\.ops\.nms .*full mmcv'):
         from mmcv.ops import nms  # noqa: F401
     with pytest.raises(compat.MissingMMCVOpError, match='sigmoid_focal_loss'):
         mmcv.ops.sigmoid_focal_loss(torch.zeros(1, 1), torch.zeros(1).long())
@@ -125,6 +129,7 @@ def test_nothing_replaced_when_compiled_ops_exist(monkeypatch):
 
 # 2. Runner checkpoints under torch.load(weights_only=True) ------------------
 
+
 class TinyModel(nn.Module):
 
     def __init__(self):
@@ -184,8 +189,7 @@ def test_runner_checkpoint_loads_with_weights_only(runner_checkpoint):
     assert ckpt['meta']['iter'] == 2
 
 
-def test_runner_checkpoint_needs_the_allow_list(runner_checkpoint,
-                                               run_python):
+def test_runner_checkpoint_needs_the_allow_list(runner_checkpoint, run_python):
     bare = run_python(f'import torch; torch.load({str(runner_checkpoint)!r})')
     assert bare.code != 0 and 'HistoryBuffer' in bare.stderr
 
@@ -203,18 +207,24 @@ def test_runner_checkpoint_loads_in_a_fresh_process(runner_checkpoint,
 
 
 def test_runner_resume_and_load_from(runner_checkpoint, tmp_path):
-    runner = build_runner(tmp_path / 'resumed', max_iters=4,
-                          resume=True, load_from=str(runner_checkpoint))
+    runner = build_runner(
+        tmp_path / 'resumed',
+        max_iters=4,
+        resume=True,
+        load_from=str(runner_checkpoint))
     runner.train()
     assert runner.iter == 4
     from mmengine.runner import load_checkpoint
     model = TinyModel()
-    load_checkpoint(model, str(tmp_path / 'resumed' / 'iter_4.pth'),
-                    map_location='cpu', strict=True)
+    load_checkpoint(
+        model,
+        str(tmp_path / 'resumed' / 'iter_4.pth'),
+        map_location='cpu',
+        strict=True)
 
 
 def test_inference_api_loads_runner_checkpoint(runner_checkpoint,
-                                              make_tiny_config, tmp_path):
+                                               make_tiny_config, tmp_path):
     from mmseg.apis import init_model
     cfg = make_tiny_config('_base_/models/ssformer_s.py')
     trained = init_model(cfg, device='cpu')
@@ -261,15 +271,19 @@ def test_getattr_in_checkpoint_is_restricted(tmp_path):
 
 
 def test_numpy1_spelling_of_numpy_globals_is_accepted():
-    names = {name for item in compat.runner_checkpoint_globals()
-             if isinstance(item, tuple) for name in item[1:]}
-    assert {'numpy.core.multiarray._reconstruct',
-            'numpy.core.multiarray.scalar',
-            'numpy._core.multiarray._reconstruct',
-            'numpy._core.multiarray.scalar'} <= names
+    names = {
+        name
+        for item in compat.runner_checkpoint_globals()
+        if isinstance(item, tuple) for name in item[1:]
+    }
+    assert {
+        'numpy.core.multiarray._reconstruct', 'numpy.core.multiarray.scalar',
+        'numpy._core.multiarray._reconstruct', 'numpy._core.multiarray.scalar'
+    } <= names
 
 
-# 3. Package lookup without pkg_resources --------------------------------------
+# 3. Package lookup without pkg_resources -------------------------------------
+
 
 def test_package_lookup_replacements():
     import mmseg
@@ -304,7 +318,8 @@ def test_mmseg_base_config_inheritance(run_python, tmp_path):
     assert result.stdout.split() == ['SegformerHead', '2']
 
 
-# Package-level promises ---------------------------------------------------------
+# Package-level promises ------------------------------------------------------
+
 
 def test_config_custom_imports_register_everything(run_python):
     result = run_python("""
@@ -332,7 +347,8 @@ def test_core_never_imports_optional_backbone_libraries(run_python):
     assert result.stdout.strip() == '[]'
 
 
-# 4. Distributed runs on CPU ------------------------------------------------------
+# 4. Distributed runs on CPU --------------------------------------------------
+
 
 def test_cpu_process_group_init_skips_cuda(monkeypatch):
     import mmengine.dist.utils as dist_utils

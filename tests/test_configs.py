@@ -13,9 +13,10 @@ ALL_CONFIGS = sorted(
 MIT_URL = ('https://download.openmmlab.com/mmsegmentation/v0.5/pretrain/'
            'segformer/mit_{}_2022062')
 
-
-RUNNABLE = ['ssformer_s_kvasir.py', 'ssformer_l_kvasir.py',
-            'ssformer_s_pranet.py', 'ssformer_l_pranet.py']
+RUNNABLE = [
+    'ssformer_s_kvasir.py', 'ssformer_l_kvasir.py', 'ssformer_s_pranet.py',
+    'ssformer_l_pranet.py'
+]
 
 
 @pytest.mark.parametrize('name', ALL_CONFIGS)
@@ -35,14 +36,17 @@ def test_config_parses(name):
 
 
 def test_head_ablation_differs_only_in_the_head():
+
     def load(name):
-        cfg = Config.fromfile(osp.join(CONFIG_DIR, 'experiments', name),
-                              import_custom_modules=False)
+        cfg = Config.fromfile(
+            osp.join(CONFIG_DIR, 'experiments', name),
+            import_custom_modules=False)
         head = cfg.model.pop('decode_head')
         return cfg.to_dict(), head
 
     pld, pld_head = load('ssformer_s_kvasir_scratch_224.py')
-    ablation, segformer_head = load('segformer_head_mit_b2_kvasir_scratch_224.py')
+    ablation, segformer_head = load(
+        'segformer_head_mit_b2_kvasir_scratch_224.py')
     assert pld == ablation
     for key in ('in_channels', 'channels', 'dropout_ratio', 'out_channels',
                 'loss_decode', 'norm_cfg'):
@@ -72,9 +76,8 @@ def test_ssformer_model_configs(name, layers, arch):
     assert head.channels == 256 and head.dropout_ratio == 0.1
     assert head.out_channels == 1 and head.threshold == 0.5
     assert head.align_corners is True
-    assert [loss.type for loss in head.loss_decode] == [
-        'CrossEntropyLoss', 'BinaryDiceLoss'
-    ]
+    assert [loss.type for loss in head.loss_decode
+            ] == ['CrossEntropyLoss', 'BinaryDiceLoss']
     assert head.loss_decode[0].use_sigmoid is True
 
 

@@ -13,22 +13,26 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch import Tensor
-
-import ssformer_mmseg  # noqa: F401  (compat shims before mmseg models)
-from ssformer_mmseg.checkpoint_converters import (
-    CheckpointConversionError, convert_mit, convert_ssformer, mit_to_official,
-    ssformer_to_official, unwrap_state_dict)
-
-# A helper module beside this file: pytest's (default) prepend import mode
-# puts tests/ on sys.path for this test module.
-from official_ssformer_reference import (make_official_state_dict,
-                                         mit_forward, official_forward)
-
 from mmengine import Config
 from mmengine.model.weight_init import PretrainedInit
 from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
+from torch import Tensor
+
+import ssformer_mmseg  # noqa: F401  (compat shims before mmseg models)
+# A helper module beside this file: pytest's (default) prepend import mode
+# puts tests/ on sys.path for this test module.
+from official_ssformer_reference import (make_official_state_dict, mit_forward,
+                                         official_forward)
+# yapf: disable
+from ssformer_mmseg.checkpoint_converters import (CheckpointConversionError,
+                                                  convert_mit,
+                                                  convert_ssformer,
+                                                  mit_to_official,
+                                                  ssformer_to_official,
+                                                  unwrap_state_dict)
+
+# yapf: enable
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs', '_base_', 'models')
@@ -55,11 +59,12 @@ def build_ssformer(variant: str = 's', tiny: bool = False) -> nn.Module:
     cfg = Config.fromfile(osp.join(CONFIG_DIR, f'ssformer_{variant}.py'))
     cfg.model.backbone.init_cfg = None
     if tiny:
-        cfg.model.backbone.update(embed_dims=TINY_DIMS[0],
-                                  num_heads=list(TINY_HEADS),
-                                  num_layers=TINY_DEPTHS)
-        cfg.model.decode_head.update(in_channels=list(TINY_DIMS),
-                                     channels=TINY_CHANNELS)
+        cfg.model.backbone.update(
+            embed_dims=TINY_DIMS[0],
+            num_heads=list(TINY_HEADS),
+            num_layers=TINY_DEPTHS)
+        cfg.model.decode_head.update(
+            in_channels=list(TINY_DIMS), channels=TINY_CHANNELS)
     return MODELS.build(cfg.model).eval()
 
 
@@ -68,19 +73,18 @@ def build_mit(dims: Sequence[int], heads: Sequence[int], depths: Sequence[int],
     """Build the MiT backbone of the SSFormer configs."""
     init_default_scope('mmseg')
     return MODELS.build(
-        dict(type='NVMixVisionTransformer',
-             embed_dims=dims[0],
-             num_layers=list(depths),
-             num_heads=list(heads),
-             norm_cfg=dict(type='LN', eps=1e-6),
-             **kwargs)).eval()
+        dict(
+            type='NVMixVisionTransformer',
+            embed_dims=dims[0],
+            num_layers=list(depths),
+            num_heads=list(heads),
+            norm_cfg=dict(type='LN', eps=1e-6),
+            **kwargs)).eval()
 
 
 def tiny_official() -> Dict[str, Tensor]:
-    return make_official_state_dict(TINY_DEPTHS,
-                                    dims=TINY_DIMS,
-                                    decoder_channels=TINY_CHANNELS,
-                                    seed=3)
+    return make_official_state_dict(
+        TINY_DEPTHS, dims=TINY_DIMS, decoder_channels=TINY_CHANNELS, seed=3)
 
 
 def nvlabs_mit(official: Dict[str, Tensor]) -> Dict[str, Tensor]:
@@ -99,10 +103,8 @@ def logits_at_input_size(model: nn.Module, x: Tensor) -> Tensor:
     """Our 1/4-scale logits upsampled as the official model does."""
     with torch.no_grad():
         logits = model(x, mode='tensor')
-    return F.interpolate(logits,
-                         scale_factor=4,
-                         mode='bilinear',
-                         align_corners=True)
+    return F.interpolate(
+        logits, scale_factor=4, mode='bilinear', align_corners=True)
 
 
 def randomise_(model: nn.Module, seed: int = 0) -> None:
@@ -307,8 +309,9 @@ def test_missing_block_in_the_middle_raises():
     official = tiny_official()
     for key in [k for k in official if k.startswith('backbone.block2.0.')]:
         del official[key]
-    with pytest.raises(CheckpointConversionError,
-                       match=r'backbone\.block2\.0\.norm1\.weight'):
+    with pytest.raises(
+            CheckpointConversionError,
+            match=r'backbone\.block2\.0\.norm1\.weight'):
         convert_ssformer(official)
 
 
@@ -323,13 +326,14 @@ def test_wrong_shape_raises():
 def test_reverse_conversion_is_strict():
     model_sd, _ = convert_ssformer(tiny_official())
     unexpected = dict(model_sd, **{'decode_head.extra.weight': torch.ones(1)})
-    with pytest.raises(CheckpointConversionError,
-                       match=r'decode_head\.extra\.weight'):
+    with pytest.raises(
+            CheckpointConversionError, match=r'decode_head\.extra\.weight'):
         ssformer_to_official(unexpected)
     missing = dict(model_sd)
     del missing['backbone.layers.0.1.0.attn.sr.bias']
-    with pytest.raises(CheckpointConversionError,
-                       match=r'backbone\.layers\.0\.1\.0\.attn\.sr\.bias'):
+    with pytest.raises(
+            CheckpointConversionError,
+            match=r'backbone\.layers\.0\.1\.0\.attn\.sr\.bias'):
         ssformer_to_official(missing)
 
 
@@ -358,10 +362,8 @@ def test_wrapped_checkpoints_are_accepted():
     wrapped = [
         dict(state_dict=official, meta=dict(epoch=1)),
         dict(model=official),
-        {
-            f'module.{k}': v
-            for k, v in official.items()
-        },
+        {f'module.{k}': v
+         for k, v in official.items()},
     ]
     for checkpoint in wrapped:
         converted, _ = convert_ssformer(checkpoint)
@@ -434,8 +436,11 @@ def run_script(run_tool):
 
     def run(name: str, args: List[str], cwd: str) -> str:
         result = run_tool(
-            osp.join(REPO_ROOT, 'tools', 'model_converters', name), *args,
-            cwd=cwd, env=env, timeout=120)
+            osp.join(REPO_ROOT, 'tools', 'model_converters', name),
+            *args,
+            cwd=cwd,
+            env=env,
+            timeout=120)
         assert result.code == 0, result.stderr
         return result.stdout
 
@@ -483,5 +488,5 @@ def test_mit2mmseg_cli(run_script, tmp_path):
     assert 'head.weight' in out and 'head.bias' in out
     saved = torch.load(dst, map_location='cpu', weights_only=True)
     assert f'converted {len(saved)} tensors' in out
-    build_mit(TINY_DIMS, TINY_HEADS, TINY_DEPTHS).load_state_dict(saved,
-                                                                  strict=True)
+    build_mit(TINY_DIMS, TINY_HEADS, TINY_DEPTHS).load_state_dict(
+        saved, strict=True)

@@ -7,7 +7,6 @@ every file.
 import json
 import os
 import os.path as osp
-import sys
 
 import cv2
 import numpy as np
@@ -41,8 +40,8 @@ def set_files(root):
 @pytest.fixture(scope='module')
 def synthetic_root(tmp_path_factory):
     root = str(tmp_path_factory.mktemp('synthetic'))
-    make_synthetic_polyp_set(root, num_train=40, num_test=12, size=SIZE,
-                             seed=0)
+    make_synthetic_polyp_set(
+        root, num_train=40, num_test=12, size=SIZE, seed=0)
     return root
 
 
@@ -59,8 +58,8 @@ def masks(root, split):
 
 def polyp_fractions(mask):
     """Area fraction of each polyp (8-connected component) of a mask."""
-    count, labels = cv2.connectedComponents((mask > 0).astype(np.uint8),
-                                            connectivity=8)
+    count, labels = cv2.connectedComponents(
+        (mask > 0).astype(np.uint8), connectivity=8)
     return [float((labels == k).mean()) for k in range(1, count)]
 
 
@@ -232,19 +231,29 @@ def test_schedule_scales_with_the_iterations(iters):
 def test_tiny_demo_run_writes_everything(run_tool, tmp_path):
     out = tmp_path / 'demo'
     result = run_tool(
-        osp.join(REPO_ROOT, 'tools', 'demo.py'), '--out-dir', str(out),
-        '--iters', '4', '--train-size', '8', '--test-size', '4',
-        '--image-size', '64', '--overlays', '3',
-        cwd=tmp_path, timeout=600)
+        osp.join(REPO_ROOT, 'tools', 'demo.py'),
+        '--out-dir',
+        str(out),
+        '--iters',
+        '4',
+        '--train-size',
+        '8',
+        '--test-size',
+        '4',
+        '--image-size',
+        '64',
+        '--overlays',
+        '3',
+        cwd=tmp_path,
+        timeout=600)
     assert result.code == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert 'test meanDic' in result.stdout
     assert 'Saving checkpoint at 4 iterations' in result.stdout
     with open(out / 'summary.json') as f:
         summary = json.load(f)
     assert summary['iters'] == 4
-    assert set(summary['seconds']) == {
-        'data', 'train', 'test', 'pictures', 'total'
-    }
+    assert set(
+        summary['seconds']) == {'data', 'train', 'test', 'pictures', 'total'}
     for name in ('meanDic', 'mDice', 'Sm', 'MAE'):
         assert 0 <= summary['metrics'][name] <= 1
     for path in summary['files'].values():
@@ -257,8 +266,9 @@ def test_tiny_demo_run_writes_everything(run_tool, tmp_path):
         assert (out / name).is_file(), name
     maps = sorted(os.listdir(out / 'test' / 'prob_maps' / 'Synthetic'))
     assert maps == [f'test_{i:04d}.png' for i in range(4)]
-    prob = cv2.imread(str(out / 'test' / 'prob_maps' / 'Synthetic' /
-                          maps[0]), cv2.IMREAD_UNCHANGED)
+    prob = cv2.imread(
+        str(out / 'test' / 'prob_maps' / 'Synthetic' / maps[0]),
+        cv2.IMREAD_UNCHANGED)
     assert prob.shape == (64, 64)  # at ground-truth resolution
     assert len(os.listdir(out / 'overlays')) == 3
     with open(out / 'test' / 'per_image.csv') as f:
@@ -267,8 +277,8 @@ def test_tiny_demo_run_writes_everything(run_tool, tmp_path):
     assert sorted(p for p in os.listdir(tmp_path)) == ['demo']
 
     # A second run would reuse the complete synthetic set.
-    options = DemoOptions(out_dir=str(out), train_size=8, test_size=4,
-                          image_size=64)
+    options = DemoOptions(
+        out_dir=str(out), train_size=8, test_size=4, image_size=64)
     stamp = os.stat(out / 'data' / 'synthetic' / 'manifest.json').st_mtime_ns
     make_data(options, str(out / 'data'))
     assert os.stat(out / 'data' / 'synthetic' /

@@ -27,21 +27,22 @@ def test_two_cpu_processes_train_and_write_one_checkpoint(
         f'{name}.{key}' for name in ('train_dataloader', 'val_dataloader')
         for key in ('num_workers=0', 'persistent_workers=False')
     ]
-    result = subprocess.run(
-        [
-            'bash', 'tools/dist_train.sh', 'configs/ssformer_s_kvasir.py', '2',
-            '--work-dir',
-            str(work), '--cfg-options', f'data_root={data}',
-            *tiny_cli_options, *loaders, 'train_dataloader.batch_size=2',
-            'train_cfg.max_iters=3', 'train_cfg.val_interval=3',
-            'default_hooks.checkpoint.interval=3',
-            'default_hooks.logger.interval=1'
-        ],
-        cwd=REPO_ROOT,
-        env=dict(os.environ, PORT=str(free_port()), PYTHON=sys.executable),
-        capture_output=True,
-        text=True,
-        timeout=300)
+    result = subprocess.run([
+        'bash', 'tools/dist_train.sh', 'configs/ssformer_s_kvasir.py', '2',
+        '--work-dir',
+        str(work), '--cfg-options', f'data_root={data}', *tiny_cli_options,
+        *loaders, 'train_dataloader.batch_size=2', 'train_cfg.max_iters=3',
+        'train_cfg.val_interval=3', 'default_hooks.checkpoint.interval=3',
+        'default_hooks.logger.interval=1'
+    ],
+                            cwd=REPO_ROOT,
+                            env=dict(
+                                os.environ,
+                                PORT=str(free_port()),
+                                PYTHON=sys.executable),
+                            capture_output=True,
+                            text=True,
+                            timeout=300)
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-4000:]
     assert 'Distributed training: True' in log

@@ -1,7 +1,7 @@
 """tools/eval_maps.py: scoring saved maps without a model."""
 import os
-import subprocess
 import os.path as osp
+import subprocess
 import sys
 
 import cv2
@@ -9,12 +9,11 @@ import numpy as np
 import pytest
 
 from conftest import REPO_ROOT
-from ssformer_mmseg.datasets import PolypFileError
 from ssformer_mmseg.config import load_config
+from ssformer_mmseg.datasets import PolypFileError
 from ssformer_mmseg.evaluation.polyp_scores import (score_image, summarise,
-                                                     to_uint8_map)
-from ssformer_mmseg.evaluation.saved_maps import (ground_truth,
-                                                  score_saved_maps)
+                                                    to_uint8_map)
+from ssformer_mmseg.evaluation.saved_maps import ground_truth, score_saved_maps
 
 CONFIG = osp.join(REPO_ROOT, 'configs', 'ssformer_s_pranet.py')
 SETS = {'kvasir-seg': 'Kvasir', 'cvc-clinicdb': 'CVC-ClinicDB'}
@@ -34,14 +33,15 @@ def data(tmp_path):
         for i, stem in enumerate(stems):
             gt = np.zeros((30, 40), np.uint8)
             gt[5 + i:20, 10:30 - i] = 255
-            cv2.imwrite(str(root / folder / 'images' / f'{stem}.png'),
-                        rng.integers(0, 255, (30, 40, 3), dtype=np.uint8))
+            cv2.imwrite(
+                str(root / folder / 'images' / f'{stem}.png'),
+                rng.integers(0, 255, (30, 40, 3), dtype=np.uint8))
             cv2.imwrite(str(root / folder / 'masks' / f'{stem}.png'), gt)
             prob = np.clip(gt / 255 * 0.7 + rng.random(gt.shape) * 0.3, 0, 1)
             cv2.imwrite(str(maps / name / f'{stem}.png'), to_uint8_map(prob))
             expected.append(
-                score_image(to_uint8_map(prob), gt > 0, dataset=name,
-                            name=stem))
+                score_image(
+                    to_uint8_map(prob), gt > 0, dataset=name, name=stem))
         split = 'kvasir' if name == 'Kvasir' else 'clinicdb'
         os.makedirs(root / 'splits' / 'pranet', exist_ok=True)
         (root / 'splits' / 'pranet' / f'{split}_test.txt').write_text(
@@ -56,11 +56,16 @@ def run(root, maps, sets=('Kvasir', 'CVC-ClinicDB')):
 
 
 def run_tool(root, maps, *extra):
-    return subprocess.run(
-        [sys.executable, 'tools/eval_maps.py',
-         str(maps), CONFIG, '--report-dir',
-         str(maps.parent / 'report'), '--cfg-options', f'data_root={root}',
-         *extra], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    return subprocess.run([
+        sys.executable, 'tools/eval_maps.py',
+        str(maps), CONFIG, '--report-dir',
+        str(maps.parent / 'report'), '--cfg-options', f'data_root={root}',
+        *extra
+    ],
+                          cwd=REPO_ROOT,
+                          capture_output=True,
+                          text=True,
+                          timeout=600)
 
 
 def test_scores_saved_maps_like_the_metric(data):
@@ -89,8 +94,9 @@ def test_colour_maps_are_read_as_grey(data):
     for name in SETS.values():
         for file in os.listdir(maps / name):
             grey = cv2.imread(str(maps / name / file), cv2.IMREAD_GRAYSCALE)
-            cv2.imwrite(str(maps / name / file),
-                        cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR))
+            cv2.imwrite(
+                str(maps / name / file), cv2.cvtColor(grey,
+                                                      cv2.COLOR_GRAY2BGR))
     assert run(root, maps) == summarise(expected)
 
 
@@ -109,8 +115,10 @@ def test_size_mismatch_names_both_files(data):
     root, maps, _ = data
     path = maps / 'Kvasir' / 'kva0.png'
     cv2.imwrite(str(path), np.zeros((31, 40), np.uint8))
-    with pytest.raises(PolypFileError, match='map is 40x31 but its ground '
-                       r'truth .*kva0\.png is 40x30') as info:
+    with pytest.raises(
+            PolypFileError,
+            match='map is 40x31 but its ground '
+            r'truth .*kva0\.png is 40x30') as info:
         run(root, maps)
     assert info.value.path == str(path)
 
@@ -139,5 +147,6 @@ def test_unknown_test_set_is_refused(data):
         run(root, maps, sets=['Nope'])
     result = run_tool(root, maps, '--sets', 'Nope')
     assert result.returncode == 1
-    assert 'error: test sets not in' in result.stderr and 'Nope' in result.stderr
+    assert 'error: test sets not in' in result.stderr
+    assert 'Nope' in result.stderr
     assert 'Traceback' not in result.stderr

@@ -47,18 +47,24 @@ def train(run_tool):
 
     def run(config: str, data, work, *extra):
         return run_tool(
-            'tools/train.py', config, '--work-dir', str(work),
-            '--cfg-options', f'data_root={data}', *extra,
-            env=dict(os.environ,
-                     PYTHONPATH=os.pathsep.join(
-                         [TESTS_DIR, os.environ.get('PYTHONPATH', '')])))
+            'tools/train.py',
+            config,
+            '--work-dir',
+            str(work),
+            '--cfg-options',
+            f'data_root={data}',
+            *extra,
+            env=dict(
+                os.environ,
+                PYTHONPATH=os.pathsep.join(
+                    [TESTS_DIR, os.environ.get('PYTHONPATH', '')])))
 
     return run
 
 
 def final_weights(work) -> dict:
-    checkpoint = torch.load(osp.join(work, 'iter_6.pth'), map_location='cpu',
-                            weights_only=True)
+    checkpoint = torch.load(
+        osp.join(work, 'iter_6.pth'), map_location='cpu', weights_only=True)
     return checkpoint['state_dict']
 
 
@@ -84,9 +90,8 @@ def crashed_run(write_config, train):
                               "dict(type='KillAfterIterHook', iteration=5)")
         result = train(killer, root / 'data', work)
         assert result.code != 0  # SIGKILL
-        assert sorted(f for f in os.listdir(work) if f.endswith('.pth')) == [
-            'iter_2.pth', 'iter_4.pth'
-        ]
+        assert sorted(f for f in os.listdir(work)
+                      if f.endswith('.pth')) == ['iter_2.pth', 'iter_4.pth']
         return work
 
     return run
@@ -100,8 +105,8 @@ def assert_same_weights(expected: dict, work) -> None:
 
 
 @pytest.mark.slow
-def test_resume_after_sigkill_ends_with_the_same_weights(setup, crashed_run,
-                                                         train):
+def test_resume_after_sigkill_ends_with_the_same_weights(
+        setup, crashed_run, train):
     root, plain, expected = setup
     work = crashed_run(root, 'killed')
     result = train(plain, root / 'data', work, '--resume')
@@ -158,12 +163,12 @@ def test_no_complete_checkpoint_is_a_clear_error(setup, train, tmp_path):
 
 
 @pytest.mark.slow
-def test_non_finite_loss_stops_naming_iteration_and_term(setup, write_config,
-                                                         train):
+def test_non_finite_loss_stops_naming_iteration_and_term(
+        setup, write_config, train):
     root, _, _ = setup
     work = root / 'nan'
-    config = write_config(root / 'nan.py',
-                          "dict(type='NaNWeightsBeforeIterHook', iteration=3)")
+    config = write_config(
+        root / 'nan.py', "dict(type='NaNWeightsBeforeIterHook', iteration=3)")
     result = train(config, root / 'data', work)
     log = result.output
     assert result.code != 0
@@ -171,9 +176,8 @@ def test_non_finite_loss_stops_naming_iteration_and_term(setup, write_config,
     assert 'decode.loss_bce=nan' in log and 'decode.loss_dice=nan' in log
     assert 'iter_2.pth' in log.split('non-finite loss')[1]
     # The diverged model was never saved: the last good one is kept.
-    assert sorted(f for f in os.listdir(work) if f.endswith('.pth')) == [
-        'iter_2.pth'
-    ]
+    assert sorted(f for f in os.listdir(work)
+                  if f.endswith('.pth')) == ['iter_2.pth']
 
 
 def test_checkpoint_problem_and_candidates(tmp_path):

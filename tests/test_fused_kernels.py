@@ -26,8 +26,7 @@ def test_winograd_matrices_compute_a_correlation(points, tile):
     generator = torch.Generator().manual_seed(0)
     d = torch.randn(tile + 2, dtype=torch.float64, generator=generator)
     g = torch.randn(3, dtype=torch.float64, generator=generator)
-    out = output_transform @ ((filter_transform @ g) *
-                              (input_transform @ d))
+    out = output_transform @ ((filter_transform @ g) * (input_transform @ d))
     expected = torch.stack([d[i:i + 3] @ g for i in range(tile)])
     torch.testing.assert_close(out, expected, rtol=1e-12, atol=1e-12)
 
@@ -48,8 +47,8 @@ def test_winograd_conv_matches_conv2d(batch, in_ch, out_ch, height, width,
     conv = nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=bias)
     fast = copy.deepcopy(conv)
     assert use_winograd(fast) == 1 and type(fast) is WinogradConv2d
-    inputs = torch.randn(batch, in_ch, height, width).contiguous(
-        memory_format=layout)
+    inputs = torch.randn(batch, in_ch, height,
+                         width).contiguous(memory_format=layout)
     with torch.no_grad():
         reference = conv.double()(inputs.double())
         direct = F.conv2d(inputs, fast.weight, fast.bias, padding=1)
@@ -66,11 +65,10 @@ def test_winograd_conv_matches_conv2d(batch, in_ch, out_ch, height, width,
 def test_winograd_applies_only_to_dense_3x3_same_size_convs():
     eligible = nn.Conv2d(4, 4, 3, padding=1)
     assert can_use_winograd(eligible)
-    for conv in (nn.Conv2d(4, 4, 3, padding=1, stride=2),
-                 nn.Conv2d(4, 4, 3, padding=1, groups=4),
-                 nn.Conv2d(4, 4, 3, padding=2, dilation=2),
-                 nn.Conv2d(4, 4, 3),
-                 nn.Conv2d(4, 4, 1),
+    for conv in (nn.Conv2d(4, 4, 3, padding=1,
+                           stride=2), nn.Conv2d(4, 4, 3, padding=1, groups=4),
+                 nn.Conv2d(4, 4, 3, padding=2,
+                           dilation=2), nn.Conv2d(4, 4, 3), nn.Conv2d(4, 4, 1),
                  nn.Conv2d(4, 4, 3, padding=1, padding_mode='reflect')):
         assert not can_use_winograd(conv)
     model = nn.Sequential(eligible, nn.ReLU(), nn.Conv2d(4, 4, 3, stride=2))
@@ -78,8 +76,13 @@ def test_winograd_applies_only_to_dense_3x3_same_size_convs():
     assert [type(m) for m in model] == [WinogradConv2d, nn.ReLU, nn.Conv2d]
 
 
-ACTIVATIONS = [None, nn.ReLU(inplace=True), nn.GELU(),
-               nn.GELU(approximate='tanh'), nn.SiLU()]
+ACTIVATIONS = [
+    None,
+    nn.ReLU(inplace=True),
+    nn.GELU(),
+    nn.GELU(approximate='tanh'),
+    nn.SiLU()
+]
 
 
 @pytest.mark.parametrize('activation', ACTIVATIONS)
@@ -96,8 +99,14 @@ def test_fused_conv2d_matches_plain_ops(activation, with_residual, groups):
         expected = expected + residual
     if activation is not None:
         expected = copy.deepcopy(activation)(expected)
-    out = fused_ops.conv2d(x, weight, bias, padding=1, groups=groups,
-                           activation=activation, residual=residual)
+    out = fused_ops.conv2d(
+        x,
+        weight,
+        bias,
+        padding=1,
+        groups=groups,
+        activation=activation,
+        residual=residual)
     torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
 
 
@@ -111,8 +120,10 @@ def test_fused_linear_matches_plain_ops(with_residual):
     if residual is not None:
         expected = expected + residual
     torch.testing.assert_close(
-        fused_ops.linear(x, weight, bias, residual=residual), expected,
-        rtol=1e-5, atol=1e-5)
+        fused_ops.linear(x, weight, bias, residual=residual),
+        expected,
+        rtol=1e-5,
+        atol=1e-5)
 
 
 @pytest.mark.parametrize('onednn_bf16', [True, False])
@@ -133,16 +144,19 @@ def test_fused_ops_follow_autocast_dtype_rules(onednn_bf16, monkeypatch):
         plain = F.linear(x, weight, bias)
         fused = fused_ops.linear(x, weight, bias)
         promoted = fused_ops.linear(x, weight, bias, residual=residual32)
-        low = fused_ops.linear(x, weight, bias,
-                               residual=residual32.bfloat16())
+        low = fused_ops.linear(x, weight, bias, residual=residual32.bfloat16())
     assert fused.dtype == plain.dtype == torch.bfloat16
     torch.testing.assert_close(fused, plain)
     assert promoted.dtype == torch.float32 and low.dtype == torch.bfloat16
     torch.testing.assert_close(promoted, residual32 + plain.float())
     images = torch.randn(1, 8, 6, 6)
     with torch.autocast('cpu', dtype=torch.bfloat16):
-        conv = fused_ops.conv2d(images, torch.randn(8, 1, 3, 3), padding=1,
-                                groups=8, activation=nn.GELU())
+        conv = fused_ops.conv2d(
+            images,
+            torch.randn(8, 1, 3, 3),
+            padding=1,
+            groups=8,
+            activation=nn.GELU())
     assert conv.dtype == torch.bfloat16
 
 
@@ -153,12 +167,12 @@ def test_fused_ops_compile_in_one_graph():
     def block(x, weight, bias, residual, kernel):
         hidden = fused_ops.linear(x, weight, bias, residual=residual)
         image = hidden.view(1, 5, 6, 24).permute(0, 3, 1, 2)
-        return fused_ops.conv2d(image, kernel, padding=1, groups=24,
-                                activation=nn.GELU())
+        return fused_ops.conv2d(
+            image, kernel, padding=1, groups=24, activation=nn.GELU())
 
     torch.manual_seed(0)
     args = (torch.randn(1, 30, 16), torch.randn(24, 16), torch.randn(24),
             torch.randn(1, 30, 24), torch.randn(24, 1, 3, 3))
     compiled = torch.compile(block, fullgraph=True)
-    torch.testing.assert_close(compiled(*args), block(*args), rtol=1e-5,
-                               atol=1e-5)
+    torch.testing.assert_close(
+        compiled(*args), block(*args), rtol=1e-5, atol=1e-5)

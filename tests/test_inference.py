@@ -7,7 +7,6 @@ fast; nothing is downloaded.
 """
 import os
 import os.path as osp
-import subprocess
 import sys
 
 import cv2
@@ -15,18 +14,16 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import CONFIG_DIR, REPO_ROOT
+from conftest import CONFIG_DIR
 from ssformer_mmseg.apis import (PolypSegmenter, config_test_pipeline,
-                                 draw_overlay, inference_config,
-                                 list_images, network_input_size,
-                                 onnx_export, onnx_parity, require,
-                                 run_inference)
+                                 draw_overlay, inference_config, list_images,
+                                 network_input_size, onnx_export, onnx_parity,
+                                 require, run_inference)
 from ssformer_mmseg.config import load_config
 from ssformer_mmseg.datasets import PolypDataset, PolypFileError
 
 # The sizes of the test frames: odd, landscape and portrait, none 352.
 SIZES = [(61, 83), (97, 53), (40, 40)]
-
 
 # Network input of the tests: the real configs resize to 352x352 (checked
 # below); 128x128 runs the same code about 7x faster.
@@ -123,12 +120,12 @@ def config_file(make_config, make_tiny_config_file):
 
 
 def check_outputs(out_dir, stem, size):
-    mask = cv2.imread(str(out_dir / 'masks' / f'{stem}.png'),
-                      cv2.IMREAD_UNCHANGED)
-    prob = cv2.imread(str(out_dir / 'probs' / f'{stem}.png'),
-                      cv2.IMREAD_UNCHANGED)
-    overlay = cv2.imread(str(out_dir / 'overlays' / f'{stem}.png'),
-                         cv2.IMREAD_UNCHANGED)
+    mask = cv2.imread(
+        str(out_dir / 'masks' / f'{stem}.png'), cv2.IMREAD_UNCHANGED)
+    prob = cv2.imread(
+        str(out_dir / 'probs' / f'{stem}.png'), cv2.IMREAD_UNCHANGED)
+    overlay = cv2.imread(
+        str(out_dir / 'overlays' / f'{stem}.png'), cv2.IMREAD_UNCHANGED)
     assert mask.shape == prob.shape == size
     assert overlay.shape == (*size, 3)
     assert mask.dtype == prob.dtype == overlay.dtype == np.uint8
@@ -156,7 +153,8 @@ def test_single_image(config_file, checkpoint, images, tmp_path, run_infer):
 
 
 @pytest.mark.subprocess
-def test_folder_in_batches(config_file, checkpoint, images, tmp_path, run_infer):
+def test_folder_in_batches(config_file, checkpoint, images, tmp_path,
+                           run_infer):
     folder, _ = images
     (folder / 'notes.txt').write_text('not an image')
     (folder / '.hidden.png').write_bytes(b'')  # OS clutter: ignored
@@ -185,8 +183,9 @@ def test_batch_size_does_not_change_results(segmenter):
 
 
 def write_video(path, frames, fps):
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'mp4v'), fps,
-                             frames[0].shape[1::-1])
+    writer = cv2.VideoWriter(
+        str(path), cv2.VideoWriter_fourcc(*'mp4v'), fps,
+        frames[0].shape[1::-1])
     assert writer.isOpened(), 'OpenCV cannot write mp4v here'
     for image in frames:
         writer.write(image)
@@ -236,14 +235,19 @@ def test_video_frames_match_image_path(segmenter, tmp_path):
     video = tmp_path / 'clip.avi'
     write_video(video, frames, fps=5)  # mp4v in AVI: decodes everywhere
     _, decoded = read_video(video)
-    run_inference(segmenter, str(video), str(tmp_path / 'v'), batch_size=2,
-                  save_frames=True, progress=False)
+    run_inference(
+        segmenter,
+        str(video),
+        str(tmp_path / 'v'),
+        batch_size=2,
+        save_frames=True,
+        progress=False)
     for i, image in enumerate(decoded):
         expected = segmenter([image])[0]
-        prob = cv2.imread(str(tmp_path / 'v' / 'probs' / f'clip_{i:06d}.png'),
-                          cv2.IMREAD_UNCHANGED)
-        assert np.abs(prob.astype(int) -
-                      np.rint(expected * 255)).max() <= 1
+        prob = cv2.imread(
+            str(tmp_path / 'v' / 'probs' / f'clip_{i:06d}.png'),
+            cv2.IMREAD_UNCHANGED)
+        assert np.abs(prob.astype(int) - np.rint(expected * 255)).max() <= 1
 
 
 @pytest.mark.subprocess
@@ -271,9 +275,10 @@ def test_bad_inputs(config_file, checkpoint, images, make_config,
                        tmp_path / 'o')
     assert result.code == 1 and 'no such file' in result.stderr
     (folder / 'frame0.jpg').write_bytes(open(paths[1], 'rb').read())
-    with pytest.raises(PolypFileError,
-                       match=r"frame0\.png: shares the stem 'frame0' with "
-                       r'.*frame0\.jpg'):
+    with pytest.raises(
+            PolypFileError,
+            match=r"frame0\.png: shares the stem 'frame0' with "
+            r'.*frame0\.jpg'):
         list_images(str(folder))
     result = run_infer(config_file, checkpoint, folder, tmp_path / 'o')
     assert result.code == 1 and 'shares the stem' in result.stderr
@@ -310,15 +315,16 @@ def test_cuda_without_cuda_is_a_clear_error(make_config, checkpoint):
 
 
 @pytest.mark.subprocess
-def test_threshold_option(config_file, checkpoint, images, tmp_path, run_infer):
+def test_threshold_option(config_file, checkpoint, images, tmp_path,
+                          run_infer):
     _, paths = images
     for threshold, value in (('0', 255), ('1', 0)):
         out = tmp_path / threshold
         result = run_infer(config_file, checkpoint, paths[0], out,
                            '--threshold', threshold)
         assert result.code == 0, result.stderr
-        mask = cv2.imread(str(out / 'masks' / 'frame0.png'),
-                          cv2.IMREAD_UNCHANGED)
+        mask = cv2.imread(
+            str(out / 'masks' / 'frame0.png'), cv2.IMREAD_UNCHANGED)
         assert (mask == value).all()
 
 
@@ -326,8 +332,7 @@ def test_overlay_tints_mask_and_outlines_it():
     image = np.full((40, 50, 3), 100, np.uint8)
     mask = np.zeros((40, 50), np.uint8)
     mask[10:30, 15:35] = 255
-    out = draw_overlay(image, mask, color=(0, 255, 0), alpha=0.5,
-                       thickness=1)
+    out = draw_overlay(image, mask, color=(0, 255, 0), alpha=0.5, thickness=1)
     assert (out[20, 25] == [50, 178, 50]).all()  # inside: tinted
     assert (out[10, 20] == [0, 255, 0]).all()  # on the border: outline
     assert (out[0, 0] == 100).all() and (out[35, 45] == 100).all()
@@ -340,8 +345,8 @@ def test_overlay_tints_mask_and_outlines_it():
 @pytest.fixture(scope='module')
 def mmseg_model(make_config, checkpoint):
     from mmseg.apis import init_model
-    return init_model(inference_config(make_config()), checkpoint,
-                      device='cpu')
+    return init_model(
+        inference_config(make_config()), checkpoint, device='cpu')
 
 
 def test_probabilities_equal_mmseg_inference_model(segmenter, mmseg_model,
@@ -374,12 +379,13 @@ def test_mmseg_inferencer(checkpoint, segmenter, images, make_config,
     from mmseg.apis import MMSegInferencer
     _, paths = images
     inferencer = MMSegInferencer(
-        model=inference_config(make_config()), weights=checkpoint,
+        model=inference_config(make_config()),
+        weights=checkpoint,
         device='cpu')
-    assert inferencer.model.dataset_meta['classes'] == ('background',
-                                                         'polyp')
+    assert inferencer.model.dataset_meta['classes'] == ('background', 'polyp')
     frames = [cv2.imread(path) for path in paths]
-    result = inferencer([paths[0], frames[1]], batch_size=2,
+    result = inferencer([paths[0], frames[1]],
+                        batch_size=2,
                         out_dir=str(tmp_path / 'mmseg'))
     for pred, image in zip(result['predictions'], frames):
         expected = segmenter.mask(segmenter([image])[0]) == 255
@@ -390,7 +396,7 @@ def test_mmseg_inferencer(checkpoint, segmenter, images, make_config,
 
 
 def test_mmseg_inference_model_with_configs_as_written(checkpoint, images,
-                                                     segmenter, make_config):
+                                                       segmenter, make_config):
     """init_model + inference_model take our test pipelines unchanged:
     LoadPolypAnnotations passes samples without a mask through."""
     from mmseg.apis import inference_model, init_model
@@ -407,12 +413,11 @@ def test_mmseg_inferencer_needs_inference_config(checkpoint, make_config):
     only knows mmcv's loader name, not our checked polyp loader."""
     from mmseg.apis import MMSegInferencer
     with pytest.raises(ValueError, match='LoadImageFromFile is not found'):
-        MMSegInferencer(model=make_config(), weights=checkpoint,
-                        device='cpu')
+        MMSegInferencer(model=make_config(), weights=checkpoint, device='cpu')
 
 
-@pytest.mark.parametrize(
-    'name', ['ssformer_s_kvasir.py', 'ssformer_l_pranet.py'])
+@pytest.mark.parametrize('name',
+                         ['ssformer_s_kvasir.py', 'ssformer_l_pranet.py'])
 def test_inference_config_of_runnable_configs(name):
     cfg = load_config(osp.join(CONFIG_DIR, name))
     before = cfg.pretty_text
@@ -435,7 +440,8 @@ def onnx_file(config_file, checkpoint, tmp_path_factory, run_tool):
     """The tiny model exported by tools/export_onnx.py (dynamo, defaults)."""
     pytest.importorskip('onnxruntime')
     path = str(tmp_path_factory.mktemp('onnx') / 'tiny.onnx')
-    result = run_tool('tools/export_onnx.py', config_file, checkpoint, '--out', path)
+    result = run_tool('tools/export_onnx.py', config_file, checkpoint, '--out',
+                      path)
     assert result.code == 0, result.stderr
     return path
 
@@ -455,8 +461,12 @@ def test_exported_graph(onnx_file):
 @pytest.mark.slow
 def test_onnx_parity_with_pytorch(onnx_file, mmseg_model):
     for batch in (1, 3):
-        diffs = onnx_parity(mmseg_model, onnx_file, shape=(INPUT, INPUT),
-                            batch_size=batch, seed=batch)
+        diffs = onnx_parity(
+            mmseg_model,
+            onnx_file,
+            shape=(INPUT, INPUT),
+            batch_size=batch,
+            seed=batch)
         assert max(diffs.values()) <= 1e-4, diffs
 
 
@@ -466,8 +476,8 @@ def test_onnxruntime_backend_matches_pytorch(onnx_file, config_file,
                                              make_config, tmp_path, run_infer):
     _, paths = images
     frames = [cv2.imread(path) for path in paths]
-    onnx_segmenter = PolypSegmenter(make_config(), backend='onnxruntime',
-                                    onnx_file=onnx_file)
+    onnx_segmenter = PolypSegmenter(
+        make_config(), backend='onnxruntime', onnx_file=onnx_file)
     for a, b in zip(onnx_segmenter(frames), segmenter(frames)):
         assert a.shape == b.shape
         np.testing.assert_allclose(a, b, atol=1e-4, rtol=0)
@@ -486,31 +496,36 @@ def test_export_tool_output_and_torchscript_exporter(config_file, checkpoint,
                                                      tmp_path, run_tool):
     pytest.importorskip('onnxruntime')
     path = str(tmp_path / 'ts.onnx')
-    result = run_tool('tools/export_onnx.py', config_file, checkpoint, '--out', path,
-                      '--exporter', 'torchscript')
+    result = run_tool('tools/export_onnx.py', config_file, checkpoint, '--out',
+                      path, '--exporter', 'torchscript')
     assert result.code == 0, result.stderr
     printed = result.stdout
     assert 'opset 17' in printed and 'batch dynamic' in printed
     assert 'max |diff| probs' in printed and 'parity OK' in printed
     # The same export judged with no tolerance at all fails, saying why.
-    strict = run_tool('tools/export_onnx.py', config_file, checkpoint, '--out', path,
-                      '--exporter', 'torchscript', '--tolerance', '0')
+    strict = run_tool('tools/export_onnx.py', config_file, checkpoint, '--out',
+                      path, '--exporter', 'torchscript', '--tolerance', '0')
     assert strict.code == 1
     assert 'exceeds the tolerance 0' in strict.stderr
 
 
-@pytest.mark.parametrize('diffs,code', [
-    (dict(logits=2e-4, logits_rel=2e-4, probs=1e-5), 1),
-    (dict(logits=2e-5, logits_rel=2e-5, probs=2e-4), 1),
-    # logits spanning +-20 (a trained model): judged relative to the range
-    (dict(logits=3e-4, logits_rel=1.5e-5, probs=5e-5), 0),
-])
+@pytest.mark.parametrize(
+    'diffs,code',
+    [
+        (dict(logits=2e-4, logits_rel=2e-4, probs=1e-5), 1),
+        (dict(logits=2e-5, logits_rel=2e-5, probs=2e-4), 1),
+        # logits spanning +-20 (a trained model): judged relative to the range
+        (dict(logits=3e-4, logits_rel=1.5e-5, probs=5e-5), 0),
+    ])
 def test_export_tolerance(mmseg_model, tmp_path, monkeypatch, diffs, code):
     pytest.importorskip('onnxruntime')
     monkeypatch.setattr(onnx_export, 'onnx_parity', lambda *a, **k: diffs)
     report = onnx_export.export_checked(
-        mmseg_model, str(tmp_path / 'ts.onnx'), shape=(INPUT, INPUT),
-        exporter='torchscript', tolerance=1e-4)
+        mmseg_model,
+        str(tmp_path / 'ts.onnx'),
+        shape=(INPUT, INPUT),
+        exporter='torchscript',
+        tolerance=1e-4)
     assert report.ok == (not code)
     assert report.worst == max(diffs['probs'], diffs['logits_rel'])
     assert report.opset == 17 and report.size_mib > 0
@@ -520,25 +535,29 @@ def test_export_tolerance(mmseg_model, tmp_path, monkeypatch, diffs, code):
 def test_onnx_shape_mismatch_is_explained(onnx_file, make_config):
     cfg = make_config()
     cfg.test_dataloader.dataset.pipeline[1]['scale'] = (96, 96)
-    segmenter = PolypSegmenter(cfg, backend='onnxruntime',
-                               onnx_file=onnx_file)
+    segmenter = PolypSegmenter(cfg, backend='onnxruntime', onnx_file=onnx_file)
     with pytest.raises(ValueError, match=f'takes {INPUT}x{INPUT} inputs'):
         segmenter([frame(40, 40, 0)])
 
 
 @pytest.mark.subprocess
-def test_missing_onnx_packages_are_explained(config_file, checkpoint,
-                                             tmp_path, monkeypatch, run_tool):
+def test_missing_onnx_packages_are_explained(config_file, checkpoint, tmp_path,
+                                             monkeypatch, run_tool):
     monkeypatch.setitem(sys.modules, 'onnxruntime', None)
     with pytest.raises(ImportError, match='pip install onnx'):
         require('onnxruntime')
     # A module of that name that fails to import hides the real package.
     blocked = tmp_path / 'blocked'
     blocked.mkdir()
-    (blocked / 'onnxruntime.py').write_text(
-        "raise ImportError('onnxruntime blocked by the test')\n")
-    result = run_tool('tools/export_onnx.py', config_file, checkpoint, '--out',
-                      tmp_path / 'x.onnx', env=dict(os.environ, PYTHONPATH=str(blocked)))
+    (blocked / 'onnxruntime.py'
+     ).write_text("raise ImportError('onnxruntime blocked by the test')\n")
+    result = run_tool(
+        'tools/export_onnx.py',
+        config_file,
+        checkpoint,
+        '--out',
+        tmp_path / 'x.onnx',
+        env=dict(os.environ, PYTHONPATH=str(blocked)))
     assert result.code == 1
     assert 'pip install onnx' in result.stderr
     assert not (tmp_path / 'x.onnx').exists()

@@ -32,8 +32,8 @@ def test_half_probability_hand_value():
     # inter = 0.5, sum(p) = 2, sum(t) = 1: 1 - (1 + 1) / (3 + 1)
     assert BinaryDiceLoss()(pred, target).item() == pytest.approx(0.5)
     # smooth=0: 1 - 1 / 3
-    assert BinaryDiceLoss(smooth=0)(pred, target).item() == pytest.approx(
-        2 / 3)
+    assert BinaryDiceLoss(smooth=0)(pred,
+                                    target).item() == pytest.approx(2 / 3)
 
 
 def test_empty_target_empty_prediction_is_zero():
@@ -43,8 +43,9 @@ def test_empty_target_empty_prediction_is_zero():
 
 def test_mean_over_images_and_weight():
     target = torch.tensor([[[0, 1], [1, 1]], [[0, 1], [1, 1]]])
-    pred = torch.stack([logits_from(target[:1])[0],
-                        logits_from(1 - target[1:])[0]])
+    pred = torch.stack(
+        [logits_from(target[:1])[0],
+         logits_from(1 - target[1:])[0]])
     loss = BinaryDiceLoss(loss_weight=2.0)(pred, target)
     assert loss.item() == pytest.approx(2.0 * (0.0 + 0.8) / 2, abs=1e-6)
 
@@ -61,7 +62,8 @@ def test_gradient_pushes_towards_label():
     pred = torch.zeros(1, 1, 2, 2, requires_grad=True)
     BinaryDiceLoss()(pred, target).backward()
     grad = pred.grad[0, 0]
-    assert (grad[target[0] == 1] < 0).all() and (grad[target[0] == 0] > 0).all()
+    assert (grad[target[0] == 1] < 0).all() and (grad[target[0] == 0] >
+                                                 0).all()
 
 
 def test_rejects_multi_channel_logits():
@@ -88,8 +90,8 @@ def test_mmseg_bce_matches_bce_with_logits_on_one_channel():
     target = (torch.rand(2, 5, 5) > 0.5).long()
     bce = MODELS.build(
         dict(type='CrossEntropyLoss', use_sigmoid=True, loss_name='loss_bce'))
-    expected = F.binary_cross_entropy_with_logits(pred.squeeze(1),
-                                                  target.float())
+    expected = F.binary_cross_entropy_with_logits(
+        pred.squeeze(1), target.float())
     assert bce(pred, target).item() == pytest.approx(expected.item(), 1e-6)
 
 

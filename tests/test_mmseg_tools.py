@@ -65,8 +65,8 @@ def test_mmseg_style_train_and_test_scripts_run_our_config(
     assert 'Saving checkpoint at 2 iterations' in trained.output
     checkpoint = work / 'iter_2.pth'
     assert checkpoint.is_file()
-    tested = run_tool(script, 'test', config, tmp_path / 'test', checkpoint,
-                      cwd=tmp_path)
+    tested = run_tool(
+        script, 'test', config, tmp_path / 'test', checkpoint, cwd=tmp_path)
     assert tested.code == 0, tested.output[-3000:]
     assert "'Kvasir/meanDic'" in tested.stdout
 
@@ -81,13 +81,19 @@ def test_unreachable_pretrained_weights_are_explained(tmp_path, run_tool,
     options = [o for o in tiny_cli_options if 'init_cfg' not in o]
     env = dict(os.environ, TORCH_HOME=str(tmp_path / 'hub'))
     result = run_tool(
-        'tools/train.py', 'configs/ssformer_s_kvasir.py', '--work-dir',
-        tmp_path / 'work', '--cfg-options', f'data_root={data}', *options,
+        'tools/train.py',
+        'configs/ssformer_s_kvasir.py',
+        '--work-dir',
+        tmp_path / 'work',
+        '--cfg-options',
+        f'data_root={data}',
+        *options,
         'model.backbone.init_cfg.type=Pretrained',
         f'model.backbone.init_cfg.checkpoint={url}',
         'train_dataloader.num_workers=0',
         'train_dataloader.persistent_workers=False',
-        'train_dataloader.batch_size=2', 'train_cfg.max_iters=2',
+        'train_dataloader.batch_size=2',
+        'train_cfg.max_iters=2',
         env=env)
     assert result.code == 1, result.output[-3000:]
     assert f'cannot download the pretrained weights {url}' in result.stderr

@@ -8,20 +8,20 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from mmengine.structures import PixelData
 from mmseg.models.backbones.mit import EfficientMultiheadAttention, MixFFN
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
-from mmengine.structures import PixelData
 
 from conftest import build_model
 from ssformer_mmseg import cpu_features
+from ssformer_mmseg.engine import AutocastOptimWrapper, ChannelsLastHook
+from ssformer_mmseg.models import PLDHead
 from ssformer_mmseg.models.decode_heads.folded_pld_head import FoldedPLDHead
 from ssformer_mmseg.ops.winograd import WinogradConv2d
 from ssformer_mmseg.optimize import optimize_for_inference
 from ssformer_mmseg.optimize.mit_modules import (
     SDPAEfficientMultiheadAttention, TokenMixFFN)
-from ssformer_mmseg.engine import AutocastOptimWrapper, ChannelsLastHook
-from ssformer_mmseg.models import PLDHead
 
 # The fast-path tests build the shared tiny model with 16 head channels
 # (8 there), as they did before it was shared: the same weights, outputs and
@@ -59,8 +59,8 @@ def tiny_model(make_tiny_config):
     return build
 
 
-@pytest.mark.parametrize('config', ['ssformer_s_kvasir.py',
-                                    'ssformer_l_kvasir.py'])
+@pytest.mark.parametrize('config',
+                         ['ssformer_s_kvasir.py', 'ssformer_l_kvasir.py'])
 @pytest.mark.parametrize('channels_last', [True, False])
 def test_fp32_logits_match_eager(config, channels_last):
     torch.manual_seed(0)
@@ -82,19 +82,22 @@ def test_original_model_is_not_modified(tiny_model):
     fast = optimize_for_inference(model)
     assert type(model.decode_head) is PLDHead
     assert type(fast.decode_head) is FoldedPLDHead
-    attentions = [m for m in model.modules()
-                  if isinstance(m, EfficientMultiheadAttention)]
+    attentions = [
+        m for m in model.modules()
+        if isinstance(m, EfficientMultiheadAttention)
+    ]
     assert attentions and all(
         type(m) is EfficientMultiheadAttention for m in attentions)
     assert all(
         type(m) is SDPAEfficientMultiheadAttention for m in fast.modules()
         if isinstance(m, EfficientMultiheadAttention))
-    assert all(type(m) is TokenMixFFN for m in fast.modules()
-               if isinstance(m, MixFFN))
+    assert all(
+        type(m) is TokenMixFFN for m in fast.modules()
+        if isinstance(m, MixFFN))
     # Winograd for the 8 Local-Emphasis 3x3 convolutions (fp32 on the CPU).
     assert sum(type(m) is WinogradConv2d for m in fast.modules()) == 8
-    assert not any(isinstance(m, (TokenMixFFN, WinogradConv2d))
-                   for m in model.modules())
+    assert not any(
+        isinstance(m, (TokenMixFFN, WinogradConv2d)) for m in model.modules())
     bf16 = optimize_for_inference(model, 'bf16')
     assert not any(isinstance(m, WinogradConv2d) for m in bf16.modules())
     # Layers autocast runs in bf16 keep bf16 weights (no per-call casts);
@@ -156,10 +159,13 @@ def data_samples(batch: int, shape: tuple) -> list:
     samples = []
     for _ in range(batch):
         sample = SegDataSample()
-        sample.set_metainfo(dict(img_shape=shape, ori_shape=shape,
-                                 pad_shape=shape, padding_size=[0, 0, 0, 0]))
-        sample.gt_sem_seg = PixelData(
-            data=torch.randint(0, 2, (1, *shape)))
+        sample.set_metainfo(
+            dict(
+                img_shape=shape,
+                ori_shape=shape,
+                pad_shape=shape,
+                padding_size=[0, 0, 0, 0]))
+        sample.gt_sem_seg = PixelData(data=torch.randint(0, 2, (1, *shape)))
         samples.append(sample)
     return samples
 
@@ -169,17 +175,19 @@ def test_predict_keeps_mmseg_semantics(tiny_model, mode):
     model = tiny_model()
     if mode == 'slide':
         from mmengine.config import ConfigDict
-        model.test_cfg = ConfigDict(mode='slide', crop_size=(64, 64),
-                              stride=(48, 48))
+        model.test_cfg = ConfigDict(
+            mode='slide', crop_size=(64, 64), stride=(48, 48))
     fast = optimize_for_inference(model)
     inputs = torch.randn(2, 3, 96, 96)
     with torch.no_grad():
         expected = model.predict(inputs, data_samples(2, (96, 96)))
         results = fast.predict(inputs, data_samples(2, (96, 96)))
     for result, reference in zip(results, expected):
-        torch.testing.assert_close(result.seg_logits.data,
-                                   reference.seg_logits.data, atol=1e-4,
-                                   rtol=0)
+        torch.testing.assert_close(
+            result.seg_logits.data,
+            reference.seg_logits.data,
+            atol=1e-4,
+            rtol=0)
         assert torch.equal(result.pred_sem_seg.data,
                            reference.pred_sem_seg.data)
 
@@ -242,9 +250,10 @@ def test_polyp_segmenter_fast_option(make_tiny_config, tmp_path):
     randomize_norms(model)
     path = str(tmp_path / 'tiny.pth')
     torch.save(dict(state_dict=model.state_dict(), meta=dict()), path)
-    frames = [np.random.default_rng(i).integers(0, 255, (60, 80, 3),
-                                                dtype=np.uint8)
-              for i in range(2)]
+    frames = [
+        np.random.default_rng(i).integers(0, 255, (60, 80, 3), dtype=np.uint8)
+        for i in range(2)
+    ]
     plain = PolypSegmenter(cfg, path)(frames)
     fast = PolypSegmenter(cfg, path, fast=dict(precision='fp32'))
     assert fast.model.inference_options['precision'] == 'fp32'
@@ -268,8 +277,7 @@ def training_losses(model, steps: int, fast: bool) -> list:
         inputs = torch.randn(2, 3, 64, 64, generator=generator)
         samples = data_samples(2, (64, 64))
         with wrapper.optim_context(model):
-            parsed, _ = model.parse_losses(
-                model(inputs, samples, mode='loss'))
+            parsed, _ = model.parse_losses(model(inputs, samples, mode='loss'))
         wrapper.update_params(parsed)
         losses.append(parsed.item())
     if fast:
@@ -328,16 +336,14 @@ def test_test_tool_fast_gives_the_same_scores(make_kvasir_like, tiny_config,
     torch.save(dict(state_dict=model.state_dict(), meta=dict()), checkpoint)
     scores = []
     for extra in ([], ['--fast']):
-        result = run_tool(
-            'tools/test.py', 'configs/ssformer_s_kvasir.py', checkpoint,
-            '--work-dir', str(tmp_path / 'work'), *extra, '--cfg-options',
-            f'data_root={data}', *tiny_cli_options,
-            'test_dataloader.num_workers=0',
-            'test_dataloader.persistent_workers=False')
+        result = run_tool('tools/test.py', 'configs/ssformer_s_kvasir.py',
+                          checkpoint, '--work-dir', str(tmp_path / 'work'),
+                          *extra, '--cfg-options', f'data_root={data}',
+                          *tiny_cli_options, 'test_dataloader.num_workers=0',
+                          'test_dataloader.persistent_workers=False')
         log = result.output
         assert result.code == 0, log[-3000:]
-        line = [row for row in log.splitlines()
-                if 'Kvasir/meanDic' in row][-1]
+        line = [row for row in log.splitlines() if 'Kvasir/meanDic' in row][-1]
         scores.append(line.split('Kvasir/meanDic:')[1].split()[0])
         if extra:
             assert "fast inference: {'precision': 'fp32'" in log

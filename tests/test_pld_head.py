@@ -22,8 +22,10 @@ def make_head(in_channels=(8, 16, 24, 32), channels=16, **kwargs):
         norm_cfg=dict(type='BN', requires_grad=True),
         align_corners=True,
         loss_decode=[
-            dict(type='CrossEntropyLoss', use_sigmoid=True,
-                 loss_name='loss_bce'),
+            dict(
+                type='CrossEntropyLoss',
+                use_sigmoid=True,
+                loss_name='loss_bce'),
             dict(type='BinaryDiceLoss')
         ])
     cfg.update(kwargs)
@@ -44,8 +46,10 @@ def data_samples(batch, size, num_classes=2):
         label = torch.randint(0, num_classes, (1, size, size))
         sample.gt_sem_seg = PixelData(data=label)
         sample.set_metainfo(
-            dict(img_shape=(size, size), ori_shape=(size, size),
-                 pad_shape=(size, size)))
+            dict(
+                img_shape=(size, size),
+                ori_shape=(size, size),
+                pad_shape=(size, size)))
         samples.append(sample)
     return samples
 
@@ -78,8 +82,8 @@ def test_stepwise_aggregation_fuses_deepest_first():
     feats = pyramid(batch=1)
     size = feats[0].shape[2:]
     le = [
-        F.interpolate(block(x), size=size, mode='bilinear',
-                      align_corners=False)
+        F.interpolate(
+            block(x), size=size, mode='bilinear', align_corners=False)
         for block, x in zip(head.local_emphasis, feats)
     ]
     f = head.fuse_convs[2](torch.cat([le[3], le[2]], 1))
@@ -156,8 +160,8 @@ def test_segmentor_forward_backward(config, size):
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
     model.eval()
     with torch.no_grad():
-        assert model(inputs, mode='tensor').shape == (1, 1, size // 4,
-                                                      size // 4)
+        assert model(
+            inputs, mode='tensor').shape == (1, 1, size // 4, size // 4)
 
 
 def test_predict_upsamples_with_align_corners_and_thresholds():
@@ -169,8 +173,8 @@ def test_predict_upsamples_with_align_corners_and_thresholds():
         low = model(inputs, mode='tensor')
         pred = model.predict(inputs, samples)[0]
     # SSFormer: 1/4-scale logits upsampled x4 with align_corners=True.
-    expected = F.interpolate(low, size=(352, 352), mode='bilinear',
-                             align_corners=True)[0]
+    expected = F.interpolate(
+        low, size=(352, 352), mode='bilinear', align_corners=True)[0]
     # For one channel, mmseg stores the sigmoid in ``seg_logits``.
     assert torch.allclose(pred.seg_logits.data, expected.sigmoid(), atol=1e-6)
     assert torch.equal(pred.pred_sem_seg.data,

@@ -9,9 +9,8 @@ from mmseg.registry import DATASETS, TRANSFORMS
 
 from ssformer_mmseg.datasets import (CVC300Dataset, CVCClinicDBDataset,
                                      CVCColonDBDataset,
-                                     ETISLaribPolypDBDataset,
-                                     KvasirSEGDataset, PolypDataset,
-                                     PolypFileError)
+                                     ETISLaribPolypDBDataset, KvasirSEGDataset,
+                                     PolypDataset, PolypFileError)
 from ssformer_mmseg.datasets.polyp_files import read_image, read_mask
 
 TEST_PIPELINE = [
@@ -29,12 +28,15 @@ def frame(height=24, width=32, seed=0):
 
 def disk_mask(height=24, width=32):
     mask = np.zeros((height, width), np.uint8)
-    cv2.circle(mask, (width // 2, height // 2), min(height, width) // 4, 255,
-               -1)
+    cv2.circle(mask, (width // 2, height // 2),
+               min(height, width) // 4, 255, -1)
     return mask
 
 
-def write_set(root, folder='', stems=('a', 'b', 'c'), img_ext='.jpg',
+def write_set(root,
+              folder='',
+              stems=('a', 'b', 'c'),
+              img_ext='.jpg',
               mask_ext='.png'):
     """A set in the prepared layout: <root>/<folder>/{images,masks}."""
     img_dir = osp.join(root, folder, 'images')
@@ -61,12 +63,10 @@ def test_pairs_by_stem_whatever_the_suffix(tmp_path):
     cv2.imwrite(osp.join(img_dir, 'd.tif'), frame())
     cv2.imwrite(osp.join(mask_dir, 'd.bmp'), disk_mask())
     dataset = build(tmp_path)
-    assert [osp.basename(d['img_path']) for d in infos(dataset)] == [
-        'a.jpg', 'b.jpg', 'c.jpg', 'd.tif'
-    ]
-    assert [osp.basename(d['seg_map_path']) for d in infos(dataset)] == [
-        'a.png', 'b.png', 'c.png', 'd.bmp'
-    ]
+    assert [osp.basename(d['img_path'])
+            for d in infos(dataset)] == ['a.jpg', 'b.jpg', 'c.jpg', 'd.tif']
+    assert [osp.basename(d['seg_map_path'])
+            for d in infos(dataset)] == ['a.png', 'b.png', 'c.png', 'd.bmp']
     assert dataset.metainfo['classes'] == ('background', 'polyp')
     assert len(dataset.metainfo['palette']) == 2
 
@@ -75,7 +75,8 @@ def test_split_file_selects_in_its_order(tmp_path):
     write_set(tmp_path)
     (tmp_path / 'split.txt').write_text('c\n\na\n')
     dataset = build(tmp_path, ann_file='split.txt')
-    assert [osp.basename(d['img_path']) for d in infos(dataset)] == ['c.jpg', 'a.jpg']
+    assert [osp.basename(d['img_path'])
+            for d in infos(dataset)] == ['c.jpg', 'a.jpg']
 
 
 def test_sample_has_binary_mask_at_original_size(tmp_path):
@@ -101,11 +102,12 @@ def test_named_sets_find_their_folder(tmp_path, cls, folder, name):
     dataset = DATASETS.build(dict(type=cls.__name__, data_root=str(tmp_path)))
     assert len(dataset) == 2
     info = dataset.get_data_info(0)
-    assert info['img_path'] == osp.join(str(tmp_path), folder, 'images',
-                                        '1.png')
+    assert info['img_path'] == osp.join(
+        str(tmp_path), folder, 'images', '1.png')
     assert info['dataset_name'] == name
     assert dataset.metainfo == PolypDataset(
-        data_root=str(tmp_path), data_prefix=dict(
+        data_root=str(tmp_path),
+        data_prefix=dict(
             img_path=f'{folder}/images',
             seg_map_path=f'{folder}/masks')).metainfo
 
@@ -129,6 +131,7 @@ def test_soft_mask_edges_binarise_at_127(tmp_path):
 
 
 # Bad input: each error names the file ---------------------------------------
+
 
 def test_missing_folder(tmp_path):
     with pytest.raises(PolypFileError, match='images: image folder does not'):
@@ -159,8 +162,8 @@ def test_mask_without_image(tmp_path):
 def test_two_files_with_one_stem(tmp_path):
     img_dir, _ = write_set(tmp_path)
     cv2.imwrite(osp.join(img_dir, 'a.png'), frame())
-    with pytest.raises(PolypFileError,
-                       match=r"a\.png: shares the stem 'a' with") as info:
+    with pytest.raises(
+            PolypFileError, match=r"a\.png: shares the stem 'a' with") as info:
         build(tmp_path)
     assert 'a.jpg' in str(info.value) and 'a.png' in str(info.value)
 
@@ -195,8 +198,9 @@ def grayscale(path):
 
 
 def rgba(path):
-    cv2.imwrite(osp.splitext(path)[0] + '.png',
-                np.dstack([frame(), np.full((24, 32), 255, np.uint8)]))
+    cv2.imwrite(
+        osp.splitext(path)[0] + '.png',
+        np.dstack([frame(), np.full((24, 32), 255, np.uint8)]))
 
 
 @pytest.mark.parametrize('damage,problem', [
@@ -257,7 +261,9 @@ def test_corrupt_image_in_a_worker_reports_its_path(tmp_path):
     img_dir, _ = write_set(tmp_path)
     corrupt(osp.join(img_dir, 'c.jpg'))
     loader = torch.utils.data.DataLoader(
-        build(tmp_path), batch_size=1, num_workers=1,
+        build(tmp_path),
+        batch_size=1,
+        num_workers=1,
         collate_fn=lambda batch: batch)
     with pytest.raises(PolypFileError) as info:
         list(loader)

@@ -13,21 +13,20 @@ import cv2
 import numpy as np
 import pytest
 import torch
-
-import ssformer_mmseg  # noqa: F401  (compat shims, registration)
 from mmengine.evaluator import Evaluator
 from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
 from mmseg.registry import METRICS
 from mmseg.structures import SegDataSample
 
+import ssformer_mmseg  # noqa: F401  (compat shims, registration)
 from ssformer_mmseg.evaluation import PolypMetric
 from ssformer_mmseg.evaluation.polyp_metric import foreground_probability
 from ssformer_mmseg.evaluation.polyp_scores import (MEAN_ROW, METRIC_NAMES,
-                                                     flatten, group_by_set,
-                                                     score_image, summarise,
-                                                     summarise_set,
-                                                     to_uint8_map)
+                                                    flatten, group_by_set,
+                                                    score_image, summarise,
+                                                    summarise_set,
+                                                    to_uint8_map)
 from ssformer_mmseg.evaluation.reports import format_table, write_report
 
 init_default_scope('mmseg')
@@ -147,10 +146,11 @@ def ref_sm(m, g, alpha=0.5):
     w_rt = (w - x0) * y0 / (h * w)
     w_lb = x0 * (h - y0) / (h * w)
     w_rb = 1 - w_lt - w_rt - w_lb
-    s_region = (w_lt * ssim(p[:y0, :x0], gt_f[:y0, :x0]) +
-                w_rt * ssim(p[:y0, x0:], gt_f[:y0, x0:]) +
-                w_lb * ssim(p[y0:, :x0], gt_f[y0:, :x0]) +
-                w_rb * ssim(p[y0:, x0:], gt_f[y0:, x0:]))
+    s_region = (
+        w_lt * ssim(p[:y0, :x0], gt_f[:y0, :x0]) +
+        w_rt * ssim(p[:y0, x0:], gt_f[:y0, x0:]) +
+        w_lb * ssim(p[y0:, :x0], gt_f[y0:, :x0]) +
+        w_rb * ssim(p[y0:, x0:], gt_f[y0:, x0:]))
     return max(0., alpha * s_object + (1 - alpha) * s_region)
 
 
@@ -196,10 +196,10 @@ def test_perfect_binary_map():
     d0, i0 = 2 * g / (g + N), g / N  # threshold 0: everything
     expected_dice = np.r_[np.ones(255), d0]
     expected_iou = np.r_[np.ones(255), i0]
-    np.testing.assert_allclose(s['dice_curve'], expected_dice, rtol=0,
-                               atol=1e-15)
-    np.testing.assert_allclose(s['iou_curve'], expected_iou, rtol=0,
-                               atol=1e-15)
+    np.testing.assert_allclose(
+        s['dice_curve'], expected_dice, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(
+        s['iou_curve'], expected_iou, rtol=0, atol=1e-15)
     assert s['dice_curve'].shape == (256, ) == s['em_curve'].shape
     assert s['mae'] == 0
     assert s['sm'] == pytest.approx(1, abs=1e-12)
@@ -207,7 +207,8 @@ def test_perfect_binary_map():
     # E-measure: perfect alignment, normalised by N - 1 (as the toolboxes);
     # everything predicted at threshold 0 -> alignment 0, enhanced 1/4.
     np.testing.assert_allclose(
-        s['em_curve'], np.r_[np.full(255, N / (N - 1)), N / 4 / (N - 1)],
+        s['em_curve'],
+        np.r_[np.full(255, N / (N - 1)), N / 4 / (N - 1)],
         rtol=1e-12)
 
     row = summarise_set([s])
@@ -258,8 +259,8 @@ def test_soft_map_curves_follow_truncated_level_definition():
     np.testing.assert_allclose(s['em_curve'], ref_em_curve(m, gt), rtol=1e-12)
     assert s['mae'] == pytest.approx(ref_mae(m, gt), abs=1e-15)
     assert s['sm'] == pytest.approx(ref_sm(m, gt), abs=1e-12)
-    assert (s['dice'], s['iou']) == pytest.approx(ref_binary(m, gt, 0.5),
-                                                  abs=1e-15)
+    assert (s['dice'], s['iou']) == pytest.approx(
+        ref_binary(m, gt, 0.5), abs=1e-15)
     row = summarise_set([s])
     assert row['meanDic'] == pytest.approx(dice.mean(), abs=1e-15)
     assert row['maxDic'] == pytest.approx(dice.max(), abs=1e-15)
@@ -316,8 +317,8 @@ def test_mdice_threshold_is_strict_on_the_8bit_map():
     assert score_image(m, gt)['dice'] == 0
     # with threshold 127/255 a pixel of exactly 127 is not above it
     assert score_image(m, gt, threshold=127 / 255)['dice'] == 0
-    assert score_image(m, gt, threshold=126 / 255)['dice'] == pytest.approx(
-        2 * 1000 / 3000)
+    assert score_image(
+        m, gt, threshold=126 / 255)['dice'] == pytest.approx(2 * 1000 / 3000)
 
 
 def test_empty_gt_and_empty_prediction():
@@ -404,7 +405,10 @@ def test_gt_encodings_agree(kind):
     encoded = dict(
         bool=gt,
         int64=gt.astype(np.int64),
-        **{'01': gt.astype(np.uint8), '0255': gt.astype(np.uint8) * 255})
+        **{
+            '01': gt.astype(np.uint8),
+            '0255': gt.astype(np.uint8) * 255
+        })
     s = score_image(m, encoded[kind])
     assert scalars(s) == scalars(ref)
     for key in ('dice_curve', 'iou_curve', 'em_curve'):
@@ -574,9 +578,8 @@ def test_format_table():
 def test_write_report(tmp_path):
     scores = _two_set_scores()
     files = write_report(scores, str(tmp_path / 'report'))
-    assert [osp.basename(f) for f in files] == [
-        'per_image.csv', 'dice_vs_threshold.png'
-    ]
+    assert [osp.basename(f)
+            for f in files] == ['per_image.csv', 'dice_vs_threshold.png']
     with open(files[0], newline='') as f:
         rows = list(csv.reader(f))
     assert rows[0] == [
@@ -587,13 +590,14 @@ def test_write_report(tmp_path):
     for row, s in zip(rows[1:], scores):
         assert row[:2] == [s['dataset'], s['name']]
         expected = [
-            s['dice'], s['iou'], s['dice_curve'].mean(),
-            s['iou_curve'].mean(), s['dice_curve'].max(),
-            s['iou_curve'].max(), s['sm'], s['em_curve'].mean(),
-            s['em_curve'].max(), s['wfm'], s['mae']
+            s['dice'], s['iou'], s['dice_curve'].mean(), s['iou_curve'].mean(),
+            s['dice_curve'].max(), s['iou_curve'].max(), s['sm'],
+            s['em_curve'].mean(), s['em_curve'].max(), s['wfm'], s['mae']
         ]
-        np.testing.assert_allclose([float(v) for v in row[2:]], expected,
-                                   rtol=0, atol=5.1e-7)
+        np.testing.assert_allclose([float(v) for v in row[2:]],
+                                   expected,
+                                   rtol=0,
+                                   atol=5.1e-7)
     img = cv2.imread(files[1])
     assert img is not None and img.ndim == 3 and img.shape[0] > 100
 
@@ -615,8 +619,9 @@ def make_sample(seg_logits, gt, path, dataset_name='Kvasir', pred=True):
     sample.gt_sem_seg = PixelData(
         data=torch.as_tensor(np.asarray(gt, np.int64))[None])
     if pred:
-        label = (seg_logits.argmax(0, keepdim=True) if seg_logits.shape[0] > 1
-                 else (seg_logits > 0.5).long())
+        label = (
+            seg_logits.argmax(0, keepdim=True) if seg_logits.shape[0] > 1 else
+            (seg_logits > 0.5).long())
         sample.pred_sem_seg = PixelData(data=label.long())
     return sample
 
@@ -663,15 +668,15 @@ def test_polyp_metric_two_sets_export_and_report(tmp_path):
     ]
     expected = flatten(summarise(expected_scores))
     assert list(results) == list(expected)
-    assert {k.split('/')[0] for k in results} == {
-        'Kvasir', 'CVC-ClinicDB', 'mean'
-    }
+    assert {k.split('/')[0]
+            for k in results} == {'Kvasir', 'CVC-ClinicDB', 'mean'}
     for key, value in expected.items():
         assert results[key] == pytest.approx(value, abs=1e-12), key
     for metric in METRIC_NAMES:
         assert results[f'mean/{metric}'] == pytest.approx(
-            (results[f'Kvasir/{metric}'] + results[f'CVC-ClinicDB/{metric}'])
-            / 2, abs=1e-12)
+            (results[f'Kvasir/{metric}'] + results[f'CVC-ClinicDB/{metric}']) /
+            2,
+            abs=1e-12)
 
     # exported 8-bit maps: <dir>/<set>/<stem>.png, equal to to_uint8_map
     rescored = []
@@ -705,8 +710,8 @@ def test_polyp_metric_accepts_dict_samples_and_threshold():
     metric.process(None, samples)
     results = metric.evaluate(3)
     maps = [to_uint8_map(p) for p, _ in cases]
-    expected = np.mean([ref_binary(m, g, 0.3)[0] for m, (_, g) in
-                        zip(maps, cases)])
+    expected = np.mean(
+        [ref_binary(m, g, 0.3)[0] for m, (_, g) in zip(maps, cases)])
     assert results['Kvasir/mDice'] == pytest.approx(expected, abs=1e-12)
     # one set: the mean row repeats it
     assert results['mean/mDice'] == results['Kvasir/mDice']
@@ -725,8 +730,8 @@ def test_two_channel_logits_use_softmax(tmp_path):
     rng = np.random.default_rng(9)
     logits = rng.normal(0, 3, size=(2, H, W)).astype(np.float32)
     gt = box_gt().astype(np.uint8)
-    expected_prob = 1 / (1 + np.exp(-(logits[1].astype(np.float64) -
-                                      logits[0])))
+    expected_prob = 1 / (1 +
+                         np.exp(-(logits[1].astype(np.float64) - logits[0])))
     prob = foreground_probability(torch.from_numpy(logits))
     np.testing.assert_allclose(prob, expected_prob, atol=1e-6)
 
@@ -736,7 +741,8 @@ def test_two_channel_logits_use_softmax(tmp_path):
         data_samples=[make_sample(logits, gt, '/d/images/x.jpg', 'ETIS')],
         data_batch=None)
     results = evaluator.evaluate(1)
-    disk = cv2.imread(osp.join(maps_dir, 'ETIS', 'x.png'), cv2.IMREAD_GRAYSCALE)
+    disk = cv2.imread(
+        osp.join(maps_dir, 'ETIS', 'x.png'), cv2.IMREAD_GRAYSCALE)
     np.testing.assert_array_equal(disk, to_uint8_map(prob))
     # float32 softmax vs float64: the 8-bit maps agree up to rounding ties
     assert np.abs(disk.astype(int) - to_uint8_map(expected_prob)).max() <= 1
@@ -778,8 +784,8 @@ def test_with_iou_metric_in_one_evaluator():
     ]
     evaluator.process(data_samples=samples, data_batch=None)
     results = evaluator.evaluate(3)
-    assert {'aAcc', 'mIoU', 'mDice', 'Kvasir/mIoU', 'mean/mDice'} <= set(
-        results)
+    assert {'aAcc', 'mIoU', 'mDice', 'Kvasir/mIoU', 'mean/mDice'
+            } <= set(results)
     expected = flatten(
         summarise([
             score_image(to_uint8_map(p), g, 0.5, 'Kvasir', f's{i}')
@@ -800,8 +806,7 @@ def test_prefix_is_applied():
 
 
 @pytest.mark.parametrize('meta, expected_set', [
-    (dict(classes=('background', 'polyp'), dataset_name='CVC-300'),
-     'CVC-300'),
+    (dict(classes=('background', 'polyp'), dataset_name='CVC-300'), 'CVC-300'),
     (dict(classes=('background', 'polyp')), 'Polyp'),
 ])
 def test_set_name_falls_back_to_dataset_meta(meta, expected_set):

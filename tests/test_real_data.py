@@ -23,8 +23,8 @@ def ssformer_s():
 
 @pytest.mark.parametrize('subset,split', [('kvasir-seg', 'kvasir_test'),
                                           ('cvc-clinicdb', 'clinicdb_test')])
-def test_prediction_at_original_resolution(ssformer_s, real_data_root,
-                                           subset, split):
+def test_prediction_at_original_resolution(ssformer_s, real_data_root, subset,
+                                           split):
     with open(osp.join(real_data_root, 'splits', 'pranet',
                        f'{split}.txt')) as f:
         stem = f.readline().strip()
@@ -41,11 +41,11 @@ def test_prediction_at_original_resolution(ssformer_s, real_data_root,
 
 # The PraNet split on the real data ------------------------------------------
 
+
 def pranet_config(real_data_root, name='ssformer_s_pranet.py'):
     from ssformer_mmseg.config import load_config
     return load_config(
-        osp.join(REPO_ROOT, 'configs', name),
-        dict(data_root=real_data_root))
+        osp.join(REPO_ROOT, 'configs', name), dict(data_root=real_data_root))
 
 
 def test_pranet_split_sizes(real_data_root):
@@ -99,8 +99,11 @@ def test_training_sample_keeps_image_and_mask_aligned(real_data_root):
     pipeline = [p for p in pipeline if p['type'] != 'RandomMaskDilateErode']
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
     info = dataset.get_data_info(0)
-    steps = [Compose(pipeline[:2]), PaintMaskIntoImage(),
-             Compose(pipeline[2:-1])]
+    steps = [
+        Compose(pipeline[:2]),
+        PaintMaskIntoImage(),
+        Compose(pipeline[2:-1])
+    ]
     np.random.seed(0)
     results = info
     for step in steps:
@@ -120,7 +123,8 @@ def test_training_sample_keeps_image_and_mask_aligned(real_data_root):
     assert np.array_equal(again['gt_seg_map'], results['gt_seg_map'])
 
 
-# The tools, end to end on real frames ------------------------------------------
+# The tools, end to end on real frames ----------------------------------------
+
 
 @pytest.fixture(scope='module')
 def run_ok(run_tool):
@@ -128,8 +132,8 @@ def run_ok(run_tool):
 
     def run(*args):
         result = run_tool(*args, timeout=600)
-        assert result.code == 0, (result.stdout[-3000:] +
-                                  result.stderr[-3000:])
+        assert result.code == 0, (
+            result.stdout[-3000:] + result.stderr[-3000:])
         return result.output
 
     return run
@@ -139,34 +143,35 @@ def run_ok(run_tool):
 def test_train_then_test_tools_on_kvasir(real_data_root, tiny_cli_options,
                                          run_ok, tmp_path):
     loaders = [
-        f'{name}.{key}' for name in ('train_dataloader', 'val_dataloader',
-                                     'test_dataloader')
+        f'{name}.{key}'
+        for name in ('train_dataloader', 'val_dataloader', 'test_dataloader')
         for key in ('num_workers=0', 'persistent_workers=False')
     ]
     work_dir = tmp_path / 'work'
-    log = run_ok(
-        'tools/train.py', 'configs/ssformer_s_kvasir.py', '--work-dir',
-        str(work_dir), '--cfg-options', f'data_root={real_data_root}',
-        *tiny_cli_options, *loaders, 'train_dataloader.batch_size=2',
-        'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
-        'default_hooks.checkpoint.interval=2', 'default_hooks.logger.interval=1',
-        'default_hooks.checkpoint.save_best=Kvasir/meanDic',
-        'default_hooks.checkpoint.rule=greater',
-        'val_dataloader.dataset.indices=3')
+    log = run_ok('tools/train.py', 'configs/ssformer_s_kvasir.py',
+                 '--work-dir', str(work_dir), '--cfg-options',
+                 f'data_root={real_data_root}', *tiny_cli_options, *loaders,
+                 'train_dataloader.batch_size=2', 'train_cfg.max_iters=2',
+                 'train_cfg.val_interval=2',
+                 'default_hooks.checkpoint.interval=2',
+                 'default_hooks.logger.interval=1',
+                 'default_hooks.checkpoint.save_best=Kvasir/meanDic',
+                 'default_hooks.checkpoint.rule=greater',
+                 'val_dataloader.dataset.indices=3')
     assert 'Iter(train) [2/2]' in log and 'loss_dice' in log
     assert 'Kvasir/meanDic' in log and 'mean/Sm' in log
     # Checkpoint selection can use any of the per-set keys.
-    assert any(f.startswith('best_Kvasir_meanDic') for f in os.listdir(
-        work_dir))
+    assert any(
+        f.startswith('best_Kvasir_meanDic') for f in os.listdir(work_dir))
     checkpoint = work_dir / 'iter_2.pth'
     assert checkpoint.is_file()
     maps = tmp_path / 'maps'
-    log = run_ok(
-        'tools/test.py', 'configs/ssformer_s_kvasir.py', str(checkpoint),
-        '--work-dir', str(tmp_path / 'test'), '--show-dir',
-        str(tmp_path / 'shown'), '--out', str(maps), '--cfg-options',
-        f'data_root={real_data_root}', *tiny_cli_options, *loaders,
-        'test_dataloader.dataset.indices=2')
+    log = run_ok('tools/test.py', 'configs/ssformer_s_kvasir.py',
+                 str(checkpoint),
+                 '--work-dir', str(tmp_path / 'test'), '--show-dir',
+                 str(tmp_path / 'shown'), '--out', str(maps), '--cfg-options',
+                 f'data_root={real_data_root}', *tiny_cli_options, *loaders,
+                 'test_dataloader.dataset.indices=2')
     assert 'Iter(test) [2/2]' in log and 'Kvasir/meanDic' in log
     assert len(os.listdir(maps / 'Kvasir')) == 2
     assert (tmp_path / 'test' / 'per_image.csv').is_file()
@@ -181,11 +186,11 @@ def test_train_then_test_tools_on_kvasir(real_data_root, tiny_cli_options,
     assert table_row(offline, 'Kvasir') == table_row(log, 'Kvasir')
     assert in_run
     # Test-time augmentation (flips) runs through the same metric.
-    log = run_ok(
-        'tools/test.py', 'configs/ssformer_s_kvasir.py', str(checkpoint),
-        '--tta', '--work-dir', str(tmp_path / 'tta'), '--cfg-options',
-        f'data_root={real_data_root}', *tiny_cli_options, *loaders,
-        'test_dataloader.dataset.indices=2')
+    log = run_ok('tools/test.py', 'configs/ssformer_s_kvasir.py',
+                 str(checkpoint), '--tta', '--work-dir', str(tmp_path / 'tta'),
+                 '--cfg-options', f'data_root={real_data_root}',
+                 *tiny_cli_options, *loaders,
+                 'test_dataloader.dataset.indices=2')
     assert 'Iter(test) [2/2]' in log and 'Kvasir/meanDic' in log
     drawn = [
         f for _, _, files in os.walk(tmp_path / 'shown') for f in files

@@ -23,35 +23,49 @@ def evil(tmp_path_factory, make_kvasir_like, write_hostile_checkpoint):
 
 
 def entry_points(root, checkpoint, image, tiny_cli_options):
-    options = ['--cfg-options', f'data_root={root / "data"}',
-               *tiny_cli_options]
+    options = [
+        '--cfg-options', f'data_root={root / "data"}', *tiny_cli_options
+    ]
     work = root / 'work'
     resume_dir = root / 'resume'
     resume_dir.mkdir(exist_ok=True)
     (resume_dir / 'iter_2.pth').write_bytes(checkpoint.read_bytes())
     return {
-        'test': (['tools/test.py', CONFIG, str(checkpoint), '--work-dir',
-                  str(work), *options], None),
-        'infer': (['tools/infer.py', CONFIG, str(checkpoint), str(image),
-                   '--out-dir', str(root / 'infer'), '--cfg-options',
-                   *tiny_cli_options],
-                  root / 'infer'),
-        'train load_from': (['tools/train.py', CONFIG, '--work-dir',
-                             str(work), *options,
-                             f'load_from={checkpoint}',
-                             'train_cfg.max_iters=1'], None),
-        'train --resume': (['tools/train.py', CONFIG, '--resume',
-                            '--work-dir', str(resume_dir), *options,
-                            'train_cfg.max_iters=3'], None),
-        'ssformer2mmseg': (['tools/model_converters/ssformer2mmseg.py',
-                            str(checkpoint), str(root / 'converted.pth')],
-                           root / 'converted.pth'),
-        'mit2mmseg': (['tools/model_converters/mit2mmseg.py',
-                       str(checkpoint), str(root / 'mit.pth')],
-                      root / 'mit.pth'),
-        'export_onnx': (['tools/export_onnx.py', CONFIG, str(checkpoint),
-                         '--out', str(root / 'model.onnx'), '--cfg-options',
-                         *tiny_cli_options], root / 'model.onnx'),
+        'test': ([
+            'tools/test.py', CONFIG,
+            str(checkpoint), '--work-dir',
+            str(work), *options
+        ], None),
+        'infer': ([
+            'tools/infer.py', CONFIG,
+            str(checkpoint),
+            str(image), '--out-dir',
+            str(root / 'infer'), '--cfg-options', *tiny_cli_options
+        ], root / 'infer'),
+        'train load_from': ([
+            'tools/train.py', CONFIG, '--work-dir',
+            str(work), *options, f'load_from={checkpoint}',
+            'train_cfg.max_iters=1'
+        ], None),
+        'train --resume': ([
+            'tools/train.py', CONFIG, '--resume', '--work-dir',
+            str(resume_dir), *options, 'train_cfg.max_iters=3'
+        ], None),
+        'ssformer2mmseg': ([
+            'tools/model_converters/ssformer2mmseg.py',
+            str(checkpoint),
+            str(root / 'converted.pth')
+        ], root / 'converted.pth'),
+        'mit2mmseg': ([
+            'tools/model_converters/mit2mmseg.py',
+            str(checkpoint),
+            str(root / 'mit.pth')
+        ], root / 'mit.pth'),
+        'export_onnx': ([
+            'tools/export_onnx.py', CONFIG,
+            str(checkpoint), '--out',
+            str(root / 'model.onnx'), '--cfg-options', *tiny_cli_options
+        ], root / 'model.onnx'),
     }
 
 
@@ -62,8 +76,10 @@ def slow(name):
 # Those that get to build a model or a loop take 6-11 s on a 2-core CPU;
 # the rest stop within a tool's start-up (about 5 s).
 @pytest.mark.parametrize('name', [
-    slow('test'), 'infer', slow('train load_from'), slow('train --resume'),
-    'ssformer2mmseg', 'mit2mmseg', slow('export_onnx')
+    slow('test'), 'infer',
+    slow('train load_from'),
+    slow('train --resume'), 'ssformer2mmseg', 'mit2mmseg',
+    slow('export_onnx')
 ])
 def test_entry_point_refuses_foreign_global(evil, tiny_cli_options, run_tool,
                                             name):

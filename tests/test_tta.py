@@ -29,8 +29,11 @@ def test_one_channel_views_average_stored_probabilities():
 
 
 def test_multiclass_views_average_softmax():
-    model = tta_model(num_classes=3, out_channels=None, threshold=None,
-                      loss_decode=dict(type='CrossEntropyLoss'))
+    model = tta_model(
+        num_classes=3,
+        out_channels=None,
+        threshold=None,
+        loss_decode=dict(type='CrossEntropyLoss'))
     logits = [torch.randn(3, 2, 2) for _ in range(2)]
     merged = model.merge_preds([[view(x) for x in logits]])[0]
     expected = torch.stack([x.softmax(0) for x in logits]).mean(0)
