@@ -43,12 +43,14 @@ def _load_compat():
 
 
 class _FallbackLoader(importlib.abc.Loader):
-    """Hands out a module that is already built."""
+    """Hands out a module that is already built; the hook's work is done
+    once it has (a mere ``find_spec`` probe leaves the hook in place)."""
 
     def __init__(self, module):
         self.module = module
 
     def create_module(self, spec):
+        uninstall()
         return self.module
 
     def exec_module(self, module) -> None:
@@ -58,14 +60,26 @@ class _FallbackLoader(importlib.abc.Loader):
 class MMCVOpsFinder(importlib.abc.MetaPathFinder):
     """Serves the ``mmcv.ops`` stand-in where mmcv has no compiled ops."""
 
+    def __init__(self):
+        # Loading compat imports torch and mmcv, which may look up mmcv.ops
+        # themselves: those look-ups take the normal way.
+        self._busy = False
+
     def find_spec(self, fullname, path=None, target=None):
-        if fullname != _TARGET:
+        if fullname != _TARGET or self._busy:
             return None
-        uninstall()
-        compat = _load_compat()
-        if compat is None or compat.mmcv_has_compiled_ops():
+        self._busy = True
+        try:
+            compat = _load_compat()
+            if compat is None or compat.mmcv_has_compiled_ops():
+                uninstall()
+                return None
+            module = compat.fallback_ops_module()
+        except Exception:  # never break mmcv.ops itself: stock behaviour
+            uninstall()
             return None
-        module = compat.fallback_ops_module()
+        finally:
+            self._busy = False
         return importlib.util.spec_from_loader(_TARGET,
                                                _FallbackLoader(module))
 

@@ -24,21 +24,35 @@ class BuildPyWithStartupHook(build_py):
 
 def editable_wheel_command():
     """setuptools' PEP 660 ``editable_wheel`` (``pip install -e``), which
-    ignores extra build outputs, with the ``.pth`` file added to its wheel.
-    None before setuptools 64 (``develop`` installs; no hook there)."""
+    ignores extra build outputs, with the ``.pth`` file written into its
+    wheel (listed, with its hash, in the wheel's RECORD like every other
+    file). None before setuptools 64 (``develop`` installs; no hook)."""
     try:
         from setuptools.command.editable_wheel import editable_wheel
     except ImportError:
         return None
 
+    class WithStartupHook:
+        """An editable-install strategy that also writes the ``.pth``."""
+
+        def __init__(self, strategy):
+            self.strategy = strategy
+
+        def __enter__(self):
+            self.strategy.__enter__()
+            return self
+
+        def __exit__(self, *exc_info):
+            return self.strategy.__exit__(*exc_info)
+
+        def __call__(self, wheel, files, mapping):
+            self.strategy(wheel, files, mapping)
+            wheel.write(STARTUP_PTH, STARTUP_PTH)
+
     class EditableWheelWithStartupHook(editable_wheel):
 
-        def _create_wheel_file(self, bdist_wheel):
-            from wheel.wheelfile import WheelFile
-            path = super()._create_wheel_file(bdist_wheel)
-            with WheelFile(path, 'a') as wheel:
-                wheel.write(STARTUP_PTH, STARTUP_PTH)
-            return path
+        def _select_strategy(self, *args, **kwargs):
+            return WithStartupHook(super()._select_strategy(*args, **kwargs))
 
     return EditableWheelWithStartupHook
 

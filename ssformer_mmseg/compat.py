@@ -301,6 +301,9 @@ _MOVED = {
 
 def __getattr__(name: str) -> Any:
     # Imported at call time: this module imports nothing of the package, so
-    # that the interpreter-start hook can load it before mmseg (point 1).
+    # that the interpreter-start hook can load it before mmseg (point 1);
+    # dunder probes (every ``from compat import X``) must not import it.
+    if name.startswith('__'):
+        raise AttributeError(name)
     from ._deprecation import moved_names
     return moved_names(__name__, _MOVED)(name)

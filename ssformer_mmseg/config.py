@@ -6,6 +6,7 @@ looks into a config's test datasets goes through :func:`dataset_parts`.
 """
 import copy
 import os.path as osp
+import warnings
 from typing import Any, List, Optional, Union
 
 from mmengine.config import Config
@@ -13,8 +14,9 @@ from mmengine.config import Config
 ConfigLike = Union[str, Config]
 
 
-def load_config(config: ConfigLike,
-                cfg_options: Optional[dict] = None) -> Config:
+def load_config(config: Optional[ConfigLike] = None,
+                cfg_options: Optional[dict] = None,
+                path: Optional[str] = None) -> Config:
     """Load a config (or copy a Config object) and apply ``--cfg-options``.
 
     Beyond ``Config.merge_from_dict``, the option ``data_root=DIR`` moves
@@ -26,10 +28,20 @@ def load_config(config: ConfigLike,
         config (str | Config): Config file, or a Config object, which is
             deep-copied (never modified).
         cfg_options (dict, optional): Parsed ``--cfg-options``.
+        path (str, optional): Deprecated name of ``config``.
 
     Returns:
         Config: The config, a private copy.
     """
+    if path is not None:
+        warnings.warn(
+            'load_config(path=...) is deprecated; pass the config '
+            'as the first argument',
+            DeprecationWarning,
+            stacklevel=2)
+        config = path
+    if config is None:
+        raise TypeError('load_config() needs a config file or object')
     cfg = copy.deepcopy(config) if isinstance(config, Config) else \
         Config.fromfile(config)
     options = dict(cfg_options or {})
@@ -108,6 +120,8 @@ def set_dataset_pipeline(dataset: dict, pipeline: list) -> dict:
 
 def __getattr__(name: str) -> Any:
     # The command-line helpers moved to ssformer_mmseg.cli.
+    if name.startswith('__'):
+        raise AttributeError(name)
     from ._deprecation import moved_names
     return moved_names(
         __name__, {

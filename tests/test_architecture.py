@@ -139,3 +139,16 @@ def test_tools_do_not_edit_sys_path_and_tests_do_not_import_tools():
         imported = set(imported_modules(path))
         assert not imported & tools, (path, imported & tools)
         assert not {m for m in imported if m.startswith('test_')}, path
+
+
+def test_renamed_keyword_and_return_type_stay_compatible(tmp_path):
+    from ssformer_mmseg.checkpoint_converters import ConversionResult
+    from ssformer_mmseg.config import load_config
+    config = osp.join(REPO_ROOT, 'configs', 'ssformer_s_kvasir.py')
+    with pytest.warns(DeprecationWarning, match=r'path=\.\.\.'):
+        cfg = load_config(path=config)
+    assert cfg.model.decode_head.type == 'PLDHead'
+    # convert_checkpoint_file returned the dropped keys; it still does.
+    result = ConversionResult(12, ['head.weight', 'head.bias'])
+    assert result == ['head.weight', 'head.bias'] and result.converted == 12
+    assert result.dropped == list(result)

@@ -45,11 +45,12 @@ def test_a_registered_backend_serves_the_segmenter(constant_backend,
                                                    tiny_config):
     cfg = tiny_config
     segmenter = PolypSegmenter(cfg, backend='constant', onnx_file='2.0')
-    assert segmenter.backend.name == 'constant' and segmenter.model is None
+    assert segmenter.backend == 'constant' and segmenter.model is None
+    assert segmenter.session is None
     frames = [np.zeros((30, 50, 3), np.uint8), np.zeros((64, 20, 3), np.uint8)]
     probs = segmenter(frames)
     # The segmenter's own pre-processing (the config's 352x352 resize) ...
-    assert segmenter.backend.seen == [(2, 3, 352, 352)]
+    assert segmenter.runtime.seen == [(2, 3, 352, 352)]
     # ... and post-processing (each frame's size, sigmoid, threshold).
     assert [p.shape for p in probs] == [(30, 50), (64, 20)]
     np.testing.assert_allclose(probs[0], 1 / (1 + np.exp(-2.0)), rtol=1e-6)
@@ -60,7 +61,7 @@ def test_a_backend_object_is_used_as_given(constant_backend, tiny_config):
     cfg = tiny_config
     backend = build_backend('constant', cfg, model_file='-3')
     segmenter = PolypSegmenter(cfg, backend=backend)
-    assert segmenter.backend is backend
+    assert segmenter.runtime is backend and segmenter.backend == 'constant'
     assert (segmenter.mask(segmenter([np.zeros((8, 8, 3),
                                                np.uint8)])[0]) == 0).all()
 

@@ -45,7 +45,10 @@ def test_mmseg_needs_the_fallback_and_imports_with_it(run_python):
     # ... with it, it can, without importing ssformer_mmseg (which mmseg's
     # own tools do only later, through a config's custom_imports).
     hooked = run_python("""
+        import importlib.util
         import sys
+        # A mere probe does not use the hook up.
+        assert importlib.util.find_spec('mmcv.ops') is not None
         import mmcv.ops
         import mmseg.models
         print(mmcv.ops.IS_SSFORMER_FALLBACK, 'ssformer_mmseg' in sys.modules)

@@ -56,7 +56,7 @@ def test_two_cpu_processes_train_and_write_one_checkpoint(
 def test_shutdown_distributed_destroys_the_process_group(tmp_path):
     import torch.distributed as dist
 
-    from ssformer_mmseg.compat import shutdown_distributed
+    from ssformer_mmseg.engine.distributed import shutdown_distributed
     assert shutdown_distributed() is False  # no group: nothing to do
     dist.init_process_group(
         'gloo',

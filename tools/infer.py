@@ -23,6 +23,7 @@ from ssformer_mmseg.cli import (add_cfg_options_argument,
                                 add_fast_inference_arguments,
                                 fast_inference_options)
 from ssformer_mmseg.datasets import PolypFileError
+from ssformer_mmseg.messages import listing
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -112,11 +113,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 1
     if summary['skipped']:
         print(f'skipped {len(summary["skipped"])} non-image file(s): ' +
-              ', '.join(summary['skipped'][:10]))
+              listing(summary['skipped'], limit=10))
     rate = summary['frames'] / max(summary['seconds'], 1e-9)
     print(f'segmented {summary["frames"]} frame(s) of {args.input} '
           f'({summary["kind"]}) in {summary["seconds"]:.1f} s '
-          f'({rate:.2f} frames/s, {segmenter.backend.name} on '
+          f'({rate:.2f} frames/s, {segmenter.backend} on '
           f'{segmenter.device}, '
           f'threshold {segmenter.threshold})')
     for path in summary['outputs']:

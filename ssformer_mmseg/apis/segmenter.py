@@ -42,7 +42,8 @@ class PolypSegmenter:
         backend (str | InferenceBackend): ``'pytorch'``, ``'onnxruntime'``
             (any name in :data:`~.backends.BACKENDS`), or a backend object
             built already (then ``checkpoint``, ``device``, ``onnx_file``
-            and ``fast`` are not used).
+            and ``fast`` are not used). The object is kept as
+            :attr:`runtime`; :attr:`backend` is its name.
         onnx_file (str, optional): Exported model for ``'onnxruntime'``
             (``tools/export_onnx.py``).
         threshold (float, optional): Foreground threshold for
@@ -78,14 +79,29 @@ class PolypSegmenter:
                 checkpoint=checkpoint,
                 model_file=onnx_file,
                 fast=fast)
-        self.backend = backend
+        #: The backend object that runs the network.
+        self.runtime = backend
+        #: Its registered name (``'pytorch'``, ``'onnxruntime'``, ...).
+        self.backend = backend.name
         self.device = backend.device
         self.data_preprocessor = backend.data_preprocessor
 
     @property
     def model(self) -> Optional[torch.nn.Module]:
         """The PyTorch segmentor, for backends that run one (else None)."""
-        return getattr(self.backend, 'model', None)
+        return getattr(self.runtime, 'model', None)
+
+    @model.setter
+    def model(self, model: torch.nn.Module) -> None:
+        if not hasattr(self.runtime, 'model'):
+            raise AttributeError(f'the {self.backend} backend runs no '
+                                 'PyTorch model')
+        self.runtime.model = model
+
+    @property
+    def session(self):
+        """The ONNX Runtime session, for that backend (else None)."""
+        return getattr(self.runtime, 'session', None)
 
     def preprocess(self, frames: Sequence[np.ndarray]) -> dict:
         """Test pipeline + data preprocessor: ``{'inputs', 'data_samples'}``
@@ -101,7 +117,7 @@ class PolypSegmenter:
 
     def logits(self, inputs: torch.Tensor, data_samples: list) -> torch.Tensor:
         """Logits (N, 1, H, W) at the network input size."""
-        return self.backend.logits(inputs, data_samples)
+        return self.runtime.logits(inputs, data_samples)
 
     @torch.no_grad()
     def __call__(self, frames: Sequence[np.ndarray]) -> List[np.ndarray]:

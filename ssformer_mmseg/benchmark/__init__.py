@@ -17,8 +17,9 @@ run of both from the same weights on the same batches.
 Data (``--data``): training-pipeline samples/s of the config's training set
 (full augmentation) with 0, 1, 2, ... loader workers.
 
-FLOPs and parameters come from mmengine's analysis tools. Results print as
-tables and go to a JSON file.
+FLOPs and parameters come from mmengine's analysis tools.
+:func:`run_benchmark` returns the report and logs each table;
+``tools/benchmark.py`` prints them and writes the JSON file.
 
 Modules: :mod:`.measure` (timing, memory), :mod:`.inference`,
 :mod:`.training`, :mod:`.data`, :mod:`.report`, :mod:`.metric` (the cost of

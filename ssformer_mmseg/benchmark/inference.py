@@ -59,13 +59,13 @@ def benchmark_inference(model: torch.nn.Module,
             interleaved_times(calls, device, options.warmup, options.rounds),
             options.batch_size)
         results = []
-        for name, (net, x, options) in variants.items():
+        for name, (net, x, settings) in variants.items():
             difference = (net(x, mode='tensor').float() -
                           reference).abs().max().item()
             results.append(
                 dict(
                     name=name,
-                    **options,
+                    **settings,
                     **rows[name],
                     max_abs_diff=difference,
                     peak_mb=peak_memory_mb(calls[name], device)))

@@ -1,6 +1,6 @@
 """Converting checkpoint files (what ``tools/model_converters/`` call)."""
 import os.path as osp
-from typing import List, NamedTuple
+from typing import List
 
 import torch
 
@@ -8,12 +8,24 @@ from .mit import convert_mit
 from .ssformer import convert_ssformer
 
 
-class ConversionResult(NamedTuple):
-    """What :func:`convert_checkpoint_file` did, for the caller to report."""
-    #: Number of tensors written.
-    converted: int
-    #: Source keys dropped as provably unused.
-    dropped: List[str]
+class ConversionResult(list):
+    """The dropped source keys (what :func:`convert_checkpoint_file` has
+    always returned), with the number of converted tensors as
+    :attr:`converted`, for the caller to report.
+
+    Args:
+        converted (int): Number of tensors written.
+        dropped (list[str]): Source keys dropped as provably unused.
+    """
+
+    def __init__(self, converted: int, dropped: List[str]):
+        super().__init__(dropped)
+        self.converted = converted
+
+    @property
+    def dropped(self) -> List[str]:
+        """The dropped source keys (the list itself)."""
+        return list(self)
 
 
 def convert_checkpoint_file(src: str, dst: str, kind: str) -> ConversionResult:
@@ -32,8 +44,8 @@ def convert_checkpoint_file(src: str, dst: str, kind: str) -> ConversionResult:
             ``init_cfg``).
 
     Returns:
-        ConversionResult: The number of converted tensors and the dropped
-        source keys.
+        ConversionResult: The dropped source keys, a list, with the number
+        of converted tensors as ``.converted``.
     """
     from .. import __version__
     converters = dict(ssformer=convert_ssformer, mit=convert_mit)

@@ -20,7 +20,7 @@ is refused by all, always with its path:
   soft edges are fine (it is binarised at ``> 127``), a mask coded 0/1, a
   colour label map or a mostly grey image is refused;
 * a mask (or a prediction map) must have the size of its image (or ground
-  truth): :func:`check_same_size`.
+  truth): :func:`check_sizes_match`.
 """
 import io
 import os.path as osp
@@ -214,9 +214,9 @@ def read_mask(path: str, backend_args: Optional[dict] = None) -> np.ndarray:
     return mask_from_bytes(read_bytes(path, backend_args), path)
 
 
-def check_same_size(path: str, what: str, shape: Sequence[int], reference: str,
-                    reference_path: Optional[str],
-                    reference_shape: Sequence[int]) -> None:
+def check_sizes_match(path: str, what: str, shape: Sequence[int],
+                      reference: str, reference_path: Optional[str],
+                      reference_shape: Sequence[int]) -> None:
     """Refuse an array whose height/width differ from its reference's.
 
     Args:
@@ -237,6 +237,14 @@ def check_same_size(path: str, what: str, shape: Sequence[int], reference: str,
         raise PolypFileError(
             path, f'{what} is {shape[1]}x{shape[0]} but its {reference}'
             f'{named} is {reference_shape[1]}x{reference_shape[0]}')
+
+
+def check_same_size(image: np.ndarray, mask: np.ndarray, image_path: str,
+                    mask_path: str) -> None:
+    """Refuse a mask whose height/width differ from its image's (see
+    :func:`check_sizes_match`)."""
+    check_sizes_match(mask_path, 'mask', mask.shape, 'image', image_path,
+                      image.shape)
 
 
 def is_image_name(name: str, suffixes: Sequence[str] = IMAGE_SUFFIXES) -> bool:

@@ -16,6 +16,8 @@ from ..partial_outputs import removed_on_error
 from .checkpoints import resumable_checkpoint
 from .distributed import shutdown_distributed
 
+_REMOTE = ('http://', 'https://')
+
 
 class RunError(RuntimeError):
     """A run that cannot start or go on, for a reason the message explains
@@ -67,13 +69,12 @@ def resume_from(cfg: Config) -> None:
 
 
 def weight_urls(node: Any) -> List[str]:
-    """The http(s) checkpoints a config downloads: ``Pretrained``
-    ``init_cfg`` checkpoints anywhere in it, in order."""
+    """The http(s) ``checkpoint`` entries (``Pretrained`` ``init_cfg``)
+    anywhere in a config node, in order."""
     urls: List[str] = []
     if isinstance(node, dict):
         checkpoint = node.get('checkpoint')
-        remote = ('http://', 'https://')
-        if isinstance(checkpoint, str) and checkpoint.startswith(remote):
+        if isinstance(checkpoint, str) and checkpoint.startswith(_REMOTE):
             urls.append(checkpoint)
         for value in node.values():
             urls += weight_urls(value)
@@ -83,19 +84,32 @@ def weight_urls(node: Any) -> List[str]:
     return urls
 
 
-def download_error(cfg: Config, error: urllib.error.URLError) -> RunError:
-    """What to say when the pretrained weights cannot be downloaded."""
-    urls = weight_urls(cfg.get('model', {})) or ['(a URL in the config)']
-    return RunError(
-        f'cannot download the pretrained weights {", ".join(urls)}: '
-        f'{error.reason}.\n'
-        'Two ways on:\n'
-        '  * a local copy of the weights: --cfg-options '
-        'model.backbone.init_cfg.checkpoint=PATH (mmseg\'s MiT weights, or '
-        'NVlabs\' mit_b*.pth converted with '
-        'tools/model_converters/mit2mmseg.py);\n'
-        '  * training from scratch: --cfg-options '
-        'model.backbone.init_cfg=None')
+def download_error(cfg: Config,
+                   error: urllib.error.URLError) -> Optional[RunError]:
+    """What to say when weights the config downloads cannot be reached:
+    which URL, and the ways on; None if the config downloads nothing."""
+    init_urls = weight_urls(cfg.get('model', {}))
+    load_from = cfg.get('load_from')
+    remote_load = isinstance(load_from, str) and load_from.startswith(_REMOTE)
+    if not init_urls and not remote_load:
+        return None
+    ways = []
+    if init_urls:
+        ways += [
+            'a local copy of the pretrained weights: --cfg-options '
+            'model.backbone.init_cfg.checkpoint=PATH (mmseg\'s MiT weights, '
+            'or NVlabs\' mit_b*.pth converted with '
+            'tools/model_converters/mit2mmseg.py)',
+            'training from scratch: --cfg-options model.backbone.init_cfg=None'
+        ]
+    if remote_load:
+        ways.append('a local copy of the checkpoint: --cfg-options '
+                    'load_from=PATH')
+    urls = init_urls + ([load_from] if remote_load else [])
+    return RunError(f'cannot download the pretrained weights '
+                    f'{", ".join(urls)}: {error.reason}.\n' +
+                    ('Two ways on' if len(ways) == 2 else 'Ways on') + ':\n' +
+                    ''.join(f'  * {way}\n' for way in ways).rstrip())
 
 
 def train(cfg: Config) -> None:
@@ -113,7 +127,10 @@ def train(cfg: Config) -> None:
     try:
         runner.train()
     except urllib.error.URLError as error:
-        raise download_error(cfg, error) from None
+        explained = download_error(cfg, error)
+        if explained is None:  # not a download of weights
+            raise
+        raise explained from None
     shutdown_distributed()
 
 

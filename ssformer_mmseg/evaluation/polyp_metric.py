@@ -10,7 +10,7 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 from mmseg.registry import METRICS
 
-from ..datasets.polyp_files import check_same_size
+from ..datasets.polyp_files import check_sizes_match
 from .polyp_scores import (flatten, group_by_set, score_image, summarise,
                            to_uint8_map)
 from .reports import format_table, write_report
@@ -67,8 +67,8 @@ class PolypMetric(BaseMetric):
             path = sample['img_path']
             prob = foreground_probability(sample['seg_logits']['data'])
             gt = sample['gt_sem_seg']['data'][0].cpu().numpy()
-            check_same_size(path, 'prediction', prob.shape, 'ground truth',
-                            sample.get('seg_map_path'), gt.shape)
+            check_sizes_match(path, 'prediction', prob.shape, 'ground truth',
+                              sample.get('seg_map_path'), gt.shape)
             prob_map = to_uint8_map(prob)
             # Outside a Runner no dataset_meta may have been set.
             dataset = sample.get('dataset_name') or (

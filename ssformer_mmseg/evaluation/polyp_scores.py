@@ -42,7 +42,7 @@ from typing import Any, Dict, List, Sequence
 
 import numpy as np
 
-from ..datasets.polyp_files import check_same_size
+from ..datasets.polyp_files import check_sizes_match
 
 #: Reported metrics, in table order.
 METRIC_NAMES = ('mDice', 'mIoU', 'meanDic', 'meanIoU', 'maxDic', 'maxIoU',
@@ -94,8 +94,8 @@ def score_image(prob_map: np.ndarray,
     if prob_map.dtype != np.uint8 or prob_map.ndim != 2:
         raise ValueError('expected a 2-D uint8 probability map, got '
                          f'{prob_map.dtype} {prob_map.shape}')
-    check_same_size(name or 'image', 'map', prob_map.shape, 'ground truth',
-                    None, gt.shape)
+    check_sizes_match(name or 'image', 'map', prob_map.shape, 'ground truth',
+                      None, gt.shape)
     gt_map = np.where(gt > 0, 255, 0).astype(np.uint8)
     dice, iou = _overlap(prob_map > threshold * 255, gt_map > 0)
 
@@ -175,6 +175,8 @@ def flatten(summary: Dict[str, Dict[str, float]]) -> Dict[str, float]:
 
 def __getattr__(name: str) -> Any:
     # Tables, CSV and plots moved out of the pure scores.
+    if name.startswith('__'):
+        raise AttributeError(name)
     from .._deprecation import moved_names
     return moved_names(
         __name__, {

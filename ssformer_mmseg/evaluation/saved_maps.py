@@ -18,7 +18,7 @@ from mmseg.registry import DATASETS
 
 from ..config import dataset_parts
 from ..datasets.polyp_files import (IMAGE_SUFFIXES, PolypFileError,
-                                    check_same_size, decode, read_bytes,
+                                    check_sizes_match, decode, read_bytes,
                                     read_mask)
 from ..messages import listing
 from .polyp_scores import score_image
@@ -109,8 +109,8 @@ def score_saved_maps(
     for count, (sample, path) in enumerate(zip(samples, maps), 1):
         pred = read_map(path)
         gt = read_mask(sample['seg_map_path'])
-        check_same_size(path, 'map', pred.shape, 'ground truth',
-                        sample['seg_map_path'], gt.shape)
+        check_sizes_match(path, 'map', pred.shape, 'ground truth',
+                          sample['seg_map_path'], gt.shape)
         scores.append(
             score_image(pred, gt, threshold, sample['dataset_name'],
                         osp.splitext(osp.basename(path))[0]))

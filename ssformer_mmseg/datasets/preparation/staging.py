@@ -16,7 +16,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from ..polyp_files import (PolypFileError, check_same_size, image_from_bytes,
+from ..polyp_files import (PolypFileError, check_sizes_match, image_from_bytes,
                            mask_from_bytes, read_bytes, stored_format)
 from .pairing import SetPlan
 from .sources import SETS_BY_KEY
@@ -110,8 +110,8 @@ def stage_set(plan: SetPlan,
         mask = _checked(pair.mask, mask_from_bytes, problems)
         if image and mask:
             try:
-                check_same_size(pair.mask, 'mask', mask[1].shape, 'image',
-                                pair.image, image[1].shape)
+                check_sizes_match(pair.mask, 'mask', mask[1].shape, 'image',
+                                  pair.image, image[1].shape)
             except PolypFileError as error:
                 problems.append(error)
                 continue

@@ -4,8 +4,8 @@ from mmcv.transforms import LoadImageFromFile
 from mmseg.datasets.transforms import LoadAnnotations
 from mmseg.registry import TRANSFORMS
 
-from ..polyp_files import (check_same_size, image_from_bytes, mask_from_bytes,
-                           read_bytes)
+from ..polyp_files import (check_sizes_match, image_from_bytes,
+                           mask_from_bytes, read_bytes)
 
 
 @TRANSFORMS.register_module()
@@ -62,7 +62,7 @@ class LoadPolypAnnotations(LoadAnnotations):
         mask = mask_from_bytes(read_bytes(path, self.backend_args), path)
         ori_shape = results.get('ori_shape')
         if ori_shape is not None:
-            check_same_size(path, 'mask', mask.shape, 'image',
-                            results.get('img_path'), ori_shape)
+            check_sizes_match(path, 'mask', mask.shape, 'image',
+                              results.get('img_path'), ori_shape)
         results['gt_seg_map'] = mask
         results['seg_fields'].append('gt_seg_map')
