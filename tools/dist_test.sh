@@ -16,7 +16,6 @@ PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
 TOOLS=$(cd "$(dirname "$0")" && pwd)
 
-PYTHONPATH="$TOOLS/..:${PYTHONPATH:-}" \
 "${PYTHON:-python3}" -m torch.distributed.run \
     --nnodes="$NNODES" \
     --node_rank="$NODE_RANK" \
