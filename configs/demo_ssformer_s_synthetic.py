@@ -15,7 +15,7 @@
 # model takes 0.28 s at 192x192 and 0.23 s at 160x160; embed_dims 64 (MiT-B1
 # width) or 128 PLD channels cost 1.5-2x more. 1000 iterations at 192x192
 # reached a test meanDic of 0.92-0.94, 800 at 160x160 only 0.90 and 800 at
-# 224x224 (1.4x the cost per iteration) 0.924. README, "Quick start", gives
+# 224x224 (1.4x the cost per iteration) 0.924. docs/demo.md gives
 # the demo's measured time and scores.
 _base_ = [
     './_base_/models/ssformer_s.py', './_base_/datasets/polyp_pipelines.py',

@@ -1,6 +1,6 @@
 # SSFormer-S trained from scratch (no ImageNet weights) on Kvasir-SEG's PraNet
 # split (900 train / 100 test) at 224x224, within about an hour of a 2-core
-# CPU: the from-scratch results of README, "Model zoo". Reproduce with
+# CPU: the from-scratch results of docs/model_zoo.md. Reproduce with
 # tools/experiments/kvasir_from_scratch.sh.
 #
 # Against configs/ssformer_s_kvasir.py: random initialisation; 224x224

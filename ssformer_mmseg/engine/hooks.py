@@ -30,7 +30,8 @@ class ChannelsLastHook(Hook):
     gets its input batch in channels_last, the layout oneDNN (CPU) and cuDNN
     tensor cores convolve fastest; with AMP (``tools/train.py --amp``) a
     training step of SSFormer-S took less than half the fp32 time on our CPU
-    (README, "Speed"). Numerics are unchanged up to float rounding.
+    (docs/speed_and_deployment.md). Numerics are unchanged up to float
+    rounding.
     """
 
     priority = 'VERY_HIGH'

@@ -1,7 +1,8 @@
 # The official recipe's optimiser (AdamW, lr 1e-4, PyTorch's default weight
 # decay 0.01) with a linear warm-up and a x0.1 step, counted in iterations as
 # mmseg does: 20k iterations of batch 16 are ~220 epochs of the 1450 PraNet
-# training images (~355 of Kvasir's 900). See README, "Training recipe".
+# training images (~355 of Kvasir's 900). See docs/training.md, "Training
+# recipe".
 # fused=True: PyTorch's single-kernel AdamW (CPU and CUDA, torch >= 2.4);
 # the same update as the default implementation, faster.
 optim_wrapper = dict(
