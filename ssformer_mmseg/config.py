@@ -7,9 +7,11 @@ looks into a config's test datasets goes through :func:`dataset_parts`.
 import copy
 import os.path as osp
 import warnings
-from typing import Any, List, Optional, Union
+from typing import Any, Iterator, List, Optional, Union
 
 from mmengine.config import Config
+
+from ._deprecation import moved_names
 
 ConfigLike = Union[str, Config]
 
@@ -68,19 +70,23 @@ def set_data_root(cfg: Config, data_root: str) -> None:
                        'set the datasets\' data_root with --cfg-options '
                        'train_dataloader.dataset.data_root=... instead')
     old_root = cfg.data_root
-
-    def visit(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get('data_root') == old_root:
-                node['data_root'] = data_root
-            for value in node.values():
-                visit(value)
-        elif isinstance(node, (list, tuple)):
-            for value in node:
-                visit(value)
-
-    visit(cfg._cfg_dict)
+    for node in config_dicts(cfg._cfg_dict):
+        if node.get('data_root') == old_root:
+            node['data_root'] = data_root
     cfg.data_root = data_root
+
+
+def config_dicts(node: Any) -> Iterator[dict]:
+    """Every dict in a config node (the node itself, then the dicts in its
+    values and lists, depth first), each before its contents, so a caller
+    may change a dict's values as it gets it."""
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from config_dicts(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            yield from config_dicts(value)
 
 
 def set_work_dir(cfg: Config,
@@ -118,14 +124,9 @@ def set_dataset_pipeline(dataset: dict, pipeline: list) -> dict:
     return dataset
 
 
-def __getattr__(name: str) -> Any:
-    # The command-line helpers moved to ssformer_mmseg.cli.
-    if name.startswith('__'):
-        raise AttributeError(name)
-    from ._deprecation import moved_names
-    return moved_names(
-        __name__, {
-            'add_runner_arguments': 'ssformer_mmseg.cli.add_runner_arguments',
-            'runner_config': 'ssformer_mmseg.cli.runner_config',
-        })(
-            name)
+# The command-line helpers moved to ssformer_mmseg.cli.
+__getattr__ = moved_names(
+    __name__, {
+        'add_runner_arguments': 'ssformer_mmseg.cli.add_runner_arguments',
+        'runner_config': 'ssformer_mmseg.cli.runner_config',
+    })

@@ -11,7 +11,7 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
-from ..config import set_dataset_pipeline
+from ..config import config_dicts, set_dataset_pipeline
 from ..partial_outputs import removed_on_error
 from .checkpoints import resumable_checkpoint
 from .distributed import shutdown_distributed
@@ -71,17 +71,10 @@ def resume_from(cfg: Config) -> None:
 def weight_urls(node: Any) -> List[str]:
     """The http(s) ``checkpoint`` entries (``Pretrained`` ``init_cfg``)
     anywhere in a config node, in order."""
-    urls: List[str] = []
-    if isinstance(node, dict):
-        checkpoint = node.get('checkpoint')
-        if isinstance(checkpoint, str) and checkpoint.startswith(_REMOTE):
-            urls.append(checkpoint)
-        for value in node.values():
-            urls += weight_urls(value)
-    elif isinstance(node, (list, tuple)):
-        for value in node:
-            urls += weight_urls(value)
-    return urls
+    checkpoints = (part.get('checkpoint') for part in config_dicts(node))
+    return [
+        c for c in checkpoints if isinstance(c, str) and c.startswith(_REMOTE)
+    ]
 
 
 def download_error(cfg: Config,

@@ -38,10 +38,11 @@ the toolboxes, it leaves a constant map (max = min) un-normalised: a map that
 is 0 everywhere stays 0, one that is 255 everywhere stays 1.
 """
 from collections import OrderedDict
-from typing import Any, Dict, List, Sequence
+from typing import Dict, List, Sequence
 
 import numpy as np
 
+from .._deprecation import moved_names
 from ..datasets.polyp_files import check_sizes_match
 
 #: Reported metrics, in table order.
@@ -173,20 +174,15 @@ def flatten(summary: Dict[str, Dict[str, float]]) -> Dict[str, float]:
                        for metric, value in row.items())
 
 
-def __getattr__(name: str) -> Any:
-    # Tables, CSV and plots moved out of the pure scores.
-    if name.startswith('__'):
-        raise AttributeError(name)
-    from .._deprecation import moved_names
-    return moved_names(
-        __name__, {
-            'format_table':
-            'ssformer_mmseg.evaluation.reports.format_table',
-            'write_per_image_csv':
-            'ssformer_mmseg.evaluation.reports.write_per_image_csv',
-            'write_report':
-            'ssformer_mmseg.evaluation.reports.write_report',
-            'plot_dice_curves':
-            'ssformer_mmseg.evaluation.reports.plot_dice_vs_threshold',
-        })(
-            name)
+# Tables, CSV and plots moved out of the pure scores.
+__getattr__ = moved_names(
+    __name__, {
+        'format_table':
+        'ssformer_mmseg.evaluation.reports.format_table',
+        'write_per_image_csv':
+        'ssformer_mmseg.evaluation.reports.write_per_image_csv',
+        'write_report':
+        'ssformer_mmseg.evaluation.reports.write_report',
+        'plot_dice_curves':
+        'ssformer_mmseg.evaluation.reports.plot_dice_vs_threshold',
+    })

@@ -4,6 +4,7 @@ from typing import Optional
 import torch
 from mmengine.config import Config
 
+from ...optimize import optimize_for_inference
 from ..loading import load_segmentor
 from .base import InferenceBackend, register_backend
 
@@ -42,7 +43,6 @@ class PyTorchBackend(InferenceBackend):
                              'usable CUDA; use device cpu')
         model = load_segmentor(cfg, checkpoint, device)
         if fast is not None:
-            from ...optimize import optimize_for_inference
             model = optimize_for_inference(model, **fast)
         return cls(model, device)
 
