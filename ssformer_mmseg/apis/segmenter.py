@@ -39,18 +39,25 @@ class PolypSegmenter:
             ONNX backend, whose weights are in ``onnx_file``.
         device (str): ``'cpu'``, ``'cuda'`` or ``'cuda:N'``.
         cfg_options (dict, optional): Config overrides (``--cfg-options``).
-        backend (str | InferenceBackend): ``'pytorch'``, ``'onnxruntime'``
-            (any name in :data:`~.backends.BACKENDS`), or a backend object
-            built already (then ``checkpoint``, ``device``, ``onnx_file``
-            and ``fast`` are not used). The object is kept as
+        backend (str | InferenceBackend): ``'pytorch'``, ``'onnxruntime'``,
+            ``'openvino'`` (any name in :data:`~.backends.BACKENDS`), or a
+            backend object built already (then ``checkpoint``, ``device``,
+            ``onnx_file``, ``model_file``, ``fast``, ``precision`` and
+            ``throughput`` are not used). The object is kept as
             :attr:`runtime`; :attr:`backend` is its name.
         onnx_file (str, optional): Exported model for ``'onnxruntime'``
-            (``tools/export_onnx.py``).
+            (``tools/export_onnx.py``); the same as ``model_file``.
         threshold (float, optional): Foreground threshold for
             :meth:`mask`; defaults to the head's ``threshold`` (0.5).
         fast (dict, optional): Keyword arguments of
             :func:`~ssformer_mmseg.optimize.optimize_for_inference` (``{}``
             for its defaults); the PyTorch model is optimized with them.
+        model_file (str, optional): The engine's model file (ONNX, or
+            OpenVINO IR ``.xml``) for the engine backends.
+        precision (str, optional): ``'fp32'``, ``'bf16'`` or ``'int8'``
+            (what the backend runs; see each backend).
+        throughput (bool): Tune the engine for frames per second over many
+            frames (several requests in flight) rather than latency.
     """
 
     def __init__(self,
@@ -61,7 +68,12 @@ class PolypSegmenter:
                  backend: Union[str, InferenceBackend] = 'pytorch',
                  onnx_file: Optional[str] = None,
                  threshold: Optional[float] = None,
-                 fast: Optional[dict] = None):
+                 fast: Optional[dict] = None,
+                 model_file: Optional[str] = None,
+                 precision: Optional[str] = None,
+                 throughput: bool = False):
+        if onnx_file is not None and model_file is not None:
+            raise ValueError('give onnx_file or model_file, not both')
         cfg = load_config(config, cfg_options)
         init_default_scope(cfg.get('default_scope', 'mmseg'))
         head = binary_head(cfg)
@@ -77,13 +89,17 @@ class PolypSegmenter:
                 cfg,
                 device=device,
                 checkpoint=checkpoint,
-                model_file=onnx_file,
-                fast=fast)
+                model_file=onnx_file or model_file,
+                fast=fast,
+                precision=precision,
+                throughput=throughput)
         #: The backend object that runs the network.
         self.runtime = backend
         #: Its registered name (``'pytorch'``, ``'onnxruntime'``, ...).
         self.backend = backend.name
         self.device = backend.device
+        #: What the network runs in (``'fp32'``, ``'bf16'``, ``'int8'``).
+        self.precision = backend.precision
         self.data_preprocessor = backend.data_preprocessor
 
     @property

@@ -25,24 +25,29 @@ from .polyp_scores import score_image
 
 
 def ground_truth(cfg: Config,
-                 sets: Optional[Sequence[str]] = None) -> List[dict]:
+                 sets: Optional[Sequence[str]] = None,
+                 dataloader: str = 'test_dataloader') -> List[dict]:
     """Samples (image path, mask path, set name) of the config's test sets.
 
     Args:
         cfg (Config): A config with a test dataloader.
         sets (Sequence[str], optional): Names of the test sets to keep
             (``DATASET_NAME`` of their classes); default: all.
+        dataloader (str): The dataloader whose datasets are read
+            (``'train_dataloader'`` for the training split).
 
     Raises:
         ValueError: If ``sets`` names a set the config does not test.
     """
     init_default_scope(cfg.get('default_scope', 'mmseg'))
-    parts = dataset_parts(cfg.test_dataloader.dataset)
+    parts = dataset_parts(cfg[dataloader].dataset)
     names = [DATASETS.get(part['type']).DATASET_NAME for part in parts]
     if sets is not None:
         unknown = sorted(set(sets) - set(names))
         if unknown:
-            raise ValueError(f'test sets not in {cfg.filename}: '
+            what = 'test sets' if dataloader == 'test_dataloader' else \
+                f'sets of {dataloader}'
+            raise ValueError(f'{what} not in {cfg.filename}: '
                              f'{", ".join(unknown)} (it has '
                              f'{", ".join(names)})')
     samples = []

@@ -8,7 +8,7 @@ do. A new runtime is a new subclass registered with
 :func:`register_backend`; the segmenter never changes.
 """
 from abc import ABCMeta, abstractmethod
-from typing import Callable, Dict, Optional, Type
+from typing import Callable, Dict, Optional, Sequence, Tuple, Type
 
 import torch
 import torch.nn as nn
@@ -40,8 +40,31 @@ class InferenceBackend(metaclass=ABCMeta):
     """
 
     name = ''
+    #: Precisions the runtime can run at all (this CPU may run fewer, see
+    #: :meth:`supported_precisions`).
+    PRECISIONS: Tuple[str, ...] = ('fp32', )
     data_preprocessor: nn.Module
     device: str
+    #: What the network runs in (``'fp32'``, ``'bf16'``, ``'int8'``).
+    precision: str = 'fp32'
+
+    @classmethod
+    def supported_precisions(cls, device: str = 'cpu') -> Tuple[str, ...]:
+        """The precisions this runtime runs natively on ``device`` here."""
+        return cls.PRECISIONS
+
+    @classmethod
+    def check_precision(cls, precision: str, device: str = 'cpu') -> None:
+        """Raise a ValueError saying why ``precision`` cannot run here."""
+        if precision not in cls.PRECISIONS:
+            raise ValueError(
+                f'the {cls.name} backend has no {precision} precision; it '
+                f'runs {", ".join(cls.PRECISIONS)}')
+        supported = cls.supported_precisions(device)
+        if precision not in supported:
+            raise ValueError(
+                f'{precision} does not run natively with the {cls.name} '
+                f'backend on {device} here (it runs {", ".join(supported)})')
 
     @classmethod
     @abstractmethod
@@ -50,7 +73,9 @@ class InferenceBackend(metaclass=ABCMeta):
                device: str = 'cpu',
                checkpoint: Optional[str] = None,
                model_file: Optional[str] = None,
-               fast: Optional[dict] = None) -> 'InferenceBackend':
+               fast: Optional[dict] = None,
+               precision: Optional[str] = None,
+               throughput: bool = False) -> 'InferenceBackend':
         """Build the backend from what the tools and
         :class:`~ssformer_mmseg.apis.PolypSegmenter` are given.
 
@@ -62,6 +87,12 @@ class InferenceBackend(metaclass=ABCMeta):
             model_file (str, optional): The engine's own model file (an
                 exported ONNX file, ...), for backends that need one.
             fast (dict, optional): Options of the PyTorch fast path.
+            precision (str, optional): What the network runs in, one of
+                :attr:`PRECISIONS` (default: fp32, or what the model file
+                holds: an int8 file runs int8).
+            throughput (bool): Tune for frames per second over many frames
+                (several requests in flight) instead of one frame's
+                latency.
 
         Raises:
             ValueError: If an option does not apply to this backend or a
@@ -78,6 +109,17 @@ class InferenceBackend(metaclass=ABCMeta):
         """
 
 
+def check_input_size(expected: Sequence[Optional[int]],
+                     got: Sequence[int]) -> None:
+    """Raise a ValueError if a model with fixed input (height, width)
+    ``expected`` (None: free) gets another size."""
+    if any(e is not None and e != g for e, g in zip(expected, got)):
+        raise ValueError(
+            f'the model takes {expected[0]}x{expected[1]} inputs but the '
+            f'test pipeline gives {got[0]}x{got[1]}; export with the same '
+            'config (or --shape)')
+
+
 def build_backend(name: str, cfg: Config, **options) -> InferenceBackend:
     """The backend registered as ``name``, built with
     :meth:`InferenceBackend.create` and ``options``.
@@ -88,4 +130,9 @@ def build_backend(name: str, cfg: Config, **options) -> InferenceBackend:
     if name not in BACKENDS:
         raise ValueError(f'unknown backend {name!r}; use one of '
                          f'{", ".join(sorted(BACKENDS))}')
+    # Backends written before precision and throughput existed keep
+    # working as long as those are not asked of them.
+    for option, default in (('precision', None), ('throughput', False)):
+        if options.get(option, default) == default:
+            options.pop(option, None)
     return BACKENDS[name].create(cfg, **options)

@@ -1,0 +1,309 @@
+"""The deployed-model folder: an engine model and ``deploy.json``, which says
+everything inference needs, so no training config or checkpoint is read.
+
+``deploy.json`` holds the input size, normalisation (mean, std, channel
+order), threshold, ``align_corners``, class names, backend and precision,
+the calibration set, the source config and checkpoint with their SHA-256,
+a SHA-256 and size per model file, and the accuracy report. Loading checks
+every one of them that can be checked (files present and unchanged, the
+model's input size, int8 ops present exactly when the precision is int8)
+and names what is wrong.
+"""
+import hashlib
+import json
+import os.path as osp
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
+
+from mmengine.config import Config
+
+from ..apis.backends import BACKENDS
+from ..apis.pipeline import frame_pipeline, network_input_size
+
+METADATA_FILE = 'deploy.json'
+FORMAT = 'ssformer-mmseg deployed model'
+FORMAT_VERSION = 1
+#: The engine model's file(s) per backend; the first is opened.
+MODEL_FILES = {
+    'openvino': ('model.xml', 'model.bin'),
+    'onnxruntime': ('model.onnx', ),
+}
+#: Test-pipeline steps a deployed model reproduces from its metadata.
+_DEPLOYABLE_STEPS = ('Resize', 'PackSegInputs')
+_REQUIRED_KEYS = ('format', 'format_version', 'backend', 'precision',
+                  'files', 'input', 'preprocessing', 'output', 'classes')
+
+
+class DeployedModelError(ValueError):
+    """A deployed-model folder that is missing a file or inconsistent."""
+
+    def __init__(self, path: str, problem: str):
+        super().__init__(f'{path}: {problem}')
+        self.path = path
+
+
+def sha256(path: str) -> str:
+    """Hex SHA-256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_record(path: str) -> dict:
+    """What ``deploy.json`` keeps of a file: size and SHA-256."""
+    return dict(bytes=osp.getsize(path), sha256=sha256(path))
+
+
+def _type_name(step: dict) -> str:
+    return str(step.get('type', '')).split('.')[-1]
+
+
+def check_deployable(cfg: Config) -> None:
+    """Raise a ValueError unless the config's test pipeline is one a
+    deployed model reproduces: load, a fixed-size ``Resize``, pack.
+
+    Raises:
+        ValueError: Naming the steps that are not reproduced.
+    """
+    network_input_size(cfg)  # a fixed-size Resize, or a clear error
+    others = [
+        _type_name(step) for step in frame_pipeline(cfg)[1:]
+        if _type_name(step) not in _DEPLOYABLE_STEPS
+    ]
+    resize = [s for s in frame_pipeline(cfg) if _type_name(s) == 'Resize']
+    if others or len(resize) != 1:
+        raise ValueError(
+            'a deployed model reproduces a test pipeline of one fixed-size '
+            'Resize; this config\'s also has '
+            f'{", ".join(others) or "several Resize steps"}')
+    if (cfg.model.get('test_cfg') or {}).get('mode', 'whole') != 'whole':
+        raise ValueError('a deployed model runs whole-image inference; this '
+                         'config tests with test_cfg.mode='
+                         f'{cfg.model.test_cfg.mode}')
+
+
+def describe_preprocessing(cfg: Config) -> Tuple[dict, dict]:
+    """``input`` and ``preprocessing`` entries of ``deploy.json``."""
+    height, width = network_input_size(cfg)
+    resize = next(s for s in frame_pipeline(cfg) if _type_name(s) == 'Resize')
+    preprocessor = cfg.model.data_preprocessor
+    input_entry = dict(
+        height=height,
+        width=width,
+        layout='NCHW',
+        dtype='float32',
+        channel_order='RGB' if preprocessor.get('bgr_to_rgb') else 'BGR',
+        value_range='0-255, then (x - mean) / std')
+    preprocessing = dict(
+        resize=dict(
+            width=width,
+            height=height,
+            keep_ratio=False,
+            interpolation=resize.get('interpolation', 'bilinear'),
+            backend=resize.get('backend', 'cv2')),
+        mean=[float(v) for v in preprocessor.mean],
+        std=[float(v) for v in preprocessor.std],
+        bgr_to_rgb=bool(preprocessor.get('bgr_to_rgb', False)),
+        pad_val=preprocessor.get('pad_val', 0),
+        size_divisor=preprocessor.get('size_divisor'))
+    return input_entry, preprocessing
+
+
+def inference_config(metadata: dict) -> Config:
+    """A config that :class:`~ssformer_mmseg.apis.PolypSegmenter` builds the
+    same preprocessing and post-processing from as from the source config
+    (``tests`` check the equality)."""
+    pre = metadata['preprocessing']
+    size = (metadata['input']['height'], metadata['input']['width'])
+    resize = pre['resize']
+    pipeline = [
+        dict(type='LoadImageFromFile'),
+        dict(
+            type='Resize',
+            scale=(resize['width'], resize['height']),
+            keep_ratio=False,
+            interpolation=resize['interpolation'],
+            backend=resize['backend']),
+        dict(type='PackSegInputs'),
+    ]
+    preprocessor = dict(
+        type='SegDataPreProcessor',
+        mean=pre['mean'],
+        std=pre['std'],
+        bgr_to_rgb=pre['bgr_to_rgb'],
+        pad_val=pre['pad_val'],
+        seg_pad_val=255,
+        size=size)
+    if pre.get('size_divisor'):
+        preprocessor['size_divisor'] = pre['size_divisor']
+    output = metadata['output']
+    head = dict(
+        type='PLDHead',
+        out_channels=1,
+        threshold=output['threshold'],
+        align_corners=output['align_corners'])
+    return Config(
+        dict(
+            default_scope='mmseg',
+            model=dict(
+                type='EncoderDecoder',
+                data_preprocessor=preprocessor,
+                decode_head=head),
+            test_pipeline=pipeline))
+
+
+@dataclass
+class DeployedModel:
+    """A checked deployed-model folder.
+
+    Attributes:
+        folder (str): The folder.
+        metadata (dict): ``deploy.json``.
+    """
+    folder: str
+    metadata: dict
+
+    @property
+    def backend(self) -> str:
+        return self.metadata['backend']
+
+    @property
+    def precision(self) -> str:
+        return self.metadata['precision']
+
+    @property
+    def model_file(self) -> str:
+        return osp.join(self.folder, MODEL_FILES[self.backend][0])
+
+    @property
+    def input_size(self) -> Tuple[int, int]:
+        return (self.metadata['input']['height'],
+                self.metadata['input']['width'])
+
+    def config(self) -> Config:
+        """The inference config rebuilt from the metadata."""
+        return inference_config(self.metadata)
+
+    def segmenter(self,
+                  device: str = 'cpu',
+                  throughput: bool = False,
+                  threshold: Optional[float] = None):
+        """A :class:`~ssformer_mmseg.apis.PolypSegmenter` on the engine.
+
+        Raises:
+            DeployedModelError: If the model file's input size is not the
+                metadata's.
+            ValueError: If the precision does not run on ``device`` here.
+        """
+        from ..apis.segmenter import PolypSegmenter
+        segmenter = PolypSegmenter(
+            self.config(),
+            backend=self.backend,
+            model_file=self.model_file,
+            device=device,
+            precision=self.precision,
+            threshold=threshold,
+            throughput=throughput)
+        fixed = [d for d in segmenter.runtime.input_hw]
+        if fixed != list(self.input_size):
+            raise DeployedModelError(
+                self.model_file, f'the model takes {fixed[0]}x{fixed[1]} '
+                f'inputs but {METADATA_FILE} says '
+                f'{self.input_size[0]}x{self.input_size[1]}')
+        return segmenter
+
+    @classmethod
+    def load(cls, folder: str) -> 'DeployedModel':
+        """Read and check ``folder`` (see the module doc).
+
+        Raises:
+            DeployedModelError: Naming the missing, changed or inconsistent
+                file or entry.
+        """
+        path = osp.join(folder, METADATA_FILE)
+        if not osp.isdir(folder):
+            raise DeployedModelError(folder, 'no such folder')
+        if not osp.isfile(path):
+            raise DeployedModelError(
+                path, 'missing: not a deployed-model folder (tools/deploy.py '
+                'writes one)')
+        try:
+            with open(path) as f:
+                metadata = json.load(f)
+        except (OSError, ValueError) as error:
+            raise DeployedModelError(path, f'unreadable ({error})') from None
+        problems = _metadata_problems(metadata)
+        if problems:
+            raise DeployedModelError(path, '; '.join(problems))
+        model = cls(folder, metadata)
+        model._check_files()
+        return model
+
+    def _check_files(self) -> None:
+        expected = MODEL_FILES[self.backend]
+        recorded = self.metadata['files']
+        for name in expected:
+            if name not in recorded:
+                raise DeployedModelError(
+                    osp.join(self.folder, METADATA_FILE),
+                    f'lists no {name}, which the {self.backend} model needs')
+        for name, record in recorded.items():
+            path = osp.join(self.folder, name)
+            if not osp.isfile(path):
+                raise DeployedModelError(path, 'missing')
+            if osp.getsize(path) != record['bytes'] or sha256(
+                    path) != record['sha256']:
+                raise DeployedModelError(
+                    path, f'changed since it was deployed (size or SHA-256 '
+                    f'differs from {METADATA_FILE})')
+        quantized = _file_is_quantized(self.backend, self.model_file)
+        if quantized != (self.precision == 'int8'):
+            raise DeployedModelError(
+                self.model_file,
+                f'{"holds" if quantized else "holds no"} int8 ops but '
+                f'{METADATA_FILE} says precision {self.precision}')
+
+
+def _file_is_quantized(backend: str, model_file: str) -> bool:
+    if backend == 'openvino':
+        from ..apis.backends.openvino import is_quantized, read_model
+        return is_quantized(read_model(model_file))
+    from ..apis.backends.onnx_runtime import is_quantized
+    return is_quantized(model_file)
+
+
+def _metadata_problems(metadata: dict) -> List[str]:
+    if not isinstance(metadata, dict):
+        return ['not a JSON object']
+    missing = [key for key in _REQUIRED_KEYS if key not in metadata]
+    if missing:
+        return [f'missing entries: {", ".join(missing)}']
+    problems = []
+    if metadata['format'] != FORMAT:
+        problems.append(f'format {metadata["format"]!r}, expected {FORMAT!r}')
+    if metadata['format_version'] != FORMAT_VERSION:
+        problems.append(f'format version {metadata["format_version"]}; this '
+                        f'ssformer-mmseg reads version {FORMAT_VERSION}')
+    backend = metadata['backend']
+    if backend not in MODEL_FILES or backend not in BACKENDS:
+        problems.append(f'unknown backend {backend!r}')
+    elif metadata['precision'] not in BACKENDS[backend].PRECISIONS:
+        problems.append(f'precision {metadata["precision"]!r} is not one of '
+                        f'the {backend} backend\'s')
+    return problems
+
+
+def write_metadata(folder: str, metadata: Dict) -> str:
+    """Write ``deploy.json``; returns its path."""
+    path = osp.join(folder, METADATA_FILE)
+    with open(path, 'w') as f:
+        json.dump(metadata, f, indent=2)
+        f.write('\n')
+    return path
+
+
+def is_deployed_folder(path: str) -> bool:
+    """Whether ``path`` is a folder with a ``deploy.json``."""
+    return osp.isfile(osp.join(path, METADATA_FILE))

@@ -1,0 +1,356 @@
+"""``tools/deploy.py``: config + checkpoint in, a self-describing deployed
+model folder (:mod:`.artifact`) out, with its accuracy report.
+
+Steps: check that the precision runs here and the config's preprocessing
+can be reproduced; export ONNX and check it against PyTorch; build the
+engine model (fp32/bf16: the export, as IR for OpenVINO; int8: NNCF on real
+training frames, accuracy-aware where plain quantization costs more than
+the bound on held-out training frames); write ``deploy.json``; reopen the
+folder as a user would and score it and the fp32 PyTorch model with
+PolypMetric on the test sets. If a step fails, nothing is left behind.
+"""
+import datetime
+import os
+import os.path as osp
+import platform
+import shutil
+import tempfile
+from dataclasses import dataclass
+from typing import Callable, List, Optional, Sequence
+
+import numpy as np
+import torch
+from .. import __version__
+from ..apis.backends import BACKENDS
+from ..apis.backends.openvino import OPENVINO_HINT
+from ..apis.onnx_export import export_checked
+from ..apis.pipeline import network_input_size
+from ..apis.optional import require
+from ..apis.segmenter import PolypSegmenter
+from ..config import ConfigLike, load_config
+from ..cpu_features import cpu_description
+from ..evaluation.saved_maps import ground_truth
+from ..partial_outputs import removed_on_error
+from . import calibration as calib
+from . import quantization
+from .accuracy import ACCURACY_BOUND, compare, format_report, score_segmenter
+from .artifact import (FORMAT, FORMAT_VERSION, MODEL_FILES, DeployedModel,
+                       check_deployable, describe_preprocessing, file_record,
+                       sha256, write_metadata)
+
+REPORT_FILE = 'accuracy.md'
+ACCURACY_CONTROL = ('auto', 'always', 'never')
+
+
+def quiet(message: str) -> None:
+    """The default log: say nothing."""
+
+
+@dataclass
+class DeployOptions:
+    """What :func:`deploy` builds.
+
+    Attributes:
+        config (str | Config): The training/test config.
+        checkpoint (str): Its trained weights.
+        backend (str): ``'openvino'`` or ``'onnxruntime'``.
+        precision (str): ``'fp32'``, ``'bf16'`` (OpenVINO) or ``'int8'``.
+        out_dir (str): The folder to write (new, or empty).
+        cfg_options (dict, optional): Config overrides (``data_root=...``
+            moves every dataset).
+        calib_data (str, optional): A folder of frames to calibrate int8
+            with instead of the training split.
+        calib_count (int): Calibration frames.
+        seed (int): Seed of the calibration and validation choice.
+        accuracy_control (str): ``'auto'``: accuracy-aware quantization if
+            plain int8 loses more than ``max_drop`` meanDic on held-out
+            training frames; ``'always'``; ``'never'``.
+        validation_count (int): Held-out training frames for that check.
+        max_drop (float): The meanDic drop accuracy control allows.
+        eval_config (str | Config, optional): Config whose test sets the
+            report scores (default: ``config``'s).
+        eval_sets (list[str], optional): Test sets of it to score.
+        check_accuracy (bool): Score the test sets (the report).
+        log (Callable): Progress messages.
+        progress (Callable, optional): ``progress(done, total)`` of long
+            loops (calibration, scoring).
+    """
+    config: ConfigLike
+    checkpoint: str
+    backend: str
+    precision: str
+    out_dir: str
+    cfg_options: Optional[dict] = None
+    calib_data: Optional[str] = None
+    calib_count: int = calib.DEFAULT_CALIBRATION_COUNT
+    seed: int = 0
+    accuracy_control: str = 'auto'
+    validation_count: int = calib.DEFAULT_VALIDATION_COUNT
+    max_drop: float = ACCURACY_BOUND
+    eval_config: Optional[ConfigLike] = None
+    eval_sets: Optional[List[str]] = None
+    check_accuracy: bool = True
+    log: Callable[[str], None] = quiet
+    progress: Optional[Callable[[int, int], None]] = None
+
+
+def check_options(options: DeployOptions) -> None:
+    """Everything that can be refused before anything is read or written.
+
+    Raises:
+        ValueError: Unknown backend, precision not run by it or not native
+            on this CPU, bad accuracy-control mode, a non-empty out_dir.
+        FileNotFoundError: A missing checkpoint or calibration folder.
+        ImportError: A missing engine package (with the pip command).
+    """
+    if options.backend not in MODEL_FILES:
+        raise ValueError(f'cannot deploy to {options.backend!r}; use one of '
+                         f'{", ".join(sorted(MODEL_FILES))}')
+    if options.accuracy_control not in ACCURACY_CONTROL:
+        raise ValueError(f'accuracy_control must be one of '
+                         f'{", ".join(ACCURACY_CONTROL)}')
+    if options.backend == 'openvino':
+        require('openvino', 'the OpenVINO backend', OPENVINO_HINT)
+    else:
+        require('onnxruntime')
+    BACKENDS[options.backend].check_precision(options.precision, 'cpu')
+    if options.precision == 'int8':
+        require('nncf', 'int8 quantization', OPENVINO_HINT)
+    for module in ('onnx', 'onnxscript'):
+        require(module)
+    if not osp.isfile(options.checkpoint):
+        raise FileNotFoundError(f'{options.checkpoint}: checkpoint not found')
+    if options.calib_data is not None and not osp.isdir(options.calib_data):
+        raise FileNotFoundError(f'{options.calib_data}: calibration folder '
+                                'not found')
+    if osp.isdir(options.out_dir) and os.listdir(options.out_dir):
+        raise ValueError(f'{options.out_dir}: exists and is not empty; '
+                         'deploy into a new folder')
+
+
+def engine_versions(backend: str, precision: str) -> dict:
+    """Versions of what built the model (for ``deploy.json``)."""
+    versions = dict(ssformer_mmseg=__version__, torch=torch.__version__)
+    engine = 'openvino' if backend == 'openvino' else 'onnxruntime'
+    versions[engine] = require(engine).__version__
+    if precision == 'int8':
+        versions['nncf'] = require('nncf').__version__
+    return versions
+
+
+def _validation_drop(reference: PolypSegmenter, engine_model,
+                     pairs: Sequence[tuple]) -> dict:
+    """meanDic of the fp32 model and of the quantized one on held-out
+    training frames (at the network size), and the drop."""
+
+    def reference_model(inputs):
+        with torch.no_grad():
+            logits = reference.model(
+                torch.from_numpy(inputs), mode='tensor')
+            logits = torch.nn.functional.interpolate(
+                logits,
+                size=inputs.shape[2:],
+                mode='bilinear',
+                align_corners=reference.align_corners)
+        return dict(logits=logits.numpy())
+
+    float_score, _ = quantization._validate(reference_model, pairs)
+    int8_score, _ = quantization._validate(engine_model, pairs)
+    return dict(
+        images=len(pairs),
+        fp32_meanDic=float_score,
+        int8_meanDic=int8_score,
+        drop=float_score - int8_score)
+
+
+class _Deployment:
+    """The state of one :func:`deploy` run."""
+
+    def __init__(self, options: DeployOptions, work_dir: str):
+        self.options = options
+        self.work_dir = work_dir
+        self.cfg = load_config(options.config, options.cfg_options)
+        check_deployable(self.cfg)
+        self.reference = PolypSegmenter(self.cfg, options.checkpoint)
+        self.onnx_file = osp.join(work_dir, 'model.onnx')
+        self.calibration: Optional[calib.FrameSet] = None
+        self.quantization: Optional[dict] = None
+
+    def export(self) -> None:
+        size = network_input_size(self.cfg)
+        self.options.log(f'exporting ONNX at {size[0]}x{size[1]}')
+        report = export_checked(
+            self.reference.model, self.onnx_file, shape=size)
+        if not report.ok:
+            raise RuntimeError(
+                f'the ONNX export differs from PyTorch by {report.worst:.2e} '
+                f'(more than {report.tolerance:.0e}); not deploying it')
+
+    def calibration_inputs(self) -> List[np.ndarray]:
+        o = self.options
+        self.calibration = calib.folder_frames(
+            o.calib_data, o.calib_count, o.seed) if o.calib_data else \
+            calib.training_frames(self.cfg, o.calib_count, o.seed)
+        o.log(f'calibrating on {len(self.calibration.images)} frames of the '
+              f'{self.calibration.source} ({self.calibration.description})')
+        return calib.network_inputs(self.calibration,
+                                    self.reference.preprocess, o.progress)
+
+    def validation_pairs(self) -> List[tuple]:
+        o = self.options
+        frames = calib.training_frames(
+            self.cfg,
+            o.validation_count,
+            o.seed + 1,
+            exclude=self.calibration.images if self.calibration else ())
+        o.log(f'checking int8 on {len(frames.images)} held-out training '
+              'frames')
+        inputs = calib.network_inputs(frames, self.reference.preprocess)
+        size = inputs[0].shape[2:]
+        return quantization.validation_pairs(inputs, calib.masks(frames),
+                                             size)
+
+    def write_engine_model(self) -> List[str]:
+        """The engine's model file(s) in out_dir; returns their names."""
+        o = self.options
+        out = o.out_dir
+        if o.backend == 'onnxruntime':
+            target = osp.join(out, 'model.onnx')
+            if o.precision == 'int8':
+                onnx = require('onnx')
+                inputs = self.calibration_inputs()
+                o.log('quantizing with NNCF')
+                onnx.save(
+                    quantization.quantize_onnx(self.onnx_file, inputs),
+                    target)
+                self.quantization = dict(method='post-training (NNCF)')
+            else:
+                shutil.copyfile(self.onnx_file, target)
+            return ['model.onnx']
+        ov = require('openvino', 'the OpenVINO backend', OPENVINO_HINT)
+        from ..apis.backends.openvino import read_model
+        model = read_model(self.onnx_file)
+        if o.precision == 'int8':
+            model = self.quantize_openvino()
+        # Float weights stay fp32: bf16 is a compile-time choice, and fp32
+        # IR must give the export's outputs.
+        ov.save_model(model, osp.join(out, 'model.xml'), compress_to_fp16=False)
+        return list(MODEL_FILES['openvino'])
+
+    def quantize_openvino(self):
+        o = self.options
+        inputs = self.calibration_inputs()
+        o.log('quantizing with NNCF (post-training)')
+        model = quantization.quantize_openvino(self.onnx_file, inputs)
+        self.quantization = dict(method='post-training (NNCF)')
+        if o.accuracy_control == 'never':
+            return model
+        pairs = self.validation_pairs()
+        ov = require('openvino')
+        compiled = ov.Core().compile_model(model, 'CPU')
+        check = _validation_drop(self.reference, compiled, pairs)
+        self.quantization['validation'] = check
+        o.log(f'held-out meanDic fp32 {check["fp32_meanDic"]:.4f}, int8 '
+              f'{check["int8_meanDic"]:.4f} (drop {check["drop"]:+.4f})')
+        if o.accuracy_control == 'auto' and check['drop'] <= o.max_drop:
+            return model
+        o.log(f'accuracy-aware quantization (max meanDic drop {o.max_drop})')
+        model = quantization.quantize_openvino_with_accuracy_control(
+            self.onnx_file, inputs, pairs, o.max_drop)
+        compiled = ov.Core().compile_model(model, 'CPU')
+        self.quantization = dict(
+            method='accuracy-aware (NNCF quantize_with_accuracy_control)',
+            max_drop=o.max_drop,
+            post_training_validation=check,
+            validation=_validation_drop(self.reference, compiled, pairs))
+        return model
+
+    def metadata(self, model_files: List[str]) -> dict:
+        o = self.options
+        input_entry, preprocessing = describe_preprocessing(self.cfg)
+        files = {
+            name: file_record(osp.join(o.out_dir, name))
+            for name in model_files + ['source_config.py']
+        }
+        config_file = o.config if isinstance(o.config, str) else \
+            self.cfg.filename
+        return dict(
+            format=FORMAT,
+            format_version=FORMAT_VERSION,
+            backend=o.backend,
+            precision=o.precision,
+            files=files,
+            input=input_entry,
+            preprocessing=preprocessing,
+            output=dict(
+                name='logits',
+                activation='sigmoid',
+                resize_to_frame='bilinear',
+                align_corners=self.reference.align_corners,
+                threshold=self.reference.threshold),
+            classes=list(self.reference.model.dataset_meta['classes']),
+            calibration=self.calibration.summary()
+            if self.calibration else None,
+            quantization=self.quantization,
+            source=dict(
+                config=config_file,
+                config_sha256=sha256(config_file)
+                if config_file and osp.isfile(config_file) else None,
+                cfg_options=o.cfg_options or {},
+                checkpoint=o.checkpoint,
+                checkpoint_sha256=sha256(o.checkpoint)),
+            built=dict(
+                date=datetime.datetime.now(
+                    datetime.timezone.utc).isoformat(timespec='seconds'),
+                machine=cpu_description(),
+                python=platform.python_version(),
+                versions=engine_versions(o.backend, o.precision)),
+            accuracy=None)
+
+    def accuracy(self, deployed: DeployedModel) -> dict:
+        o = self.options
+        eval_cfg = self.cfg if o.eval_config is None else load_config(
+            o.eval_config, o.cfg_options)
+        samples = ground_truth(eval_cfg, o.eval_sets)
+        engine = deployed.segmenter()
+        o.log(f'scoring {o.backend} {o.precision} and PyTorch fp32 on '
+              f'{len(samples)} test images')
+        report = compare(
+            score_segmenter(engine, samples, o.progress),
+            score_segmenter(self.reference, samples, o.progress))
+        report['measured_on'] = cpu_description()
+        return report
+
+
+def deploy(options: DeployOptions) -> DeployedModel:
+    """Build the deployed-model folder ``options.out_dir``.
+
+    Returns:
+        DeployedModel: The folder, reopened and checked; its metadata holds
+        the accuracy report (also in ``accuracy.md``).
+
+    Raises:
+        ValueError, FileNotFoundError, ImportError: See
+            :func:`check_options`; nothing is written then.
+        RuntimeError: If the ONNX export does not match PyTorch.
+    """
+    check_options(options)
+    with removed_on_error(options.out_dir), \
+            tempfile.TemporaryDirectory() as work_dir:
+        os.makedirs(options.out_dir, exist_ok=True)
+        run = _Deployment(options, work_dir)
+        run.export()
+        model_files = run.write_engine_model()
+        run.cfg.dump(osp.join(options.out_dir, 'source_config.py'))
+        metadata = run.metadata(model_files)
+        write_metadata(options.out_dir, metadata)
+        deployed = DeployedModel.load(options.out_dir)  # as a user opens it
+        if options.check_accuracy:
+            metadata['accuracy'] = run.accuracy(deployed)
+            with open(osp.join(options.out_dir, REPORT_FILE), 'w') as f:
+                f.write(
+                    format_report(metadata['accuracy'],
+                                  f'{options.backend} {options.precision}') +
+                    '\n')
+            write_metadata(options.out_dir, metadata)
+        return DeployedModel.load(options.out_dir)
