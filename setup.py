@@ -66,6 +66,11 @@ def command_classes() -> dict:
     return commands
 
 
+#: Optional engines (tested with onnxruntime 1.32, openvino 2026.4, nncf 3.4).
+ONNX = ['onnx', 'onnxscript', 'onnxruntime']
+OPENVINO = ['openvino>=2025.0', 'nncf>=3.0']
+
+
 def read_version() -> str:
     init = osp.join(osp.dirname(__file__), 'ssformer_mmseg', '__init__.py')
     with open(init) as f:
@@ -105,10 +110,13 @@ setup(
         # tools/export_onnx.py and tools/infer.py --backend onnxruntime.
         # onnxscript: torch.onnx.export's default (dynamo) exporter needs it.
         # For CUDA inference install onnxruntime-gpu instead of onnxruntime.
-        'onnx': ['onnx', 'onnxscript', 'onnxruntime'],
-        # The ONNX packages too, so CI runs the export/parity tests (about
-        # 40 MB of wheels, a few seconds to install).
-        'tests': ['pytest', 'onnx', 'onnxscript', 'onnxruntime'],
+        'onnx': ONNX,
+        # tools/deploy.py: OpenVINO (fp32/bf16/int8) and NNCF's int8
+        # quantization (for both engines); the export needs the ONNX ones.
+        'openvino': OPENVINO + ONNX,
+        # The engines too, so CI runs the export, parity and deployment
+        # tests (about 150 MB of wheels, under a minute to install).
+        'tests': ['pytest'] + OPENVINO + ONNX,
     },
     license='Apache License 2.0',
     classifiers=[

@@ -5,9 +5,11 @@ and how they turn into a config or keyword arguments, are defined once here.
 """
 import argparse
 import os
-from typing import List, Optional
+import sys
+from typing import Callable, List, Optional
 
 from mmengine.config import Config, DictAction
+from mmengine.utils import ProgressBar
 
 from .config import load_config, set_work_dir
 from .engine.distributed import use_cpu_ddp_wrapper
@@ -102,3 +104,19 @@ def convert_checkpoint_command(kind: str,
             print(f'  {key}')
     print(f'converted {result.converted} tensors: {args.src} -> {args.dst}')
     return 0
+
+
+def progress_bar() -> Callable[[int, int], None]:
+    """A ``progress(done, total)`` callback drawing mmengine progress bars
+    on stderr: a new bar each time a loop starts (``done == 1``)."""
+    state = {}
+
+    def progress(done: int, total: int) -> None:
+        if done == 1 or 'bar' not in state:
+            state['bar'] = ProgressBar(total, file=sys.stderr)
+        state['bar'].update()
+        if done == total:
+            sys.stderr.write('\n')
+            state.pop('bar')
+
+    return progress

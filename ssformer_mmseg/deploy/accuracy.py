@@ -1,6 +1,5 @@
-"""Accuracy of a deployed model: :class:`~ssformer_mmseg.evaluation.PolypMetric`
-on the test sets, for the engine and for the fp32 PyTorch model it came
-from, and the difference."""
+"""Accuracy of a deployed model: PolypMetric on the test sets, for the
+engine and for the fp32 PyTorch model it came from, and the difference."""
 from typing import Callable, List, Optional, Sequence
 
 import torch
@@ -17,10 +16,10 @@ BOUNDED_METRICS = ('meanDic', 'mDice')
 REPORTED_METRICS = ('meanDic', 'mDice', 'mIoU', 'wFm', 'Sm', 'meanEm', 'MAE')
 
 
-def score_segmenter(segmenter,
-                    samples: Sequence[dict],
-                    progress: Optional[Callable[[int, int], None]] = None
-                    ) -> List[dict]:
+def score_segmenter(
+        segmenter,
+        samples: Sequence[dict],
+        progress: Optional[Callable[[int, int], None]] = None) -> List[dict]:
     """Per-image scores of a segmenter's maps, computed by PolypMetric.
 
     Args:
@@ -87,11 +86,11 @@ def format_report(report: dict, engine_name: str) -> str:
                            (engine_name, 'engine'), ('Δ', 'delta')):
             fmt = '{:+.4f}' if key == 'delta' else '{:.4f}'
             values = [fmt.format(entry[key][m]) for m in REPORTED_METRICS]
-            lines.append('| ' + ' | '.join([name, str(entry['images']), label
-                                            ] + values) + ' |')
+            lines.append('| ' +
+                         ' | '.join([name, str(entry['images']), label] +
+                                    values) + ' |')
     verdict = 'within' if report['within_bound'] else 'NOT within'
     lines.append('')
     lines.append(f'|ΔmeanDic| and |ΔmDice| {verdict} {report["bound"]} on '
                  'every set.')
     return '\n'.join(lines)
-

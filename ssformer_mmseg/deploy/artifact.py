@@ -30,8 +30,8 @@ MODEL_FILES = {
 }
 #: Test-pipeline steps a deployed model reproduces from its metadata.
 _DEPLOYABLE_STEPS = ('Resize', 'PackSegInputs')
-_REQUIRED_KEYS = ('format', 'format_version', 'backend', 'precision',
-                  'files', 'input', 'preprocessing', 'output', 'classes')
+_REQUIRED_KEYS = ('format', 'format_version', 'backend', 'precision', 'files',
+                  'input', 'preprocessing', 'output', 'classes')
 
 
 class DeployedModelError(ValueError):

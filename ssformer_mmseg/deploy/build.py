@@ -20,12 +20,13 @@ from typing import Callable, List, Optional, Sequence
 
 import numpy as np
 import torch
+
 from .. import __version__
 from ..apis.backends import BACKENDS
 from ..apis.backends.openvino import OPENVINO_HINT
 from ..apis.onnx_export import export_checked
-from ..apis.pipeline import network_input_size
 from ..apis.optional import require
+from ..apis.pipeline import network_input_size
 from ..apis.segmenter import PolypSegmenter
 from ..config import ConfigLike, load_config
 from ..cpu_features import cpu_description
@@ -145,8 +146,7 @@ def _validation_drop(reference: PolypSegmenter, engine_model,
 
     def reference_model(inputs):
         with torch.no_grad():
-            logits = reference.model(
-                torch.from_numpy(inputs), mode='tensor')
+            logits = reference.model(torch.from_numpy(inputs), mode='tensor')
             logits = torch.nn.functional.interpolate(
                 logits,
                 size=inputs.shape[2:],
@@ -207,8 +207,7 @@ class _Deployment:
               'frames')
         inputs = calib.network_inputs(frames, self.reference.preprocess)
         size = inputs[0].shape[2:]
-        return quantization.validation_pairs(inputs, calib.masks(frames),
-                                             size)
+        return quantization.validation_pairs(inputs, calib.masks(frames), size)
 
     def write_engine_model(self) -> List[str]:
         """The engine's model file(s) in out_dir; returns their names."""
@@ -221,8 +220,7 @@ class _Deployment:
                 inputs = self.calibration_inputs()
                 o.log('quantizing with NNCF')
                 onnx.save(
-                    quantization.quantize_onnx(self.onnx_file, inputs),
-                    target)
+                    quantization.quantize_onnx(self.onnx_file, inputs), target)
                 self.quantization = dict(method='post-training (NNCF)')
             else:
                 shutil.copyfile(self.onnx_file, target)
@@ -234,7 +232,8 @@ class _Deployment:
             model = self.quantize_openvino()
         # Float weights stay fp32: bf16 is a compile-time choice, and fp32
         # IR must give the export's outputs.
-        ov.save_model(model, osp.join(out, 'model.xml'), compress_to_fp16=False)
+        ov.save_model(
+            model, osp.join(out, 'model.xml'), compress_to_fp16=False)
         return list(MODEL_FILES['openvino'])
 
     def quantize_openvino(self):

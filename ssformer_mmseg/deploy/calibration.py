@@ -118,8 +118,8 @@ def folder_frames(folder: str,
 def network_inputs(
         frames: FrameSet,
         preprocess: Callable[[list], dict],
-        progress: Optional[Callable[[int, int], None]] = None
-) -> List[np.ndarray]:
+        progress: Optional[Callable[[int, int],
+                                    None]] = None) -> List[np.ndarray]:
     """Every chosen frame as the network's (1, 3, H, W) float32 input.
 
     Args:

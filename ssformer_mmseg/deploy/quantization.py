@@ -106,6 +106,7 @@ def validation_pairs(inputs: List[np.ndarray], masks, size) -> List[tuple]:
     """``(input, mask)`` pairs with each mask resized (nearest) to the
     network's (height, width) ``size``."""
     import cv2
-    return [(x, cv2.resize(m, (size[1], size[0]),
-                           interpolation=cv2.INTER_NEAREST))
-            for x, m in zip(inputs, masks)]
+    return [
+        (x, cv2.resize(m, (size[1], size[0]), interpolation=cv2.INTER_NEAREST))
+        for x, m in zip(inputs, masks)
+    ]

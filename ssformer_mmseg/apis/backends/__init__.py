@@ -1,8 +1,8 @@
 """Inference backends, one per runtime, behind one interface
 (:class:`~.base.InferenceBackend`). The engines' packages are imported only
 when a backend is built."""
-from .base import (BACKENDS, InferenceBackend, build_backend,
-                   check_input_size, register_backend)
+from .base import (BACKENDS, InferenceBackend, build_backend, check_input_size,
+                   register_backend)
 from .onnx_runtime import OnnxRuntimeBackend, onnx_session
 from .openvino import OpenVINOBackend
 from .pytorch import PyTorchBackend

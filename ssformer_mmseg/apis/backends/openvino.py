@@ -105,8 +105,10 @@ class OpenVINOBackend(InferenceBackend):
     def supported_precisions(cls, device: str = 'cpu') -> Tuple[str, ...]:
         capabilities = openvino_core().get_property(
             openvino_device(device), 'OPTIMIZATION_CAPABILITIES')
-        return tuple(p for p, capability in zip(cls.PRECISIONS, (
-            'FP32', 'BF16', 'INT8')) if capability in capabilities)
+        return tuple(
+            p
+            for p, capability in zip(cls.PRECISIONS, ('FP32', 'BF16', 'INT8'))
+            if capability in capabilities)
 
     @classmethod
     def float_hint(cls, precision: str, device: str = 'cpu') -> str:
@@ -163,8 +165,8 @@ class OpenVINOBackend(InferenceBackend):
             # The same CPU threads as PyTorch, so comparisons are fair.
             config['INFERENCE_NUM_THREADS'] = torch.get_num_threads()
         compiled = openvino_core().compile_model(model, ov_device, config)
-        return cls(compiled, MODELS.build(cfg.model.data_preprocessor),
-                   device, precision, throughput)
+        return cls(compiled, MODELS.build(cfg.model.data_preprocessor), device,
+                   precision, throughput)
 
     def logits(self, inputs: torch.Tensor, data_samples: list) -> torch.Tensor:
         check_input_size(self.input_hw, inputs.shape[2:])

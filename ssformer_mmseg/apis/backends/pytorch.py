@@ -5,8 +5,7 @@ import torch
 from mmengine.config import Config
 
 from ...cpu_features import onednn_bf16_supported
-from ...optimize import (PRECISIONS, default_precision,
-                         optimize_for_inference)
+from ...optimize import PRECISIONS, default_precision, optimize_for_inference
 from ..loading import load_segmentor
 from .base import InferenceBackend, register_backend
 
