@@ -18,8 +18,9 @@ PACKAGE = osp.join(REPO_ROOT, 'ssformer_mmseg')
 NOT_ON_IMPORT = ('ssformer_mmseg.apis', 'ssformer_mmseg.ops',
                  'ssformer_mmseg.optimize', 'ssformer_mmseg.benchmark',
                  'ssformer_mmseg.demo', 'ssformer_mmseg.checkpoint_converters',
-                 'ssformer_mmseg.datasets.preparation', 'onnx', 'onnxruntime',
-                 'mmseg.apis')
+                 'ssformer_mmseg.datasets.preparation',
+                 'ssformer_mmseg.deploy', 'onnx', 'onnxruntime', 'openvino',
+                 'nncf', 'mmseg.apis')
 
 
 @pytest.mark.subprocess

@@ -3,7 +3,7 @@
 * :mod:`.pipeline`: what inference takes from a config (test pipeline for
   decoded frames, input size, mmseg-compatible inference config);
 * :mod:`.backends`: one object per runtime that turns a normalised batch
-  into logits (PyTorch, ONNX Runtime);
+  into logits (PyTorch, ONNX Runtime, OpenVINO);
 * :mod:`.segmenter`: :class:`PolypSegmenter`, frames in, probability maps
   out, over any backend; :mod:`.postprocess`: logits to maps and masks;
 * :mod:`.inputs`, :mod:`.writers`, :mod:`.batch_inference`: reading
@@ -18,8 +18,8 @@ documented).
 from ..optimize import default_precision, optimize_for_inference
 from ..visualization.overlays import draw_overlay
 from .backends import (BACKENDS, InferenceBackend, OnnxRuntimeBackend,
-                       PyTorchBackend, build_backend, onnx_session,
-                       register_backend)
+                       OpenVINOBackend, PyTorchBackend, build_backend,
+                       onnx_session, register_backend)
 from .batch_inference import BatchRunner, InferenceSummary, run_inference
 from .inputs import VIDEO_SUFFIXES, VideoSource, input_kind, list_images
 from .loading import load_segmentor
@@ -41,5 +41,5 @@ __all__ = [
     'onnx_session', 'onnx_opset', 'network_input_size', 'require',
     'VIDEO_SUFFIXES', 'InferenceBackend', 'BACKENDS', 'build_backend',
     'register_backend', 'PyTorchBackend', 'OnnxRuntimeBackend',
-    'optimize_for_inference', 'default_precision'
+    'OpenVINOBackend', 'optimize_for_inference', 'default_precision'
 ]
