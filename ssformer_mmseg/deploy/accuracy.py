@@ -28,7 +28,8 @@ def score_segmenter(
             :func:`~ssformer_mmseg.evaluation.saved_maps.ground_truth`.
         progress (Callable, optional): ``progress(done, total)``.
     """
-    metric = PolypMetric(threshold=segmenter.threshold)
+    # A prefix only names compute_metrics' keys; set, mmengine stays quiet.
+    metric = PolypMetric(threshold=segmenter.threshold, prefix='polyp')
     for done, sample in enumerate(samples, 1):
         prob, = segmenter([read_image(sample['img_path'])])
         gt = read_mask(sample['seg_map_path'])
