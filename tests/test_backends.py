@@ -68,7 +68,8 @@ def test_a_backend_object_is_used_as_given(constant_backend, tiny_config):
 
 def test_unknown_backend_lists_the_known_ones(tiny_config):
     with pytest.raises(
-            ValueError, match='unknown backend .*onnxruntime, '
+            ValueError,
+            match='unknown backend .*onnxruntime, '
             'openvino, pytorch'):
         PolypSegmenter(tiny_config, backend='tensorrt')
 

@@ -1,9 +1,12 @@
 """tools/benchmark.py runs every requested variant and writes its JSON."""
+import importlib.util
 import json
 
 import pytest
+import torch
 
 from ssformer_mmseg import cpu_features
+from ssformer_mmseg.benchmark import BenchmarkOptions
 
 
 @pytest.mark.slow
@@ -49,3 +52,172 @@ def test_benchmark_reports_inference_training_and_data(kvasir_like_root,
     assert report['complexity']['params_m'] > 0
     assert report['complexity']['gflops'] > 0
     assert 'x eager' in result.stdout and 'samples/s' in result.stdout
+
+
+# The engine comparison (--engines) -------------------------------------------
+
+# Not smaller: OpenVINO 2026.4 crashes (segfault) running NNCF's int8 model
+# of the tiny SSFormer at 64x64 (the real SSFormer-S runs there).
+ENGINE_SHAPE = (96, 96)
+
+
+def _all_rows() -> list:
+    """Every row the comparison can have, in its order."""
+    return [
+        'eager fp32', 'pytorch fast fp32', 'pytorch fast bf16',
+        'onnxruntime fp32', 'onnxruntime int8', 'openvino fp32',
+        'openvino bf16', 'openvino int8'
+    ]
+
+
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def _runnable_rows() -> list:
+    """The rows this machine can run: bf16 only where native, each engine
+    only with its packages (the tests extra installs all of them)."""
+    export = all(map(_installed, ('onnx', 'onnxscript', 'onnxruntime')))
+    rows = ['eager fp32', 'pytorch fast fp32']
+    if cpu_features.onednn_bf16_supported():
+        rows.append('pytorch fast bf16')
+    if export:
+        rows.append('onnxruntime fp32')
+        if _installed('nncf'):
+            rows.append('onnxruntime int8')
+    if export and _installed('openvino'):
+        from ssformer_mmseg.apis.backends import OpenVINOBackend
+        supported = OpenVINOBackend.supported_precisions()
+        rows += [
+            f'openvino {p}' for p in ('fp32', 'bf16', 'int8')
+            if p in supported and (p != 'int8' or _installed('nncf'))
+        ]
+    return rows
+
+
+def _engine_options(**changes) -> BenchmarkOptions:
+    settings = dict(
+        engines=True,
+        shape=ENGINE_SHAPE,
+        throughput_batch=2,
+        calib_count=3,
+        warmup=1,
+        rounds=1)
+    settings.update(changes)
+    return BenchmarkOptions(**settings)
+
+
+def _check_rows(report: dict, batch: int) -> None:
+    """Timings and errors of each row; the baseline is eager fp32."""
+    baseline = report['rows'][0]
+    assert baseline['name'] == 'eager fp32'
+    assert baseline['max_abs_logit_diff'] == 0.0
+    for row in report['rows']:
+        for mode, frames in (('latency', 1), ('throughput', batch)):
+            timing = row[mode]
+            assert timing['batch'] == frames and timing['img_per_s'] > 0
+            assert timing['p50_ms'] <= timing['p90_ms']
+            assert timing['peak_mb'] >= 0 and timing['speedup'] > 0
+            if row is baseline:
+                assert timing['speedup'] == 1.0
+        assert 0 <= row['max_abs_prob_diff'] <= 1
+        if row['precision'] == 'fp32':  # same function, float rounding
+            assert row['max_abs_logit_diff'] < 1e-4, row['name']
+    names = [row['name'] for row in report['rows']]
+    for mode, name in report['recommended'].items():
+        assert name in names, mode
+        chosen = report['rows'][names.index(name)]
+        assert chosen['max_abs_prob_diff'] <= report['prob_tolerance']
+        assert chosen[mode]['speedup'] == max(
+            r[mode]['speedup'] for r in report['rows']
+            if r['max_abs_prob_diff'] <= report['prob_tolerance'])
+
+
+@pytest.mark.slow
+def test_engines_report_every_runnable_engine_and_precision(
+        kvasir_like_root, tiny_cli_options, run_tool, tmp_path):
+    out = tmp_path / 'engines.json'
+    result = run_tool('tools/benchmark.py', 'configs/ssformer_s_kvasir.py',
+                      '--engines', '--threads', '2', '--shape',
+                      *map(str, ENGINE_SHAPE), '--throughput-batch', '2',
+                      '--calib-count', '3', '--warmup', '1', '--rounds', '1',
+                      '--json', str(out), '--cfg-options', *tiny_cli_options,
+                      f'data_root={kvasir_like_root}')
+    assert result.code == 0, result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert 'inference' not in report  # --engines replaces that table
+    engines = report['engines']
+    names = [row['name'] for row in engines['rows']]
+    skipped = [entry['name'] for entry in engines['skipped']]
+    assert names == _runnable_rows()
+    assert sorted(names + skipped) == sorted(_all_rows())
+    _check_rows(engines, batch=2)
+    # Real training frames: 2 timed, 3 others for calibration.
+    inputs = engines['inputs']
+    assert inputs['source'] == 'training split' and inputs['count'] == 3
+    assert inputs['timed_frames'] == 2 and inputs['overlap'] == 0
+    assert not engines['trained_weights']
+    assert engines['versions']['torch'] == torch.__version__
+    assert report['environment']['threads'] == 2
+    assert cpu_features.cpu_name() in result.stdout
+    latency = engines['recommended']['latency']
+    assert f'recommended here for single frames: {latency} (' in result.stdout
+    assert 'RANDOM' not in result.stdout
+
+
+def _without(monkeypatch, *modules: str) -> None:
+    """Make ``modules`` look uninstalled to the engine comparison."""
+    from ssformer_mmseg.apis import optional
+    require = optional.require
+
+    def fake_require(module, *args, **kwargs):
+        if module in modules:
+            return require(f'{module}_not_installed', *args, **kwargs)
+        return require(module, *args, **kwargs)
+
+    monkeypatch.setattr(optional, 'require', fake_require)
+
+
+def test_engines_skip_the_rows_of_missing_packages(monkeypatch, tiny_config):
+    from ssformer_mmseg.apis.loading import load_segmentor
+    from ssformer_mmseg.benchmark.engines import benchmark_engines
+    from ssformer_mmseg.benchmark.report import format_engines
+    _without(monkeypatch, 'onnxruntime')
+    log = []
+    report = benchmark_engines(tiny_config, load_segmentor(tiny_config),
+                               _engine_options(log=log.append))
+    names = [row['name'] for row in report['rows']]
+    assert names == [
+        n for n in _runnable_rows() if n.startswith(('eager', 'pytorch'))
+    ]
+    skipped = {entry['name']: entry['reason'] for entry in report['skipped']}
+    # The export both engines run needs onnxruntime for its parity check.
+    engine_rows = [n for n in _all_rows() if n.startswith(('onnx', 'open'))]
+    assert set(engine_rows) <= set(skipped)
+    for name in engine_rows:
+        assert 'onnxruntime' in skipped[name]
+        assert 'pip install' in skipped[name]
+    _check_rows(report, batch=2)
+    assert report['versions']['onnxruntime'] is None
+    # No data_root folder: random frames, and the report says so.
+    assert report['inputs']['source'] == 'random frames'
+    text = format_engines(report)
+    assert 'skipped onnxruntime fp32: ' in text and 'RANDOM' in text
+    assert any('skipped openvino int8' in line for line in log)
+
+
+@pytest.mark.slow
+def test_engines_without_openvino_and_nncf_keep_onnx_runtime_fp32(
+        monkeypatch, tiny_config):
+    from ssformer_mmseg.apis.loading import load_segmentor
+    from ssformer_mmseg.benchmark.engines import benchmark_engines
+    _without(monkeypatch, 'openvino', 'nncf')
+    report = benchmark_engines(tiny_config, load_segmentor(tiny_config),
+                               _engine_options())
+    names = [row['name'] for row in report['rows']]
+    assert names[-1] == 'onnxruntime fp32'
+    skipped = {entry['name']: entry['reason'] for entry in report['skipped']}
+    assert 'nncf' in skipped['onnxruntime int8']
+    for precision in ('fp32', 'bf16', 'int8'):
+        assert 'pip install openvino nncf' in skipped[f'openvino {precision}']
+    _check_rows(report, batch=2)

@@ -125,13 +125,14 @@ def test_score_deployed_prints_polyp_metric_table(deployed, setup, run_tool,
 
 
 @pytest.mark.parametrize(
-    'args, message',
-    [
-        (['--backend', 'onnxruntime', '--precision', 'bf16'],
-         'no bf16 precision'),
+    'args, message', [
+        (['--backend', 'onnxruntime', '--precision', 'bf16'
+          ], 'no bf16 precision'),
         (['--backend', 'tensorrt', '--precision', 'fp32'], 'invalid choice'),
-        (['--backend', 'openvino', '--precision', 'int8', '--calib-data',
-          'nowhere'], 'nowhere: calibration folder not found'),
+        ([
+            '--backend', 'openvino', '--precision', 'int8', '--calib-data',
+            'nowhere'
+        ], 'nowhere: calibration folder not found'),
     ],
     ids=['ort-bf16', 'unknown-engine', 'missing-calibration-folder'])
 def test_deploy_refusals_write_nothing(setup, run_tool, tmp_path, args,

@@ -149,7 +149,7 @@ def test_single_image(config_file, checkpoint, images, tmp_path, run_infer):
     check_outputs(out, 'frame0', SIZES[0])
     assert sorted(os.listdir(out / 'masks')) == ['frame0.png']
     assert 'segmented 1 frame(s)' in result.stdout
-    assert 'pytorch on cpu' in result.stdout
+    assert 'pytorch fp32 on cpu' in result.stdout
 
 
 @pytest.mark.subprocess
@@ -486,7 +486,7 @@ def test_onnxruntime_backend_matches_pytorch(onnx_file, config_file,
     result = run_infer(config_file, '-', folder, out, '--backend',
                        'onnxruntime', '--onnx', onnx_file, '--batch-size', '2')
     assert result.code == 0, result.stderr
-    assert 'onnxruntime on cpu' in result.stdout
+    assert 'onnxruntime fp32 on cpu' in result.stdout
     for i, size in enumerate(SIZES):
         check_outputs(out, f'frame{i}', size)
 

@@ -10,6 +10,8 @@ Examples:
         --workers 0 1 2 --cfg-options data_root=/data/polyp
     python tools/benchmark.py configs/ssformer_l_kvasir.py ckpt.pth \\
         --device cuda --batch-size 16 --precision fp32 fp16 --train
+    python tools/benchmark.py configs/ssformer_s_kvasir.py --engines \\
+        --threads 2 --cfg-options data_root=/data/polyp
 """
 import argparse
 import functools
@@ -81,6 +83,32 @@ def parse_args() -> argparse.Namespace:
         default=20,
         help='batches per worker count for --data')
     parser.add_argument(
+        '--engines',
+        action='store_true',
+        help='compare PyTorch eager / fast path, ONNX Runtime and OpenVINO '
+        'at each precision (instead of the plain-vs-fast table)')
+    parser.add_argument(
+        '--throughput-batch',
+        type=int,
+        default=4,
+        help='frames of the --engines throughput calls (default: 4)')
+    parser.add_argument(
+        '--calib-count',
+        type=int,
+        default=100,
+        help='int8 calibration frames of --engines (default: 100)')
+    parser.add_argument(
+        '--seed',
+        type=int,
+        default=0,
+        help='seed of the --engines frame choice')
+    parser.add_argument(
+        '--prob-tolerance',
+        type=float,
+        default=0.05,
+        help='largest max |probability difference| from eager fp32 the '
+        '--engines recommendation accepts (default: 0.05)')
+    parser.add_argument(
         '--warmup', type=int, default=2, help='untimed calls of each variant')
     parser.add_argument(
         '--rounds',
@@ -112,6 +140,11 @@ def main() -> None:
         data=args.data,
         workers=args.workers,
         data_batches=args.data_batches,
+        engines=args.engines,
+        throughput_batch=args.throughput_batch,
+        calib_count=args.calib_count,
+        seed=args.seed,
+        prob_tolerance=args.prob_tolerance,
         warmup=args.warmup,
         rounds=args.rounds,
         log=functools.partial(print, flush=True))

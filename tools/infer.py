@@ -1,9 +1,12 @@
 """Segment polyps in an image, a folder of images or a video.
 
-Writes under --out-dir: masks/<stem>.png (0/255), probs/<stem>.png (8-bit
-probability), overlays/<stem>.png (polyp tinted and outlined); for a video
-<name>_overlay.mp4 (same fps and size) and, with --save-frames, the three
-PNGs per frame as <name>_<frame index>.png.
+The model is a config + checkpoint (PyTorch, or an engine's model file with
+--backend/--model-file), or a deployed-model folder (tools/deploy.py),
+which needs nothing else. Writes under --out-dir: masks/<stem>.png
+(0/255), probs/<stem>.png (8-bit probability), overlays/<stem>.png (polyp
+tinted and outlined); for a video <name>_overlay.mp4 (same fps and size)
+and, with --save-frames, the three PNGs per frame as
+<name>_<frame index>.png.
 
 Examples:
     python tools/infer.py configs/ssformer_s_kvasir.py ckpt.pth frame.jpg
@@ -11,6 +14,7 @@ Examples:
         --out-dir work_dirs/infer --batch-size 8 --device cuda
     python tools/infer.py configs/ssformer_s_kvasir.py ckpt.pth video.mp4 \\
         --backend onnxruntime --onnx ssformer_s.onnx
+    python tools/infer.py deployed/s_int8 video.mp4 --throughput
 """
 import argparse
 import sys
@@ -23,7 +27,10 @@ from ssformer_mmseg.cli import (add_cfg_options_argument,
                                 add_fast_inference_arguments,
                                 fast_inference_options)
 from ssformer_mmseg.datasets import PolypFileError
+from ssformer_mmseg.deploy.artifact import DeployedModel, is_deployed_folder
 from ssformer_mmseg.messages import listing
+
+ENGINES = ('onnxruntime', 'openvino')
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -31,12 +38,16 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         description=__doc__.split('\n\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split('\n\n', 1)[1])
-    parser.add_argument('config', help='config with a test pipeline')
+    parser.add_argument(
+        'config',
+        help='config with a test pipeline, or a deployed-model folder '
+        '(then give only INPUT after it)')
     parser.add_argument(
         'checkpoint',
-        help='checkpoint; not read with --backend onnxruntime (the weights '
-        'are in the ONNX file), "-" allowed there')
-    parser.add_argument('input', help='image, folder of images, or video')
+        help='checkpoint; not read by the engine backends (the weights are '
+        'in the model file), "-" allowed there')
+    parser.add_argument(
+        'input', nargs='?', help='image, folder of images, or video')
     parser.add_argument(
         '--out-dir',
         default='work_dirs/infer',
@@ -60,23 +71,78 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='ONNX file for --backend onnxruntime '
         '(tools/export_onnx.py)')
     parser.add_argument(
+        '--model-file',
+        help='the engine\'s model file (ONNX, or OpenVINO IR .xml) for '
+        '--backend onnxruntime / openvino')
+    parser.add_argument(
+        '--throughput',
+        action='store_true',
+        help='engines: several frames in flight (OpenVINO\'s THROUGHPUT '
+        'hint, one request per frame of a --batch-size batch) for frames/s '
+        'over latency')
+    parser.add_argument(
         '--save-frames',
         action='store_true',
         help='video input: also write masks/probs/overlays '
         'PNGs for every frame')
     parser.add_argument(
+        '--skip-bad-frames',
+        action='store_true',
+        help='leave out frames that cannot be read (corrupt, truncated, '
+        '16-bit or grey images; video frames of another size or that fail '
+        'to decode), keep the other outputs and list them with reasons in '
+        'OUT_DIR/skipped_frames.csv (default: stop and remove the outputs)')
+    parser.add_argument(
         '--no-progress', action='store_true', help='no progress bar')
     add_fast_inference_arguments(parser)
     add_cfg_options_argument(parser)
     args = parser.parse_args(argv)
-    if args.backend == 'onnxruntime' and fast_inference_options(args):
-        parser.error('--fast/--precision/--compile apply to the pytorch '
-                     'backend')
-    if args.backend == 'onnxruntime' and not args.onnx:
-        parser.error('--backend onnxruntime needs --onnx FILE')
+    args.deployed = is_deployed_folder(args.config)
+    if args.deployed:
+        if args.input is not None:
+            parser.error('a deployed-model folder takes only INPUT after it '
+                         '(no checkpoint)')
+        args.input, args.checkpoint = args.checkpoint, None
+        if args.backend != 'pytorch' or args.onnx or args.model_file:
+            parser.error('a deployed-model folder sets its own backend and '
+                         'model file')
+    elif args.input is None:
+        parser.error('give CONFIG CHECKPOINT INPUT, or DEPLOYED_DIR INPUT')
+    engine = args.deployed or args.backend in ENGINES
+    if engine and (args.fast or args.compile):
+        parser.error('--fast/--compile apply to the pytorch backend')
+    if args.onnx and args.model_file:
+        parser.error('give --onnx or --model-file, not both')
+    args.model_file = args.model_file or args.onnx
+    if args.backend in ENGINES and not args.model_file:
+        parser.error(f'--backend {args.backend} needs --model-file FILE')
     if args.batch_size < 1:
         parser.error('--batch-size must be >= 1')
     return args
+
+
+def build_segmenter(args: argparse.Namespace) -> PolypSegmenter:
+    """The segmenter the arguments describe."""
+    if args.deployed:
+        if args.precision not in (None, 'fp32'):
+            raise ValueError('a deployed model runs at its own precision')
+        return DeployedModel.load(args.config).segmenter(
+            device=args.device,
+            throughput=args.throughput,
+            threshold=args.threshold)
+    engine = args.backend in ENGINES
+    use_checkpoint = not engine and args.checkpoint != '-'
+    return PolypSegmenter(
+        args.config,
+        args.checkpoint if use_checkpoint else None,
+        device=args.device,
+        cfg_options=args.cfg_options,
+        backend=args.backend,
+        model_file=args.model_file,
+        threshold=args.threshold,
+        fast=None if engine else fast_inference_options(args),
+        precision=args.precision if engine else None,
+        throughput=args.throughput)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -85,24 +151,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     # corner-exact (88 -> 352); it is SSFormer's official upsampling.
     warnings.filterwarnings(
         'ignore', message='When align_corners=True', category=UserWarning)
-    use_checkpoint = args.backend == 'pytorch' and args.checkpoint != '-'
     try:
-        segmenter = PolypSegmenter(
-            args.config,
-            args.checkpoint if use_checkpoint else None,
-            device=args.device,
-            cfg_options=args.cfg_options,
-            backend=args.backend,
-            onnx_file=args.onnx,
-            threshold=args.threshold,
-            fast=fast_inference_options(args))
+        segmenter = build_segmenter(args)
         summary = run_inference(
             segmenter,
             args.input,
             args.out_dir,
             batch_size=args.batch_size,
             save_frames=args.save_frames,
-            progress=not args.no_progress)
+            progress=not args.no_progress,
+            skip_bad_frames=args.skip_bad_frames)
     except (PolypFileError, FileNotFoundError, ImportError,
             ValueError) as error:
         # Bad inputs, a device or backend that cannot be used, missing
@@ -114,11 +172,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     if summary['skipped']:
         print(f'skipped {len(summary["skipped"])} non-image file(s): ' +
               listing(summary['skipped'], limit=10))
+    if summary['skipped_report']:
+        names = [frame['name'] for frame in summary['skipped_frames']]
+        print(f'skipped {len(names)} unreadable frame(s) '
+              f'({listing(names, limit=10) or "none"}); reasons in '
+              f'{summary["skipped_report"]}')
     rate = summary['frames'] / max(summary['seconds'], 1e-9)
     print(f'segmented {summary["frames"]} frame(s) of {args.input} '
           f'({summary["kind"]}) in {summary["seconds"]:.1f} s '
-          f'({rate:.2f} frames/s, {segmenter.backend} on '
-          f'{segmenter.device}, '
+          f'({rate:.2f} frames/s, {segmenter.backend} '
+          f'{segmenter.precision} on {segmenter.device}, '
           f'threshold {segmenter.threshold})')
     for path in summary['outputs']:
         print(f'wrote {path}')

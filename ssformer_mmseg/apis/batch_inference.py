@@ -1,19 +1,51 @@
 """Segmenting an image, a folder of images or a video and writing the
-results: the one batch loop for every input."""
+results: the one batch loop for every input.
+
+A run has three stages: reading (decode + preprocess a batch), inference
+(the backend's logits) and finishing (logits to probabilities, then the
+PNGs / overlay video). With ``overlap`` they run at once on consecutive
+batches: a reader thread feeds a bounded queue, inference runs in the
+calling thread, a writer thread consumes its results in order. Decoding,
+OpenCV, torch and the inference engines release the GIL, so the stages
+overlap. Outputs are the same, in the same order, and a run fails the
+same way: a frame that cannot be read raises after the batches before it
+are written, as in the sequential loop; an error of inference or writing
+(or KeyboardInterrupt) stops every stage at once. No thread outlives the
+run. Each stage is one method (:meth:`BatchRunner.prepare`,
+:meth:`BatchRunner.infer`, :meth:`BatchRunner.finish`), so an inference
+stage with several batches in flight can replace :meth:`~BatchRunner.infer`
+alone.
+"""
+import contextlib
 import os.path as osp
+import queue
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Iterable, Iterator, List
+from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence
 
 import numpy as np
+import torch
 from mmengine.utils import ProgressBar
 
+from ..datasets.polyp_files import PolypFileError
+from ..messages import listing
 from ..partial_outputs import removed_on_error
 from ..visualization.overlays import draw_overlay
-from .inputs import Frame, VideoSource, image_frames, input_kind, list_images
+from .inputs import (Frame, SkippedFrame, VideoSource, image_frames,
+                     input_kind, list_images)
+from .postprocess import logits_to_probs
 from .segmenter import PolypSegmenter
-from .writers import PredictionWriter, VideoOverlayWriter
+from .writers import PredictionWriter, VideoOverlayWriter, write_skipped_report
+
+#: Batches each queue between two stages holds: enough to keep the next
+#: stage busy, few enough to bound memory (frames are kept until written).
+QUEUE_BATCHES = 2
+#: Seconds a blocked stage waits before checking whether the run stopped.
+POLL_SECONDS = 0.05
+
+ResultCallback = Callable[[str, np.ndarray, np.ndarray], None]
 
 
 @dataclass
@@ -27,12 +59,19 @@ class InferenceSummary:
         outputs (list[str]): Files written besides the per-frame folders
             (the overlay video).
         skipped (list[str]): Non-image files of a folder, not read.
+        skipped_frames (list[SkippedFrame]): Skip mode: the frames that
+            could not be read and were left out, in input order, with
+            reasons (``name``, ``reason``).
+        skipped_report (str, optional): Skip mode: the
+            ``skipped_frames.csv`` written (also when none was skipped).
     """
     kind: str
     frames: int = 0
     seconds: float = 0.0
     outputs: List[str] = field(default_factory=list)
     skipped: List[str] = field(default_factory=list)
+    skipped_frames: List[SkippedFrame] = field(default_factory=list)
+    skipped_report: Optional[str] = None
 
 
 def batches(items: Iterable, size: int) -> Iterator[list]:
@@ -47,6 +86,72 @@ def batches(items: Iterable, size: int) -> Iterator[list]:
         yield batch
 
 
+class _Progress:
+    """The progress bar, counting frames written and frames skipped.
+
+    Only one thread updates it at a time: the writer during a run, the
+    caller after it.
+    """
+
+    def __init__(self, total: int, enabled: bool,
+                 skipped: Sequence[SkippedFrame]):
+        self.bar = ProgressBar(total, file=sys.stderr) if enabled else None
+        self.skipped = skipped
+        self.skips_counted = 0
+
+    def update(self, written: int) -> None:
+        # The reader appends to ``skipped`` meanwhile; len() is atomic.
+        skips = len(self.skipped)
+        done = written + skips - self.skips_counted
+        self.skips_counted = skips
+        if self.bar is not None and done:
+            self.bar.update(done)
+
+    def close(self) -> None:
+        self.update(0)
+        if self.bar is not None:
+            sys.stderr.write('\n')
+
+
+class _Stopped(Exception):
+    """A stage gave up because another stage failed or was interrupted."""
+
+
+class _Failed:
+    """The reader's error, handed on in order in place of a batch."""
+
+    def __init__(self, error: BaseException):
+        self.error = error
+
+
+class _Handoff:
+    """A bounded queue between two stages that stops waiting once the run
+    stops, so no thread stays blocked on a stage that is gone."""
+
+    END = object()
+
+    def __init__(self, stop: threading.Event):
+        self.queue = queue.Queue(QUEUE_BATCHES)
+        self.stop = stop
+
+    def put(self, item: Any) -> None:
+        while not self.stop.is_set():
+            try:
+                self.queue.put(item, timeout=POLL_SECONDS)
+                return
+            except queue.Full:
+                pass
+        raise _Stopped
+
+    def get(self) -> Any:
+        while not self.stop.is_set():
+            try:
+                return self.queue.get(timeout=POLL_SECONDS)
+            except queue.Empty:
+                pass
+        raise _Stopped
+
+
 class BatchRunner:
     """Runs frames through a segmenter in batches and hands each result on.
 
@@ -56,6 +161,15 @@ class BatchRunner:
         batch_size (int): Frames per forward pass.
         save_frames (bool): For a video, also write the per-frame PNGs.
         progress (bool): Show a progress bar / counter on stderr.
+        skip_bad_frames (bool): Leave out frames that cannot be read (folder
+            images that fail the checked reader, video frames of another
+            size or that fail to decode), keep the other outputs and list
+            them in ``skipped_frames.csv``. By default such a frame stops
+            the run and removes what it wrote. A run with no readable
+            frame is an error either way.
+        overlap (bool): Run reading, inference and writing at once on
+            consecutive batches (see the module docstring); False runs
+            them one after the other. The outputs are identical.
     """
 
     def __init__(self,
@@ -63,7 +177,9 @@ class BatchRunner:
                  out_dir: str,
                  batch_size: int = 1,
                  save_frames: bool = False,
-                 progress: bool = True):
+                 progress: bool = True,
+                 skip_bad_frames: bool = False,
+                 overlap: bool = True):
         if batch_size < 1:
             raise ValueError(f'batch size must be >= 1, got {batch_size}')
         self.segmenter = segmenter
@@ -71,11 +187,17 @@ class BatchRunner:
         self.batch_size = batch_size
         self.save_frames = save_frames
         self.progress = progress
+        self.skip_bad_frames = skip_bad_frames
+        self.overlap = overlap
+        #: The frames left out so far (skip mode), in input order.
+        self.skipped_frames: List[SkippedFrame] = []
 
     def run(self, input_path: str) -> InferenceSummary:
         """Segment ``input_path`` (see :func:`run_inference`); if a frame
-        cannot be read, nothing this run wrote is left behind."""
+        cannot be read (outside skip mode) or any stage fails, nothing this
+        run wrote is left behind."""
         summary = InferenceSummary(input_kind(input_path))
+        self.skipped_frames = summary.skipped_frames
         start = time.perf_counter()
         with removed_on_error(self.out_dir):
             if summary.kind == 'video':
@@ -87,15 +209,26 @@ class BatchRunner:
                 else:
                     paths = [input_path]
                 summary.frames = self.segment_images(paths)
+            if self.skip_bad_frames:
+                if not summary.frames:
+                    raise PolypFileError(
+                        input_path, 'no frame could be read: ' +
+                        listing(f'{frame.name} ({frame.reason})'
+                                for frame in summary.skipped_frames))
+                summary.skipped_report = write_skipped_report(
+                    self.out_dir, summary.skipped_frames)
         summary.seconds = time.perf_counter() - start
         return summary
+
+    def _on_bad(self) -> Optional[Callable[[SkippedFrame], None]]:
+        return self.skipped_frames.append if self.skip_bad_frames else None
 
     def segment_images(self, paths: List[str]) -> int:
         """Write masks, probabilities and overlays of each image; returns
         the number of frames."""
         writer = PredictionWriter(self.out_dir, self.segmenter.threshold)
         return self.segment(
-            image_frames(paths),
+            image_frames(paths, self._on_bad()),
             lambda name, frame, prob: writer.write(name, frame, prob),
             total=len(paths))
 
@@ -119,28 +252,147 @@ class BatchRunner:
                     video.write(overlay)
 
                 count = self.segment(
-                    source.frames(), on_result, total=source.frame_count)
+                    source.frames(self._on_bad()),
+                    on_result,
+                    total=source.frame_count)
         return count, video_path
 
     def segment(self,
                 frames: Iterable[Frame],
-                on_result: Callable[[str, np.ndarray, np.ndarray], None],
+                on_result: ResultCallback,
                 total: int = 0) -> int:
         """Run ``(name, frame)`` pairs through the segmenter in batches,
-        calling ``on_result(name, frame, prob)`` for each; returns the
-        number of frames."""
-        bar = ProgressBar(total, file=sys.stderr) if self.progress else None
+        calling ``on_result(name, frame, prob)`` for each, in order; returns
+        the number of frames. With ``overlap``, ``frames`` is consumed in a
+        reader thread and ``on_result`` is called in a writer thread."""
+        progress = _Progress(total, self.progress, self.skipped_frames)
+        if self.overlap:
+            count = self._segment_overlapped(frames, on_result, progress)
+        else:
+            count = self._segment_sequential(frames, on_result, progress)
+        progress.close()
+        return count
+
+    # The three stages ------------------------------------------------------
+
+    @torch.no_grad()
+    def prepare(self, batch: List[Frame]) -> dict:
+        """Reading stage, after decoding: test pipeline + data
+        preprocessor of a batch (:meth:`PolypSegmenter.preprocess`)."""
+        return self.segmenter.preprocess([frame for _, frame in batch])
+
+    @torch.no_grad()
+    def infer(self, data: dict) -> torch.Tensor:
+        """Inference stage: the logits of a prepared batch."""
+        return self.segmenter.logits(data['inputs'], data['data_samples'])
+
+    @torch.no_grad()
+    def finish(self, batch: List[Frame], data: dict, logits: torch.Tensor,
+               on_result: ResultCallback) -> None:
+        """Finishing stage: probabilities at each frame's size
+        (:func:`~.postprocess.logits_to_probs`), handed to ``on_result``."""
+        probs = logits_to_probs(logits, data['data_samples'],
+                                self.segmenter.align_corners)
+        for (name, frame), prob in zip(batch, probs):
+            on_result(name, frame, prob)
+
+    # The loops -------------------------------------------------------------
+
+    def _segment_sequential(self, frames: Iterable[Frame],
+                            on_result: ResultCallback,
+                            progress: _Progress) -> int:
+        # The loop before the stages overlapped, kept for comparison.
         count = 0
         for batch in batches(frames, self.batch_size):
             probs = self.segmenter([frame for _, frame in batch])
             for (name, frame), prob in zip(batch, probs):
                 on_result(name, frame, prob)
             count += len(batch)
-            if bar is not None:
-                bar.update(len(batch))
-        if bar is not None:
-            sys.stderr.write('\n')
+            progress.update(len(batch))
         return count
+
+    def _segment_overlapped(self, frames: Iterable[Frame],
+                            on_result: ResultCallback,
+                            progress: _Progress) -> int:
+        stop = threading.Event()
+        prepared, inferred = _Handoff(stop), _Handoff(stop)
+        # Errors of the writer: they stop every stage at once.
+        errors: List[BaseException] = []
+        written = [0]
+
+        def read() -> None:
+            source = iter(frames)
+            try:
+                for batch in batches(source, self.batch_size):
+                    prepared.put((batch, self.prepare(batch)))
+            except _Stopped:
+                return
+            except BaseException as error:  # re-raised by the caller
+                # Queued in order: the batches read before it are still
+                # inferred and written, as in the sequential loop, so a run
+                # fails the same way (the same partial outputs to remove).
+                with contextlib.suppress(_Stopped):
+                    prepared.put(_Failed(error))
+                return
+            finally:
+                # A generator left mid-way is closed in the thread that
+                # ran it (a video capture is not for two threads at once).
+                close = getattr(source, 'close', None)
+                if close is not None:
+                    close()
+            with contextlib.suppress(_Stopped):
+                prepared.put(_Handoff.END)
+
+        def write() -> None:
+            try:
+                while True:
+                    item = inferred.get()
+                    if item is _Handoff.END:
+                        return
+                    batch, data, logits = item
+                    self.finish(batch, data, logits, on_result)
+                    written[0] += len(batch)
+                    progress.update(len(batch))
+            except _Stopped:
+                pass
+            except BaseException as error:  # re-raised by the caller
+                errors.append(error)
+                stop.set()
+
+        threads = [
+            threading.Thread(
+                target=body, name=f'ssformer-{name}', daemon=True)
+            for name, body in (('reader', read), ('writer', write))
+        ]
+        failed = None
+        try:
+            for thread in threads:
+                thread.start()
+            while True:
+                item = prepared.get()
+                if item is _Handoff.END:
+                    break
+                if isinstance(item, _Failed):
+                    failed = item.error
+                    break
+                batch, data = item
+                inferred.put((batch, data, self.infer(data)))
+            inferred.put(_Handoff.END)
+            threads[1].join()
+        except _Stopped:
+            pass  # the writer failed: its error is raised below
+        finally:
+            # On any exit (an error, KeyboardInterrupt) every thread stops
+            # at its next hand-off and is waited for: none is left behind.
+            stop.set()
+            for thread in threads:
+                thread.join()
+        # A writer error is of an earlier frame than a reading error.
+        if errors:
+            raise errors[0]
+        if failed is not None:
+            raise failed
+        return written[0]
 
 
 def run_inference(segmenter: PolypSegmenter,
@@ -148,7 +400,9 @@ def run_inference(segmenter: PolypSegmenter,
                   out_dir: str,
                   batch_size: int = 1,
                   save_frames: bool = False,
-                  progress: bool = True) -> dict:
+                  progress: bool = True,
+                  skip_bad_frames: bool = False,
+                  overlap: bool = True) -> dict:
     """Segment an image, a folder of images or a video and write results.
 
     Images (and, with ``save_frames``, video frames named
@@ -163,13 +417,27 @@ def run_inference(segmenter: PolypSegmenter,
         batch_size (int): Frames per forward pass.
         save_frames (bool): For a video, also write the per-frame PNGs.
         progress (bool): Show a progress bar / counter on stderr.
+        skip_bad_frames (bool): Leave out frames that cannot be read and
+            list them in ``<out_dir>/skipped_frames.csv`` (see
+            :class:`BatchRunner`).
+        overlap (bool): Read, infer and write at once (same outputs).
 
-    If a frame cannot be read, nothing this run wrote is left behind.
+    If a frame cannot be read (outside skip mode), or no frame can, nothing
+    this run wrote is left behind.
 
     Returns:
         dict: ``kind``, ``frames``, ``seconds``, ``outputs`` (paths written
         besides the per-frame folders), ``skipped`` (non-image files of a
-        folder); the fields of :class:`InferenceSummary`.
+        folder), ``skipped_frames`` (``{'name', 'reason'}`` of each frame
+        left out), ``skipped_report`` (the CSV, or None outside skip mode);
+        the fields of :class:`InferenceSummary`.
     """
-    runner = BatchRunner(segmenter, out_dir, batch_size, save_frames, progress)
+    runner = BatchRunner(
+        segmenter,
+        out_dir,
+        batch_size,
+        save_frames,
+        progress,
+        skip_bad_frames=skip_bad_frames,
+        overlap=overlap)
     return asdict(runner.run(input_path))

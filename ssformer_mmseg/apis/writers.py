@@ -1,14 +1,20 @@
-"""Writing inference results: per-frame PNGs and overlay videos."""
+"""Writing inference results: per-frame PNGs, overlay videos and the
+report of skipped frames."""
+import csv
 import os
 import os.path as osp
-from typing import Tuple
+from typing import Sequence, Tuple
 
 import cv2
 import numpy as np
 
 from ..evaluation.polyp_scores import to_uint8_map
 from ..visualization.overlays import draw_overlay
+from .inputs import SkippedFrame
 from .postprocess import foreground_mask
+
+#: File name of the skip-mode report in the output folder.
+SKIPPED_REPORT = 'skipped_frames.csv'
 
 
 def _write_png(path: str, image: np.ndarray) -> None:
@@ -84,3 +90,22 @@ class VideoOverlayWriter:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
+
+
+def write_skipped_report(out_dir: str, skipped: Sequence[SkippedFrame]) -> str:
+    """Write ``skipped_frames.csv`` (columns ``name``, ``reason``; one row
+    per frame left out, in input order) under ``out_dir``.
+
+    Written also when nothing was skipped (header only), so a report of an
+    earlier run in the same folder is never taken for this run's.
+
+    Returns:
+        str: The report's path.
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    path = osp.join(out_dir, SKIPPED_REPORT)
+    with open(path, 'w', newline='') as f:
+        writer = csv.writer(f)
+        writer.writerow(('name', 'reason'))
+        writer.writerows((frame.name, frame.reason) for frame in skipped)
+    return path

@@ -9,6 +9,16 @@ from the baseline. The variants run in interleaved rounds and the speed-up
 is the median of per-round ratios, so a noisy shared machine slows all of
 them alike.
 
+Engines (``--engines``, instead of the above): the same network in PyTorch
+eager fp32 (the baseline), the PyTorch fast path in fp32 and bf16, ONNX
+Runtime fp32 and int8 and OpenVINO fp32, bf16 and int8 (bf16 where the CPU
+has it natively; engines whose packages are missing are skipped, saying
+so), at batch-1 latency and at throughput over ``--throughput-batch``
+frames, with the largest logit and probability difference from the
+baseline and the fastest row within ``--prob-tolerance`` recommended. int8
+is calibrated on real training frames when the config's ``data_root``
+exists, else on random frames (the report says which).
+
 Training (``--train``): forward, loss, backward and AdamW step of the plain
 fp32 model against the fast recipe (channels_last + AMP, bf16 on CPU / fp16
 on CUDA + fused AdamW) and each ingredient alone, plus the losses of a short
@@ -22,8 +32,9 @@ FLOPs and parameters come from mmengine's analysis tools.
 ``tools/benchmark.py`` prints them and writes the JSON file.
 
 Modules: :mod:`.measure` (timing, memory), :mod:`.inference`,
-:mod:`.training`, :mod:`.data`, :mod:`.report`, :mod:`.metric` (the cost of
-the evaluation protocol). Not imported by ``import ssformer_mmseg``.
+:mod:`.engines`, :mod:`.training`, :mod:`.data`, :mod:`.report`,
+:mod:`.metric` (the cost of the evaluation protocol). Not imported by
+``import ssformer_mmseg``.
 """
 import copy
 from typing import Optional
@@ -32,9 +43,11 @@ from mmengine.config import Config
 
 from ..apis.loading import load_segmentor
 from .data import benchmark_data
+from .engines import benchmark_engines
 from .inference import benchmark_inference
 from .options import BenchmarkOptions
-from .report import complexity, environment, format_inference, format_training
+from .report import (complexity, environment, format_engines, format_inference,
+                     format_training)
 from .training import benchmark_training
 
 
@@ -59,8 +72,13 @@ def run_benchmark(cfg: Config, checkpoint: Optional[str],
         f'{options.batch_size}, {env["threads"]} threads, '
         f'{env["device_name"]}')
     report = dict(environment=dict(env, config=cfg.filename), complexity=info)
-    report['inference'] = benchmark_inference(model, options)
-    options.log(format_inference(report['inference']))
+    if options.engines:
+        report['engines'] = benchmark_engines(
+            cfg, model, options, trained=checkpoint is not None)
+        options.log(format_engines(report['engines']))
+    else:
+        report['inference'] = benchmark_inference(model, options)
+        options.log(format_inference(report['inference']))
     if options.train:
         report['training'] = benchmark_training(model, options)
         options.log(format_training(report['training']))

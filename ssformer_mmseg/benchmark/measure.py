@@ -5,7 +5,7 @@ import os
 import statistics
 import threading
 import time
-from typing import Callable, Dict, List
+from typing import Any, Callable, Dict, List, Tuple
 
 import torch
 
@@ -29,10 +29,7 @@ def peak_memory_mb(function: Callable, device: str) -> float:
         function()
         synchronize(device)
         return (torch.cuda.max_memory_allocated() - before) / 2**20
-    try:
-        ctypes.CDLL('libc.so.6').malloc_trim(0)
-    except OSError:  # not glibc: the figure is only less tight
-        pass
+    _return_freed_memory()
     start = _rss_bytes()
     peak = [start]
     done = threading.Event()
@@ -48,6 +45,24 @@ def peak_memory_mb(function: Callable, device: str) -> float:
     done.set()
     sampler.join()
     return max(peak[0] - start, 0) / 2**20
+
+
+def resident_growth_mb(function: Callable) -> Tuple[Any, float]:
+    """What ``function`` returns, and how much of the process's resident
+    memory it left allocated (freed heap memory returned to the system
+    before and after): weights, compiled models, engines' arenas."""
+    _return_freed_memory()
+    start = _rss_bytes()
+    result = function()
+    _return_freed_memory()
+    return result, max(_rss_bytes() - start, 0) / 2**20
+
+
+def _return_freed_memory() -> None:
+    try:
+        ctypes.CDLL('libc.so.6').malloc_trim(0)
+    except OSError:  # not glibc: the figures are only less tight
+        pass
 
 
 def _rss_bytes() -> int:

@@ -24,6 +24,14 @@ class BenchmarkOptions:
         data (bool): Also measure the training data pipeline.
         workers (list[int]): Loader worker counts for ``data``.
         data_batches (int): Batches per worker count.
+        engines (bool): Compare the engines (PyTorch eager and fast path,
+            ONNX Runtime, OpenVINO) at each precision instead of the
+            plain-vs-fast inference table (:mod:`.engines`).
+        throughput_batch (int): Frames of the engines' throughput calls.
+        calib_count (int): int8 calibration frames of the engines.
+        seed (int): Seed of the engines' frame choice.
+        prob_tolerance (float): Largest max |probability difference| from
+            eager fp32 the engines' recommendation accepts.
         warmup (int): Untimed calls of each variant.
         rounds (int): Timed rounds (each runs every variant once).
         log (Callable): Progress messages (default: none).
@@ -39,6 +47,11 @@ class BenchmarkOptions:
     data: bool = False
     workers: List[int] = field(default_factory=lambda: [0, 1, 2])
     data_batches: int = 20
+    engines: bool = False
+    throughput_batch: int = 4
+    calib_count: int = 100
+    seed: int = 0
+    prob_tolerance: float = 0.05
     warmup: int = 2
     rounds: int = 10
     log: Callable[[str], None] = quiet

@@ -31,6 +31,59 @@ def format_inference(rows: List[dict]) -> str:
     return '\n'.join(lines)
 
 
+def format_engines(report: dict) -> str:
+    """The engine comparison's table, skipped rows, recommendation."""
+    batch = report['throughput_batch']
+    # OpenVINO's version carries its build ('2026.4.1-22982-...').
+    versions = ', '.join(f'{name} {version.split("-")[0]}'
+                         for name, version in report['versions'].items()
+                         if version is not None)
+    lines = [
+        f'engines ({versions}); ratios are to eager fp32 in the same '
+        'rounds; held MB: memory a row keeps, peak MB: extra memory of a '
+        'call', f'{"":35} {" 1 frame ":-^33} {f" {batch} frames ":-^24}',
+        f'{"engine":<26} {"held MB":>8} {"img/s":>7} {"x eager":>7} '
+        f'{"p50 ms":>8} {"peak MB":>8} {"img/s":>7} {"x eager":>7} '
+        f'{"peak MB":>8} {"max |dlogit|":>12} {"max |dprob|":>11}'
+    ]
+    for row in report['rows']:
+        one, many = row['latency'], row['throughput']
+        lines.append(f'{row["name"]:<26} {row["held_mb"]:8.0f} '
+                     f'{one["img_per_s"]:7.2f} '
+                     f'{one["speedup"]:7.2f} {one["p50_ms"]:8.1f} '
+                     f'{one["peak_mb"]:8.0f} {many["img_per_s"]:7.2f} '
+                     f'{many["speedup"]:7.2f} {many["peak_mb"]:8.0f} '
+                     f'{row["max_abs_logit_diff"]:12.2e} '
+                     f'{row["max_abs_prob_diff"]:11.2e}')
+    for entry in report['skipped']:
+        lines.append(f'skipped {entry["name"]}: {entry["reason"]}')
+    inputs = report['inputs']
+    if inputs['source'] == 'random frames':
+        lines.append('timed and int8-calibrated on RANDOM frames '
+                     f'({inputs["description"]}); give data_root for real '
+                     'ones')
+    else:
+        lines.append(f'timed on {inputs["timed_frames"]} frames and int8-'
+                     f'calibrated on {inputs["count"]} other frames of the '
+                     f'{inputs["source"]} ({inputs["description"]})')
+    if not report['trained_weights']:
+        lines.append('random weights (no checkpoint): the differences are '
+                     'those of random weights, not of a trained model')
+    rows = {row['name']: row for row in report['rows']}
+    for mode, what in (('latency', 'single frames'),
+                       ('throughput', f'throughput ({batch} frames)')):
+        name = report['recommended'][mode]
+        if name is None:
+            lines.append(f'recommended here for {what}: none within max '
+                         f'|dprob| {report["prob_tolerance"]}')
+            continue
+        row = rows[name]
+        lines.append(f'recommended here for {what}: {name} '
+                     f'({row[mode]["speedup"]:.1f}x eager fp32; max |dprob| '
+                     f'{row["max_abs_prob_diff"]:.2g})')
+    return '\n'.join(lines)
+
+
 def format_training(report: dict) -> str:
     lines = [
         f'{"training step":<58} {"img/s":>8} {"x eager":>7} '
