@@ -43,7 +43,6 @@ from .. import __version__
 from ..apis import optional
 from ..apis.backends import (BACKENDS, InferenceBackend, OpenVINOBackend,
                              PyTorchBackend, build_backend)
-from ..apis.backends.openvino import OPENVINO_HINT
 from ..apis.segmenter import PolypSegmenter
 from ..cpu_features import onednn_bf16_supported
 from ..deploy import calibration as calib
@@ -83,21 +82,16 @@ class Variant:
 
 def engine_versions() -> Dict[str, Optional[str]]:
     """Versions of torch and the engines' packages (None: not installed)."""
-    versions = dict(ssformer_mmseg=__version__)
-    for module in VERSIONED:
-        try:
-            versions[module] = optional.require(module).__version__
-        except ImportError:
-            versions[module] = None
-    return versions
+    return dict(
+        ssformer_mmseg=__version__, **optional.installed_versions(VERSIONED))
 
 
 def _missing(*modules: str) -> Optional[str]:
     """Why ``modules`` cannot all be imported (the first failure's message
     with its pip command), or None if they can."""
     for module in modules:
-        hint = OPENVINO_HINT if module in ('openvino', 'nncf') else \
-            optional.ONNX_HINT
+        # By the real name: tests fake a missing package under another.
+        hint = optional.INSTALL_HINTS.get(module, optional.ONNX_HINT)
         try:
             optional.require(module, 'these rows', hint)
         except ImportError as error:

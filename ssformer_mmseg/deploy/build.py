@@ -23,9 +23,8 @@ import torch
 
 from .. import __version__
 from ..apis.backends import BACKENDS
-from ..apis.backends.openvino import OPENVINO_HINT
 from ..apis.onnx_export import export_checked
-from ..apis.optional import require
+from ..apis.optional import installed_versions, require
 from ..apis.pipeline import network_input_size
 from ..apis.segmenter import PolypSegmenter
 from ..config import ConfigLike, load_config
@@ -111,12 +110,12 @@ def check_options(options: DeployOptions) -> None:
         raise ValueError(f'accuracy_control must be one of '
                          f'{", ".join(ACCURACY_CONTROL)}')
     if options.backend == 'openvino':
-        require('openvino', 'the OpenVINO backend', OPENVINO_HINT)
+        require('openvino', 'the OpenVINO backend')
     else:
         require('onnxruntime')
     BACKENDS[options.backend].check_precision(options.precision, 'cpu')
     if options.precision == 'int8':
-        require('nncf', 'int8 quantization', OPENVINO_HINT)
+        require('nncf', 'int8 quantization')
     for module in ('onnx', 'onnxscript'):
         require(module)
     if not osp.isfile(options.checkpoint):
@@ -131,12 +130,8 @@ def check_options(options: DeployOptions) -> None:
 
 def engine_versions(backend: str, precision: str) -> dict:
     """Versions of what built the model (for ``deploy.json``)."""
-    versions = dict(ssformer_mmseg=__version__, torch=torch.__version__)
-    engine = 'openvino' if backend == 'openvino' else 'onnxruntime'
-    versions[engine] = require(engine).__version__
-    if precision == 'int8':
-        versions['nncf'] = require('nncf').__version__
-    return versions
+    modules = ['torch', backend] + (['nncf'] if precision == 'int8' else [])
+    return dict(ssformer_mmseg=__version__, **installed_versions(modules))
 
 
 def _validation_drop(reference: PolypSegmenter, engine_model,
@@ -227,7 +222,7 @@ class _Deployment:
             else:
                 shutil.copyfile(self.onnx_file, target)
             return ['model.onnx']
-        ov = require('openvino', 'the OpenVINO backend', OPENVINO_HINT)
+        ov = require('openvino', 'the OpenVINO backend')
         from ..apis.backends.openvino import read_model
         model = read_model(self.onnx_file)
         if o.precision == 'int8':

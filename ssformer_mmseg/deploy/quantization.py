@@ -10,14 +10,14 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from ..apis.backends.openvino import OPENVINO_HINT, read_model
+from ..apis.backends.openvino import read_model
 from ..apis.onnx_export import ONNX_INPUT
 from ..apis.optional import require
 from ..evaluation.polyp_scores import score_image, to_uint8_map
 
 
 def _nncf():
-    nncf = require('nncf', 'int8 quantization', OPENVINO_HINT)
+    nncf = require('nncf', 'int8 quantization')
     # NNCF logs every step at INFO; the deploy report says what matters.
     nncf.set_log_level(40)  # logging.ERROR
     return nncf

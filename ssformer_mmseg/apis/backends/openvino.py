@@ -19,7 +19,6 @@ from mmseg.registry import MODELS
 from ..optional import require
 from .base import InferenceBackend, check_input_size, register_backend
 
-OPENVINO_HINT = 'pip install openvino nncf  (or pip install -e ".[openvino]")'
 #: Op types that only a quantized (int8) model holds.
 QUANTIZED_OP_TYPES = ('FakeQuantize', 'FakeConvert')
 
@@ -27,7 +26,7 @@ QUANTIZED_OP_TYPES = ('FakeQuantize', 'FakeConvert')
 @functools.lru_cache(maxsize=None)
 def openvino_core():
     """The process's one ``openvino.Core`` (it caches devices and plugins)."""
-    return require('openvino', 'the OpenVINO backend', OPENVINO_HINT).Core()
+    return require('openvino', 'the OpenVINO backend').Core()
 
 
 def openvino_device(device: str) -> str:
@@ -97,7 +96,7 @@ class OpenVINOBackend(InferenceBackend):
         self.request = compiled.create_infer_request()
         self.queue = None
         if throughput:
-            ov = require('openvino', 'the OpenVINO backend', OPENVINO_HINT)
+            ov = require('openvino', 'the OpenVINO backend')
             # 0: as many requests as OpenVINO finds optimal for the device.
             self.queue = ov.AsyncInferQueue(compiled, 0)
 
