@@ -99,6 +99,12 @@ setup(
         # curves. 1.6.2 is the newest release; it supports NumPy 2 up to
         # 2.3.x (its own pin), so it also pins NumPy below 2.3.5.
         'pysodmetrics==1.6.2',
+        # mmengine and mmcv ask for opencv-python, pysodmetrics for
+        # opencv-python-headless<5; both unpack into the same ``cv2``
+        # folder, so a 5.x binary next to 4.x files crashes the process
+        # (seen as a segfault in the metric tests). One major version keeps
+        # the two wheels interchangeable.
+        'opencv-python<5',
         # mmseg 1.2 imports these at ``import mmseg.models`` time.
         'ftfy',
         'regex',

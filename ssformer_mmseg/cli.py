@@ -81,6 +81,45 @@ def fast_inference_options(args: argparse.Namespace) -> Optional[dict]:
     return dict(precision=args.precision, compile=args.compile)
 
 
+#: The backends that run an engine's model file, not a checkpoint.
+ENGINES = ('onnxruntime', 'openvino')
+
+
+def build_segmenter(args: argparse.Namespace):
+    """The :class:`~ssformer_mmseg.apis.PolypSegmenter` that the inference
+    tools' arguments describe: a deployed-model folder (``args.deployed``,
+    the folder in ``args.config``), or a config with a checkpoint or an
+    engine's model file.
+
+    Raises:
+        ValueError: A precision asked of a deployed model, which runs at
+            its own.
+    """
+    from .apis import PolypSegmenter
+    from .deploy.artifact import DeployedModel
+    threshold = getattr(args, 'threshold', None)
+    if args.deployed:
+        if args.precision not in (None, 'fp32'):
+            raise ValueError('a deployed model runs at its own precision')
+        return DeployedModel.load(args.config).segmenter(
+            device=args.device,
+            throughput=args.throughput,
+            threshold=threshold)
+    engine = args.backend in ENGINES
+    use_checkpoint = not engine and args.checkpoint not in (None, '-')
+    return PolypSegmenter(
+        args.config,
+        args.checkpoint if use_checkpoint else None,
+        device=args.device,
+        cfg_options=args.cfg_options,
+        backend=args.backend,
+        model_file=args.model_file,
+        threshold=threshold,
+        fast=None if engine else fast_inference_options(args),
+        precision=args.precision if engine else None,
+        throughput=args.throughput)
+
+
 def convert_checkpoint_command(kind: str,
                                description: str,
                                src_help: str,

@@ -221,3 +221,48 @@ def test_engines_without_openvino_and_nncf_keep_onnx_runtime_fp32(
     for precision in ('fp32', 'bf16', 'int8'):
         assert 'pip install openvino nncf' in skipped[f'openvino {precision}']
     _check_rows(report, batch=2)
+
+
+# What each hand-written kernel earns (--kernels) -----------------------------
+
+
+def test_kernels_time_the_fast_path_without_each_kernel(
+        monkeypatch, tiny_config):
+    from ssformer_mmseg.apis.loading import load_segmentor
+    from ssformer_mmseg.benchmark import kernels
+    from ssformer_mmseg.ops.winograd import WinogradConv2d
+
+    replaced = []
+    for kernel, (name, plain) in kernels._PLAIN_CALLS.items():
+
+        def counting(*args, plain=plain, kernel=kernel, **kwargs):
+            replaced.append(kernel)
+            return plain(*args, **kwargs)
+
+        monkeypatch.setitem(kernels._PLAIN_CALLS, kernel, (name, counting))
+    optimized = []
+    real_optimize = kernels.optimize_for_inference
+
+    def recording_optimize(*args, **kwargs):
+        optimized.append(real_optimize(*args, **kwargs))
+        return optimized[-1]
+
+    monkeypatch.setattr(kernels, 'optimize_for_inference', recording_optimize)
+    options = BenchmarkOptions(
+        kernels=True, shape=(64, 64), warmup=0, rounds=3)
+    rows = kernels.benchmark_kernels(load_segmentor(tiny_config), options)
+
+    measured = [(row['precision'], row['kernel']) for row in rows]
+    assert measured == [('fp32', 'winograd'), ('fp32', 'fused conv'),
+                        ('fp32', 'fused linear')]
+    # The replacements compute the same function, and were the ones run.
+    for row in rows:
+        assert row['max_abs_diff'] < 1e-4
+        assert row['with_ms'] > 0 and row['without_ms'] > 0
+        assert row['keeps'] == (row['gain'] >= kernels.KEEP_THRESHOLD)
+    assert {'fused conv', 'fused linear'} == set(replaced)
+    # The model optimized without Winograd has no Winograd convolution.
+    with_winograd, without_winograd = optimized
+    assert any(isinstance(m, WinogradConv2d) for m in with_winograd.modules())
+    assert not any(
+        isinstance(m, WinogradConv2d) for m in without_winograd.modules())

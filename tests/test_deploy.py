@@ -848,6 +848,41 @@ CORRUPTIONS = [
         'lists no model.bin, which the openvino model needs',
         id='model-bin-not-listed'),
     pytest.param(
+        _metadata(_delete('files', 'model.bin', 'sha256')),
+        METADATA_FILE,
+        'files.model.bin.sha256 missing',
+        id='file-record-without-sha256'),
+    pytest.param(
+        _metadata(_delete('input', 'height')),
+        METADATA_FILE,
+        'input.height missing',
+        id='input-without-height'),
+    pytest.param(
+        _metadata(_delete('output', 'threshold')),
+        METADATA_FILE,
+        'output.threshold missing',
+        id='output-without-threshold'),
+    pytest.param(
+        _metadata(_set('preprocessing', 'bgr_to_rgb', 'yes')),
+        METADATA_FILE,
+        "preprocessing.bgr_to_rgb is 'yes'",
+        id='string-for-a-flag'),
+    pytest.param(
+        _metadata(_set('input', 'width', True)),
+        METADATA_FILE,
+        'input.width is True',
+        id='bool-for-a-size'),
+    pytest.param(
+        _metadata(_set('preprocessing', 'resize', 'width', 320)),
+        METADATA_FILE,
+        'preprocessing.resize is 352x320 but input is 352x352',
+        id='resize-disagrees-with-input'),
+    pytest.param(
+        _metadata(_set('input', 'height', 320)),
+        METADATA_FILE,
+        'preprocessing.resize is 352x352 but input is 320x352',
+        id='input-disagrees-with-resize'),
+    pytest.param(
         _metadata(_set('precision', 'int8')),
         'model.xml',
         'holds no int8 ops but deploy.json says precision int8',
@@ -900,73 +935,35 @@ def test_int8_model_files_in_a_float_folder(backend, deployments, tmp_path):
     assert error.value.path == str(model_file)
 
 
+def _resize_to_320(metadata):
+    metadata['input'].update(height=320, width=320)
+    metadata['preprocessing']['resize'].update(height=320, width=320)
+
+
 @SLOW
 @pytest.mark.parametrize('backend', ['openvino', 'onnxruntime'])
-def test_input_size_mismatch_is_named_by_the_segmenter(backend, deployments,
-                                                       tmp_path):
+def test_input_size_mismatch_is_named_by_load(backend, deployments, tmp_path):
     deployed = deployments(backend, 'fp32')
     folder = _copy_folder(deployed, tmp_path)
-    _edit_metadata(folder, lambda m: m['input'].update(height=320, width=320))
-    loaded = DeployedModel.load(str(folder))
+    _edit_metadata(folder, _resize_to_320)
     with pytest.raises(
             DeployedModelError,
             match='the model takes 352x352 '
             'inputs but deploy.json says 320x320') as error:
-        loaded.segmenter()
+        DeployedModel.load(str(folder))
     assert error.value.path == str(folder /
                                    os.path.basename(deployed.model_file))
 
 
 @SLOW
-@pytest.mark.xfail(
-    strict=True,
-    reason='DeployedModel.load does not check the input size, although the '
-    'artifact module doc says loading checks "the model\'s input size"; '
-    'only DeployedModel.segmenter() does')
-def test_input_size_mismatch_is_named_by_load(deployments, tmp_path):
+def test_every_bad_entry_is_named_in_one_error(deployments, tmp_path):
     folder = _copy_folder(deployments('openvino', 'fp32'), tmp_path)
-    _edit_metadata(folder, lambda m: m['input'].update(height=320, width=320))
-    with pytest.raises(DeployedModelError, match='320x320'):
+    _edit_metadata(folder, _delete('input', 'height'))
+    _edit_metadata(folder, _delete('output', 'align_corners'))
+    with pytest.raises(DeployedModelError) as error:
         DeployedModel.load(str(folder))
-
-
-@SLOW
-@pytest.mark.xfail(
-    strict=True,
-    raises=(AssertionError, KeyError),
-    reason='deploy.json entries are checked only at the top level: a file '
-    'record without sha256 raises KeyError(\'sha256\') from '
-    'DeployedModel.load, an input entry without height KeyError(\'height\') '
-    'from segmenter(), not a DeployedModelError naming deploy.json')
-@pytest.mark.parametrize(
-    'edit',
-    [_delete('files', 'model.bin', 'sha256'),
-     _delete('input', 'height')],
-    ids=['file-record-without-sha256', 'input-without-height'])
-def test_incomplete_entries_are_named(edit, deployments, tmp_path):
-    folder = _copy_folder(deployments('openvino', 'fp32'), tmp_path)
-    _edit_metadata(folder, edit)
-    with pytest.raises(DeployedModelError) as error:
-        DeployedModel.load(str(folder)).segmenter()
-    assert error.value.path == str(folder / METADATA_FILE)
-
-
-@SLOW
-@pytest.mark.xfail(
-    strict=True,
-    raises=(AssertionError, ValueError),
-    reason='a deploy.json whose preprocessing.resize disagrees with its '
-    'input size loads and builds a segmenter; the first frame then fails '
-    'with "the model takes 352x352 inputs but the test pipeline gives '
-    '352x320; export with the same config (or --shape)", a ValueError that '
-    'names neither deploy.json nor the inconsistent entries')
-def test_resize_disagreeing_with_input_is_named(deployments, tmp_path,
-                                                eval_frames):
-    folder = _copy_folder(deployments('openvino', 'fp32'), tmp_path)
-    _edit_metadata(folder, _set('preprocessing', 'resize', 'width', 320))
-    with pytest.raises(DeployedModelError) as error:
-        DeployedModel.load(str(folder)).segmenter()(eval_frames[:1])
-    assert error.value.path == str(folder / METADATA_FILE)
+    assert 'input.height missing' in str(error.value)
+    assert 'output.align_corners missing' in str(error.value)
 
 
 # Refusals: nothing written ---------------------------------------------------

@@ -12,6 +12,8 @@ Examples:
         --device cuda --batch-size 16 --precision fp32 fp16 --train
     python tools/benchmark.py configs/ssformer_s_kvasir.py --engines \\
         --threads 2 --cfg-options data_root=/data/polyp
+    python tools/benchmark.py configs/ssformer_l_kvasir.py --kernels \\
+        --threads 2 --precision fp32 bf16 --rounds 20
 """
 import argparse
 import functools
@@ -88,6 +90,11 @@ def parse_args() -> argparse.Namespace:
         help='compare PyTorch eager / fast path, ONNX Runtime and OpenVINO '
         'at each precision (instead of the plain-vs-fast table)')
     parser.add_argument(
+        '--kernels',
+        action='store_true',
+        help='time the fast path without each of its hand-written kernels '
+        'at each --precision (instead of the plain-vs-fast table)')
+    parser.add_argument(
         '--throughput-batch',
         type=int,
         default=4,
@@ -141,6 +148,7 @@ def main() -> None:
         workers=args.workers,
         data_batches=args.data_batches,
         engines=args.engines,
+        kernels=args.kernels,
         throughput_batch=args.throughput_batch,
         calib_count=args.calib_count,
         seed=args.seed,

@@ -22,15 +22,12 @@ import warnings
 from typing import List, Optional
 
 import ssformer_mmseg  # noqa: F401  (compat + registration)
-from ssformer_mmseg.apis import BACKENDS, PolypSegmenter, run_inference
-from ssformer_mmseg.cli import (add_cfg_options_argument,
-                                add_fast_inference_arguments,
-                                fast_inference_options)
+from ssformer_mmseg.apis import BACKENDS, run_inference
+from ssformer_mmseg.cli import (ENGINES, add_cfg_options_argument,
+                                add_fast_inference_arguments, build_segmenter)
 from ssformer_mmseg.datasets import PolypFileError
-from ssformer_mmseg.deploy.artifact import DeployedModel, is_deployed_folder
+from ssformer_mmseg.deploy.artifact import is_deployed_folder
 from ssformer_mmseg.messages import listing
-
-ENGINES = ('onnxruntime', 'openvino')
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -119,30 +116,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     if args.batch_size < 1:
         parser.error('--batch-size must be >= 1')
     return args
-
-
-def build_segmenter(args: argparse.Namespace) -> PolypSegmenter:
-    """The segmenter the arguments describe."""
-    if args.deployed:
-        if args.precision not in (None, 'fp32'):
-            raise ValueError('a deployed model runs at its own precision')
-        return DeployedModel.load(args.config).segmenter(
-            device=args.device,
-            throughput=args.throughput,
-            threshold=args.threshold)
-    engine = args.backend in ENGINES
-    use_checkpoint = not engine and args.checkpoint != '-'
-    return PolypSegmenter(
-        args.config,
-        args.checkpoint if use_checkpoint else None,
-        device=args.device,
-        cfg_options=args.cfg_options,
-        backend=args.backend,
-        model_file=args.model_file,
-        threshold=args.threshold,
-        fast=None if engine else fast_inference_options(args),
-        precision=args.precision if engine else None,
-        throughput=args.throughput)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -19,6 +19,12 @@ baseline and the fastest row within ``--prob-tolerance`` recommended. int8
 is calibrated on real training frames when the config's ``data_root``
 exists, else on random frames (the report says which).
 
+Kernels (``--kernels``, instead of the above): the fast path at each
+precision whole and without each of its hand-written kernels (Winograd,
+the fused convolutions, the fused projection + residual), and what each
+earns; one that earns under 5 % in every measured model and precision has
+no place in the fast path.
+
 Training (``--train``): forward, loss, backward and AdamW step of the plain
 fp32 model against the fast recipe (channels_last + AMP, bf16 on CPU / fp16
 on CUDA + fused AdamW) and each ingredient alone, plus the losses of a short
@@ -32,9 +38,9 @@ FLOPs and parameters come from mmengine's analysis tools.
 ``tools/benchmark.py`` prints them and writes the JSON file.
 
 Modules: :mod:`.measure` (timing, memory), :mod:`.inference`,
-:mod:`.engines`, :mod:`.training`, :mod:`.data`, :mod:`.report`,
-:mod:`.metric` (the cost of the evaluation protocol). Not imported by
-``import ssformer_mmseg``.
+:mod:`.engines`, :mod:`.kernels`, :mod:`.training`, :mod:`.data`,
+:mod:`.report`, :mod:`.metric` (the cost of the evaluation protocol). Not
+imported by ``import ssformer_mmseg``.
 """
 import copy
 from typing import Optional
@@ -45,9 +51,10 @@ from ..apis.loading import load_segmentor
 from .data import benchmark_data
 from .engines import benchmark_engines
 from .inference import benchmark_inference
+from .kernels import benchmark_kernels
 from .options import BenchmarkOptions
 from .report import (complexity, environment, format_engines, format_inference,
-                     format_training)
+                     format_kernels, format_training)
 from .training import benchmark_training
 
 
@@ -76,6 +83,9 @@ def run_benchmark(cfg: Config, checkpoint: Optional[str],
         report['engines'] = benchmark_engines(
             cfg, model, options, trained=checkpoint is not None)
         options.log(format_engines(report['engines']))
+    elif options.kernels:
+        report['kernels'] = benchmark_kernels(model, options)
+        options.log(format_kernels(report['kernels']))
     else:
         report['inference'] = benchmark_inference(model, options)
         options.log(format_inference(report['inference']))

@@ -27,6 +27,8 @@ class BenchmarkOptions:
         engines (bool): Compare the engines (PyTorch eager and fast path,
             ONNX Runtime, OpenVINO) at each precision instead of the
             plain-vs-fast inference table (:mod:`.engines`).
+        kernels (bool): Time what each hand-written kernel of the fast
+            path earns at each precision instead (:mod:`.kernels`).
         throughput_batch (int): Frames of the engines' throughput calls.
         calib_count (int): int8 calibration frames of the engines.
         seed (int): Seed of the engines' frame choice.
@@ -48,6 +50,7 @@ class BenchmarkOptions:
     workers: List[int] = field(default_factory=lambda: [0, 1, 2])
     data_batches: int = 20
     engines: bool = False
+    kernels: bool = False
     throughput_batch: int = 4
     calib_count: int = 100
     seed: int = 0

@@ -31,6 +31,21 @@ def format_inference(rows: List[dict]) -> str:
     return '\n'.join(lines)
 
 
+def format_kernels(rows: List[dict]) -> str:
+    """The kernel table: the fast path with and without each kernel."""
+    lines = [
+        f'{"kernel":<14} {"precision":<9} {"with ms":>8} {"without ms":>10} '
+        f'{"earns":>7} {"max |dlogit|":>12}  verdict'
+    ]
+    for row in rows:
+        verdict = 'keep' if row['keeps'] else 'under 5 %'
+        lines.append(f'{row["kernel"]:<14} {row["precision"]:<9} '
+                     f'{row["with_ms"]:8.1f} {row["without_ms"]:10.1f} '
+                     f'{100 * row["gain"]:6.1f}% {row["max_abs_diff"]:12.2e}'
+                     f'  {verdict}')
+    return '\n'.join(lines)
+
+
 def format_engines(report: dict) -> str:
     """The engine comparison's table, skipped rows, recommendation."""
     batch = report['throughput_batch']

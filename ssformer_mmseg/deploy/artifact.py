@@ -193,8 +193,6 @@ class DeployedModel:
         """A :class:`~ssformer_mmseg.apis.PolypSegmenter` on the engine.
 
         Raises:
-            DeployedModelError: If the model file's input size is not the
-                metadata's.
             ValueError: If the precision does not run on ``device`` here.
         """
         from ..apis.segmenter import PolypSegmenter
@@ -206,12 +204,6 @@ class DeployedModel:
             precision=self.precision,
             threshold=threshold,
             throughput=throughput)
-        fixed = [d for d in segmenter.runtime.input_hw]
-        if fixed != list(self.input_size):
-            raise DeployedModelError(
-                self.model_file, f'the model takes {fixed[0]}x{fixed[1]} '
-                f'inputs but {METADATA_FILE} says '
-                f'{self.input_size[0]}x{self.input_size[1]}')
         return segmenter
 
     @classmethod
@@ -258,23 +250,68 @@ class DeployedModel:
                 raise DeployedModelError(
                     path, f'changed since it was deployed (size or SHA-256 '
                     f'differs from {METADATA_FILE})')
-        quantized = _file_is_quantized(self.backend, self.model_file)
+        quantized, input_hw = _inspect_model_file(self.backend,
+                                                  self.model_file)
         if quantized != (self.precision == 'int8'):
             raise DeployedModelError(
                 self.model_file,
                 f'{"holds" if quantized else "holds no"} int8 ops but '
                 f'{METADATA_FILE} says precision {self.precision}')
+        if input_hw != list(self.input_size):
+            shown = 'x'.join(str(d) if d else '?' for d in input_hw)
+            raise DeployedModelError(
+                self.model_file, f'the model takes {shown} inputs but '
+                f'{METADATA_FILE} says '
+                f'{self.input_size[0]}x{self.input_size[1]}')
 
 
-def _file_is_quantized(backend: str, model_file: str) -> bool:
+def _inspect_model_file(backend: str,
+                        model_file: str) -> Tuple[bool, List[Optional[int]]]:
+    """Whether the engine model holds int8 ops, and its input's height and
+    width (None where not fixed)."""
     if backend == 'openvino':
-        from ..apis.backends.openvino import is_quantized, read_model
-        return is_quantized(read_model(model_file))
-    from ..apis.backends.onnx_runtime import is_quantized
-    return is_quantized(model_file)
+        from ..apis.backends.openvino import (input_size, is_quantized,
+                                              read_model)
+        model = read_model(model_file)
+        return is_quantized(model), input_size(model)
+    from ..apis.backends.onnx_runtime import input_size, is_quantized
+    return is_quantized(model_file), input_size(model_file)
+
+
+#: Entries inside the top-level ones that inference reads, with their JSON
+#: types (a ``files`` record's are in ``_FILE_RECORD``).
+_NESTED_ENTRIES = dict(
+    input=dict(height=int, width=int, channel_order=str),
+    preprocessing=dict(
+        resize=dict(width=int, height=int, interpolation=str, backend=str),
+        mean=list,
+        std=list,
+        bgr_to_rgb=bool,
+        pad_val=(int, float)),
+    output=dict(threshold=(int, float), align_corners=bool))
+_FILE_RECORD = dict(bytes=int, sha256=str)
+
+
+def _entry_problems(entry, spec: dict, name: str) -> List[str]:
+    """Every key of ``spec`` that ``entry`` lacks or holds with another
+    type, as dotted names (``input.height``)."""
+    if not isinstance(entry, dict):
+        return [f'{name} is not an object']
+    problems = []
+    for key, kind in spec.items():
+        path = f'{name}.{key}'
+        if key not in entry:
+            problems.append(f'{path} missing')
+        elif isinstance(kind, dict):
+            problems += _entry_problems(entry[key], kind, path)
+        elif (not isinstance(entry[key], kind)
+              or isinstance(entry[key], bool) and kind is not bool):
+            problems.append(f'{path} is {entry[key]!r}')
+    return problems
 
 
 def _metadata_problems(metadata: dict) -> List[str]:
+    """Every missing, mistyped or contradictory entry of ``deploy.json``."""
     if not isinstance(metadata, dict):
         return ['not a JSON object']
     missing = [key for key in _REQUIRED_KEYS if key not in metadata]
@@ -292,6 +329,23 @@ def _metadata_problems(metadata: dict) -> List[str]:
     elif metadata['precision'] not in BACKENDS[backend].PRECISIONS:
         problems.append(f'precision {metadata["precision"]!r} is not one of '
                         f'the {backend} backend\'s')
+    for key, spec in _NESTED_ENTRIES.items():
+        problems += _entry_problems(metadata[key], spec, key)
+    files = metadata['files']
+    if isinstance(files, dict):
+        for name, record in files.items():
+            problems += _entry_problems(record, _FILE_RECORD, f'files.{name}')
+    else:
+        problems.append('files is not an object')
+    if not problems:
+        size = [metadata['input'][k] for k in ('height', 'width')]
+        resize = [
+            metadata['preprocessing']['resize'][k] for k in ('height', 'width')
+        ]
+        if size != resize:
+            problems.append(
+                f'preprocessing.resize is {resize[0]}x{resize[1]} but '
+                f'input is {size[0]}x{size[1]}')
     return problems
 
 

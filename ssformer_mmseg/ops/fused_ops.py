@@ -52,6 +52,15 @@ def _post_op(activation: Optional[nn.Module],
     return None
 
 
+def plain_linear(x: Tensor,
+                 weight: Tensor,
+                 bias: Optional[Tensor] = None,
+                 residual: Optional[Tensor] = None) -> Tensor:
+    """:func:`linear` as separate PyTorch calls (its fallback)."""
+    out = F.linear(x, weight, bias)
+    return out if residual is None else residual + out
+
+
 def linear(x: Tensor,
            weight: Tensor,
            bias: Optional[Tensor] = None,
@@ -59,15 +68,27 @@ def linear(x: Tensor,
     """``F.linear(x, weight, bias) + residual``."""
     dtype = _onednn_dtype(x)
     if dtype is None:
-        out = F.linear(x, weight, bias)
-    else:
-        x, weight, bias = _cast(dtype, x, weight, bias)
-        if residual is not None and residual.dtype == dtype:
-            return torch.ops.mkldnn._linear_pointwise.binary(
-                x, residual, weight, bias, 'add')
-        out = torch.ops.mkldnn._linear_pointwise(x, weight, bias, 'none', [],
-                                                 '')
+        return plain_linear(x, weight, bias, residual)
+    x, weight, bias = _cast(dtype, x, weight, bias)
+    if residual is not None and residual.dtype == dtype:
+        return torch.ops.mkldnn._linear_pointwise.binary(
+            x, residual, weight, bias, 'add')
+    out = torch.ops.mkldnn._linear_pointwise(x, weight, bias, 'none', [], '')
     return out if residual is None else residual + out
+
+
+def plain_conv2d(x: Tensor,
+                 weight: Tensor,
+                 bias: Optional[Tensor] = None,
+                 padding: int = 0,
+                 groups: int = 1,
+                 activation: Optional[nn.Module] = None,
+                 residual: Optional[Tensor] = None) -> Tensor:
+    """:func:`conv2d` as separate PyTorch calls (its fallback)."""
+    out = F.conv2d(x, weight, bias, padding=padding, groups=groups)
+    if residual is not None:
+        out = out + residual
+    return out if activation is None else activation(out)
 
 
 def conv2d(x: Tensor,
@@ -92,7 +113,4 @@ def conv2d(x: Tensor,
         return torch.ops.mkldnn._convolution_pointwise.binary(
             x, residual, weight, bias, *geometry, 'add', None, name, [],
             algorithm)
-    out = F.conv2d(x, weight, bias, padding=padding, groups=groups)
-    if residual is not None:
-        out = out + residual
-    return out if activation is None else activation(out)
+    return plain_conv2d(x, weight, bias, padding, groups, activation, residual)

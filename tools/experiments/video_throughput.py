@@ -3,14 +3,19 @@ end to end (decode, infer, overlay video), sequential and overlapped.
 
 The clip is one CVC-ClinicDB sequence (the longest by default) encoded as
 an MPEG-4 video under --work-dir. What is measured, and how:
-ssformer_mmseg.apis.video_clip.measure_video_throughput. Without a
-checkpoint the PyTorch model keeps random weights: the speed is the same.
+ssformer_mmseg.apis.video_clip.measure_video_throughput. The model is a
+config (with a checkpoint, or an engine's model file) or a deployed-model
+folder, as for tools/infer.py. Without a checkpoint the PyTorch model keeps
+random weights: the speed is the same.
 
 Examples:
     python tools/experiments/video_throughput.py configs/ssformer_s_kvasir.py
     python tools/experiments/video_throughput.py \\
+        configs/ssformer_s_kvasir.py --fast
+    python tools/experiments/video_throughput.py \\
         configs/ssformer_s_kvasir.py - --backend onnxruntime \\
         --model-file ssformer_s.onnx --sequence 8
+    python tools/experiments/video_throughput.py deployed/s_int8 --throughput
 """
 import argparse
 import os.path as osp
@@ -19,12 +24,14 @@ import warnings
 from typing import List, Optional
 
 import ssformer_mmseg  # noqa: F401  (compat + registration)
-from ssformer_mmseg.apis import BACKENDS, PolypSegmenter
+from ssformer_mmseg.apis import BACKENDS
 from ssformer_mmseg.apis.video_clip import (default_data_root,
                                             measure_video_throughput,
                                             sequence_frames, write_clip)
-from ssformer_mmseg.cli import add_cfg_options_argument
+from ssformer_mmseg.cli import (ENGINES, add_cfg_options_argument,
+                                add_fast_inference_arguments, build_segmenter)
 from ssformer_mmseg.datasets import PolypFileError
+from ssformer_mmseg.deploy.artifact import is_deployed_folder
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -32,7 +39,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         description=__doc__.split('\n\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split('\n\n', 1)[1])
-    parser.add_argument('config', help='config with a test pipeline')
+    parser.add_argument(
+        'config',
+        help='config with a test pipeline, or a deployed-model folder')
     parser.add_argument(
         'checkpoint',
         nargs='?',
@@ -44,6 +53,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--model-file', help='the engine\'s model file (ONNX, OpenVINO IR)')
     parser.add_argument(
         '--device', default='cpu', help='cpu, cuda or cuda:N (default: cpu)')
+    parser.add_argument(
+        '--throughput',
+        action='store_true',
+        help='engines: OpenVINO\'s THROUGHPUT hint (see tools/infer.py)')
     parser.add_argument(
         '--data-root',
         default=default_data_root(),
@@ -62,8 +75,20 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--work-dir',
         default='work_dirs/video_throughput',
         help='clip and outputs (default: work_dirs/video_throughput)')
+    add_fast_inference_arguments(parser)
     add_cfg_options_argument(parser)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.deployed = is_deployed_folder(args.config)
+    if args.deployed and (args.checkpoint or args.backend != 'pytorch'
+                          or args.model_file):
+        parser.error('a deployed-model folder sets its own backend and '
+                     'model file (no checkpoint)')
+    if (args.deployed or args.backend in ENGINES) and (args.fast
+                                                       or args.compile):
+        parser.error('--fast/--compile apply to the pytorch backend')
+    if args.backend in ENGINES and not args.model_file:
+        parser.error(f'--backend {args.backend} needs --model-file FILE')
+    return args
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -75,15 +100,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         sequence, paths = sequence_frames(args.data_root, args.sequence)
         clip = write_clip(
             paths, osp.join(args.work_dir, f'clinicdb_seq{sequence}.mp4'))
-        checkpoint = None if args.checkpoint in (None, '-') else \
-            args.checkpoint
-        segmenter = PolypSegmenter(
-            args.config,
-            checkpoint if args.backend == 'pytorch' else None,
-            device=args.device,
-            cfg_options=args.cfg_options,
-            backend=args.backend,
-            model_file=args.model_file)
+        segmenter = build_segmenter(args)
         result = measure_video_throughput(
             segmenter, clip, args.work_dir, repeats=args.repeats)
     except (PolypFileError, FileNotFoundError, ImportError,

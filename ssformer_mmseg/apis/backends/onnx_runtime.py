@@ -1,7 +1,7 @@
 """ONNX Runtime as an inference backend, on an exported ONNX file
 (``tools/export_onnx.py``)."""
 import os.path as osp
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from mmengine.config import Config
@@ -47,6 +47,14 @@ def is_quantized(onnx_file: str) -> bool:
     onnx = require('onnx')
     graph = onnx.load(onnx_file, load_external_data=False).graph
     return any(node.op_type in QUANTIZED_OP_TYPES for node in graph.node)
+
+
+def input_size(onnx_file: str) -> List[Optional[int]]:
+    """Height and width of an ONNX file's input (None where not fixed)."""
+    onnx = require('onnx')
+    graph = onnx.load(onnx_file, load_external_data=False).graph
+    dims = graph.input[0].type.tensor_type.shape.dim[2:]
+    return [d.dim_value if d.HasField('dim_value') else None for d in dims]
 
 
 @register_backend('onnxruntime')

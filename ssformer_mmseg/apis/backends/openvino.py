@@ -56,6 +56,13 @@ def is_quantized(model) -> bool:
                for op in model.get_ops())
 
 
+def input_size(model) -> List[Optional[int]]:
+    """Height and width of an ``openvino.Model``'s (or compiled model's)
+    input, None where not fixed."""
+    shape = list(model.input(0).get_partial_shape())[2:]
+    return [d.get_length() if d.is_static else None for d in shape]
+
+
 def read_model(model_file: str):
     """An ``openvino.Model`` from an IR ``.xml`` or an ``.onnx`` file."""
     if not osp.isfile(model_file):
@@ -88,10 +95,7 @@ class OpenVINOBackend(InferenceBackend):
         self.device = device
         self.precision = precision
         self.throughput = throughput
-        shape = compiled.input(0).get_partial_shape()
-        self.input_hw = [
-            d.get_length() if d.is_static else None for d in list(shape)[2:]
-        ]
+        self.input_hw = input_size(compiled)
         self.output = compiled.output('logits')
         self.request = compiled.create_infer_request()
         self.queue = None
@@ -178,9 +182,14 @@ class OpenVINOBackend(InferenceBackend):
     def _in_flight(self, batch: np.ndarray) -> List[np.ndarray]:
         """One request per frame, all in flight at once."""
         results: List[Optional[np.ndarray]] = [None] * len(batch)
+        output = self.output
 
+        # Not a closure over self: the queue keeps its callback, and a
+        # backend -> queue -> callback -> backend cycle would leave the
+        # queue to the garbage collector, which may free it on any thread
+        # at any later time.
         def done(request, index: int) -> None:
-            results[index] = np.array(request.get_tensor(self.output).data)
+            results[index] = np.array(request.get_tensor(output).data)
 
         self.queue.set_callback(done)
         for index in range(len(batch)):
