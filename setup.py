@@ -100,10 +100,10 @@ setup(
         # 2.3.x (its own pin), so it also pins NumPy below 2.3.5.
         'pysodmetrics==1.6.2',
         # mmengine and mmcv ask for opencv-python, pysodmetrics for
-        # opencv-python-headless<5; both unpack into the same ``cv2``
-        # folder, so a 5.x binary next to 4.x files crashes the process
-        # (seen as a segfault in the metric tests). One major version keeps
-        # the two wheels interchangeable.
+        # opencv-python-headless<5. Both unpack into the same ``cv2``
+        # folder and the last one installed wins file by file, so they
+        # are kept on one major version (a 5.x binary beside 4.x Python
+        # files, or the reverse, is not a working OpenCV).
         'opencv-python<5',
         # mmseg 1.2 imports these at ``import mmseg.models`` time.
         'ftfy',

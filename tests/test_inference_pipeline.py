@@ -375,7 +375,8 @@ def test_writer_error_propagates_and_removes_outputs(segmenter, folder,
                         failing_write)
     out = tmp_path / 'out'
     with pytest.raises(OSError, match='disk full') as info:
-        run_inference(segmenter, str(folder), str(out), progress=False)
+        run_inference(
+            segmenter, str(folder), str(out), progress=False, overlap=True)
     assert set(threads) == {'ssformer-writer'}
     assert any('removed the 6 partial output' in note
                for note in info.value.__notes__)
@@ -405,7 +406,8 @@ def test_reader_error_propagates_even_in_skip_mode(segmenter, folder, tmp_path,
             str(folder),
             str(out),
             progress=False,
-            skip_bad_frames=skip)
+            skip_bad_frames=skip,
+            overlap=True)
     assert set(threads) == {'ssformer-reader'}
     assert not out.exists()
 
@@ -421,7 +423,8 @@ def test_inference_error_or_interrupt_stops_every_stage(
             raise error('stop')
         return BatchRunner.infer(self, data)
 
-    runner = BatchRunner(segmenter, str(tmp_path / 'out'), progress=False)
+    runner = BatchRunner(
+        segmenter, str(tmp_path / 'out'), progress=False, overlap=True)
     monkeypatch.setattr(runner, 'infer', failing_infer.__get__(runner))
     with pytest.raises(error, match='stop'):
         runner.run(str(folder))
@@ -509,3 +512,28 @@ def test_measure_video_throughput_reports_every_figure(segmenter, tmp_path):
         assert words in report
     for mode in ('sequential_0', 'overlapped_0'):
         assert (tmp_path / 'work' / mode / 'clip_overlay.mp4').is_file()
+
+
+@pytest.mark.parametrize('device,cores,threads,expected',
+                         [('cpu', 2, 2, False), ('cpu', 8, 2, True),
+                          ('cpu', 1, 1, False), ('cuda', 2, 2, True),
+                          ('cuda:1', 1, 1, True)])
+def test_overlap_by_default_only_where_cores_are_free(monkeypatch, device,
+                                                      cores, threads,
+                                                      expected):
+    monkeypatch.setattr(batch_inference.os, 'cpu_count', lambda: cores)
+    monkeypatch.setattr(batch_inference.torch, 'get_num_threads',
+                        lambda: threads)
+    assert batch_inference.overlap_pays(device) is expected
+
+
+def test_runner_default_overlap_follows_overlap_pays(monkeypatch, segmenter,
+                                                     tmp_path):
+    for pays in (True, False):
+        monkeypatch.setattr(
+            batch_inference, 'overlap_pays', lambda device, pays=pays: pays)
+        runner = batch_inference.BatchRunner(segmenter, str(tmp_path))
+        assert runner.overlap is pays
+    explicit = batch_inference.BatchRunner(
+        segmenter, str(tmp_path), overlap=True)
+    assert explicit.overlap is True

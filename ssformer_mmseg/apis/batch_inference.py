@@ -15,8 +15,15 @@ run. Each stage is one method (:meth:`BatchRunner.prepare`,
 :meth:`BatchRunner.infer`, :meth:`BatchRunner.finish`), so an inference
 stage with several batches in flight can replace :meth:`~BatchRunner.infer`
 alone.
+
+By default (``overlap=None``) the stages overlap only where there are cores
+the model does not use (a CUDA model, or more CPU cores than inference
+threads): where the model's threads take every core, reading and writing
+compete with it instead of filling idle time, and the overlapped run was
+measured slower than the sequential one (``docs/deployment.md``).
 """
 import contextlib
+import os
 import os.path as osp
 import queue
 import sys
@@ -167,9 +174,10 @@ class BatchRunner:
             them in ``skipped_frames.csv``. By default such a frame stops
             the run and removes what it wrote. A run with no readable
             frame is an error either way.
-        overlap (bool): Run reading, inference and writing at once on
-            consecutive batches (see the module docstring); False runs
-            them one after the other. The outputs are identical.
+        overlap (bool, optional): Run reading, inference and writing at
+            once on consecutive batches (see the module docstring); False
+            runs them one after the other; None (default) chooses with
+            :func:`overlap_pays`. The outputs are identical.
     """
 
     def __init__(self,
@@ -179,7 +187,7 @@ class BatchRunner:
                  save_frames: bool = False,
                  progress: bool = True,
                  skip_bad_frames: bool = False,
-                 overlap: bool = True):
+                 overlap: Optional[bool] = None):
         if batch_size < 1:
             raise ValueError(f'batch size must be >= 1, got {batch_size}')
         self.segmenter = segmenter
@@ -188,7 +196,8 @@ class BatchRunner:
         self.save_frames = save_frames
         self.progress = progress
         self.skip_bad_frames = skip_bad_frames
-        self.overlap = overlap
+        self.overlap = overlap_pays(segmenter.device) if overlap is None \
+            else overlap
         #: The frames left out so far (skip mode), in input order.
         self.skipped_frames: List[SkippedFrame] = []
 
@@ -395,6 +404,15 @@ class BatchRunner:
         return written[0]
 
 
+def overlap_pays(device: str) -> bool:
+    """Whether reading and writing can run beside inference without taking
+    its cores: the model is on an accelerator, or the CPU has cores beyond
+    PyTorch's inference threads (the engine backends use as many)."""
+    if not str(device).startswith('cpu'):
+        return True
+    return (os.cpu_count() or 1) > torch.get_num_threads()
+
+
 def run_inference(segmenter: PolypSegmenter,
                   input_path: str,
                   out_dir: str,
@@ -402,7 +420,7 @@ def run_inference(segmenter: PolypSegmenter,
                   save_frames: bool = False,
                   progress: bool = True,
                   skip_bad_frames: bool = False,
-                  overlap: bool = True) -> dict:
+                  overlap: Optional[bool] = None) -> dict:
     """Segment an image, a folder of images or a video and write results.
 
     Images (and, with ``save_frames``, video frames named
@@ -420,7 +438,8 @@ def run_inference(segmenter: PolypSegmenter,
         skip_bad_frames (bool): Leave out frames that cannot be read and
             list them in ``<out_dir>/skipped_frames.csv`` (see
             :class:`BatchRunner`).
-        overlap (bool): Read, infer and write at once (same outputs).
+        overlap (bool, optional): Read, infer and write at once (same
+            outputs); default: where :func:`overlap_pays`.
 
     If a frame cannot be read (outside skip mode), or no frame can, nothing
     this run wrote is left behind.
