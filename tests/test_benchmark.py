@@ -253,14 +253,14 @@ def test_kernels_time_the_fast_path_without_each_kernel(
     rows = kernels.benchmark_kernels(load_segmentor(tiny_config), options)
 
     measured = [(row['precision'], row['kernel']) for row in rows]
-    assert measured == [('fp32', 'winograd'), ('fp32', 'fused conv'),
-                        ('fp32', 'fused linear')]
+    # The fused projection runs in bf16 only: not measured in fp32.
+    assert measured == [('fp32', 'winograd'), ('fp32', 'fused conv')]
     # The replacements compute the same function, and were the ones run.
     for row in rows:
         assert row['max_abs_diff'] < 1e-4
         assert row['with_ms'] > 0 and row['without_ms'] > 0
         assert row['keeps'] == (row['gain'] >= kernels.KEEP_THRESHOLD)
-    assert {'fused conv', 'fused linear'} == set(replaced)
+    assert set(replaced) == {'fused conv'}
     # The model optimized without Winograd has no Winograd convolution.
     with_winograd, without_winograd = optimized
     assert any(isinstance(m, WinogradConv2d) for m in with_winograd.modules())

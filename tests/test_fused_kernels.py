@@ -111,7 +111,13 @@ def test_fused_conv2d_matches_plain_ops(activation, with_residual, groups):
 
 
 @pytest.mark.parametrize('with_residual', [False, True])
-def test_fused_linear_matches_plain_ops(with_residual):
+def test_fused_linear_takes_the_plain_calls_in_fp32(with_residual,
+                                                    monkeypatch):
+    # The fused projection earned nothing in fp32 (docs/deployment.md).
+    calls = []
+    plain = fused_ops.plain_linear
+    monkeypatch.setattr(fused_ops, 'plain_linear',
+                        lambda *args: calls.append(args) or plain(*args))
     torch.manual_seed(0)
     x, weight, bias = torch.randn(2, 30, 16), torch.randn(24, 16), \
         torch.randn(24)
@@ -124,6 +130,7 @@ def test_fused_linear_matches_plain_ops(with_residual):
         expected,
         rtol=1e-5,
         atol=1e-5)
+    assert len(calls) == 1
 
 
 @pytest.mark.parametrize('onednn_bf16', [True, False])

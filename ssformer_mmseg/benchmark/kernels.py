@@ -28,7 +28,7 @@ KEEP_THRESHOLD = 0.05
 KERNELS = {
     'winograd': ('fp32', ),
     'fused conv': ('fp32', 'bf16'),
-    'fused linear': ('fp32', 'bf16'),
+    'fused linear': ('bf16', ),
 }
 #: The fusions are looked up on every call, so their replacements wrap the
 #: calls; Winograd is chosen when the model is optimized.

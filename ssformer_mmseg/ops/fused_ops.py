@@ -1,9 +1,10 @@
 """Linear and convolution with the following activation or residual add
 fused in, for the fast inference modules.
 
-On the CPU (fp32, or bf16 autocast) each call is one oneDNN primitive with
-post-ops (PyTorch's ``torch.ops.mkldnn`` fusion ops, the ones inductor uses
-when it freezes a model), which saves passes over the output; the dtypes
+On the CPU (fp32, or bf16 autocast; the projection in bf16 only, see
+:func:`linear`) each call is one oneDNN primitive with post-ops (PyTorch's
+``torch.ops.mkldnn`` fusion ops, the ones inductor uses when it freezes a
+model), which saves passes over the output; the dtypes
 follow autocast's rules (inputs cast to the autocast dtype; a residual of
 another dtype is added outside, with type promotion). Elsewhere (CUDA) and
 under ``torch.compile`` (inductor makes these fusions itself, and its
@@ -65,9 +66,14 @@ def linear(x: Tensor,
            weight: Tensor,
            bias: Optional[Tensor] = None,
            residual: Optional[Tensor] = None) -> Tensor:
-    """``F.linear(x, weight, bias) + residual``."""
+    """``F.linear(x, weight, bias) + residual``.
+
+    oneDNN's fused primitive runs in bf16 only: in fp32 it earned nothing
+    over the plain calls on either CPU measured (the kernel study of
+    ``docs/deployment.md``), so fp32 takes them.
+    """
     dtype = _onednn_dtype(x)
-    if dtype is None:
+    if dtype != torch.bfloat16:
         return plain_linear(x, weight, bias, residual)
     x, weight, bias = _cast(dtype, x, weight, bias)
     if residual is not None and residual.dtype == dtype:

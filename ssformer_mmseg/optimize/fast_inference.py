@@ -14,8 +14,8 @@ keys, ``dataset_meta``, ``test_step``); what changes is how it computes:
 * **MiT feed-forward.** Its 1x1 convolutions run as ``F.linear`` on the
   tokens (:class:`TokenMixFFN`).
 * **Fused kernels (CPU).** Depthwise convolution + GELU, projection +
-  residual and full-resolution fuse convolution + add + ReLU each run as
-  one oneDNN primitive (:mod:`ssformer_mmseg.ops.fused_ops`).
+  residual (bf16 only) and full-resolution fuse convolution + add + ReLU
+  each run as one oneDNN primitive (:mod:`ssformer_mmseg.ops.fused_ops`).
 * **Winograd (CPU, fp32).** Dense 3x3 convolutions (the PLD's Local
   Emphasis) use Winograd F(4x4, 3x3): a quarter of the multiplications
   (:mod:`ssformer_mmseg.ops.winograd`).
