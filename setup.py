@@ -69,6 +69,7 @@ def command_classes() -> dict:
 #: Optional engines (tested with onnxruntime 1.32, openvino 2026.4, nncf 3.4).
 ONNX = ['onnx', 'onnxscript', 'onnxruntime']
 OPENVINO = ['openvino>=2025.0', 'nncf>=3.0']
+WEBAPP = ['gradio>=6,<7']
 
 
 def read_version() -> str:
@@ -120,9 +121,12 @@ setup(
         # tools/deploy.py: OpenVINO (fp32/bf16/int8) and NNCF's int8
         # quantization (for both engines); the export needs the ONNX ones.
         'openvino': OPENVINO + ONNX,
-        # The engines too, so CI runs the export, parity and deployment
-        # tests (about 150 MB of wheels, under a minute to install).
-        'tests': ['pytest'] + OPENVINO + ONNX,
+        # tools/webapp.py.
+        'webapp': WEBAPP,
+        # The engines and the web app too, so CI runs the export, parity,
+        # deployment and web app tests; playwright drives the system's
+        # Chromium in the browser check (it downloads no browser).
+        'tests': ['pytest', 'playwright'] + OPENVINO + ONNX + WEBAPP,
     },
     license='Apache License 2.0',
     classifiers=[

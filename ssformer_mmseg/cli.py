@@ -85,6 +85,58 @@ def fast_inference_options(args: argparse.Namespace) -> Optional[dict]:
 ENGINES = ('onnxruntime', 'openvino')
 
 
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that say what segments, shared by the inference tools:
+    ``--device``, ``--threshold``, ``--backend``, ``--onnx``,
+    ``--model-file``, ``--throughput`` and the fast-path options (the
+    model itself is each tool's positional arguments)."""
+    from .apis.backends import BACKENDS
+    parser.add_argument(
+        '--device', default='cpu', help='cpu, cuda or cuda:N (default: cpu)')
+    parser.add_argument(
+        '--threshold',
+        type=float,
+        default=None,
+        help='foreground if probability > T (default: the head\'s, 0.5)')
+    parser.add_argument(
+        '--backend', choices=sorted(BACKENDS), default='pytorch')
+    parser.add_argument(
+        '--onnx',
+        help='ONNX file for --backend onnxruntime '
+        '(tools/export_onnx.py)')
+    parser.add_argument(
+        '--model-file',
+        help='the engine\'s model file (ONNX, or OpenVINO IR .xml) for '
+        '--backend onnxruntime / openvino')
+    parser.add_argument(
+        '--throughput',
+        action='store_true',
+        help='engines: several frames in flight (OpenVINO\'s THROUGHPUT '
+        'hint, one request per frame of a --batch-size batch) for frames/s '
+        'over latency')
+    add_fast_inference_arguments(parser)
+
+
+def check_model_arguments(parser: argparse.ArgumentParser,
+                          args: argparse.Namespace) -> None:
+    """Refuse (``parser.error``) combinations of :func:`add_model_arguments`
+    options that do not fit the model, and set ``args.model_file`` from
+    ``--onnx``. ``args.deployed`` says whether the model is a deployed
+    folder."""
+    if args.deployed and (args.backend != 'pytorch' or args.onnx
+                          or args.model_file):
+        parser.error('a deployed-model folder sets its own backend and '
+                     'model file')
+    engine = args.deployed or args.backend in ENGINES
+    if engine and (args.fast or args.compile):
+        parser.error('--fast/--compile apply to the pytorch backend')
+    if args.onnx and args.model_file:
+        parser.error('give --onnx or --model-file, not both')
+    args.model_file = args.model_file or args.onnx
+    if args.backend in ENGINES and not args.model_file:
+        parser.error(f'--backend {args.backend} needs --model-file FILE')
+
+
 def build_segmenter(args: argparse.Namespace):
     """The :class:`~ssformer_mmseg.apis.PolypSegmenter` that the inference
     tools' arguments describe: a deployed-model folder (``args.deployed``,

@@ -578,8 +578,9 @@ def test_format_table():
 def test_write_report(tmp_path):
     scores = _two_set_scores()
     files = write_report(scores, str(tmp_path / 'report'))
-    assert [osp.basename(f)
-            for f in files] == ['per_image.csv', 'dice_vs_threshold.png']
+    assert [osp.basename(f) for f in files] == [
+        'per_image.csv', 'dice_vs_threshold.png', 'dice_vs_threshold.csv'
+    ]
     with open(files[0], newline='') as f:
         rows = list(csv.reader(f))
     assert rows[0] == [
@@ -600,6 +601,17 @@ def test_write_report(tmp_path):
                                    atol=5.1e-7)
     img = cv2.imread(files[1])
     assert img is not None and img.ndim == 3 and img.shape[0] > 100
+    # The curves as numbers: each set's mean Dice at thresholds 1 .. 0.
+    with open(files[2], newline='') as f:
+        curves = list(csv.DictReader(f))
+    assert [float(r['threshold']) for r in curves] == pytest.approx(
+        np.arange(255, -1, -1) / 255, abs=1e-6)
+    for name in {s['dataset'] for s in scores}:
+        expected = np.mean(
+            [s['dice_curve'] for s in scores if s['dataset'] == name], axis=0)
+        np.testing.assert_allclose([float(r[name]) for r in curves],
+                                   expected,
+                                   atol=5.1e-7)
 
 
 # ---------------------------------------------------------------------------

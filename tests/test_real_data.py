@@ -176,6 +176,14 @@ def test_train_then_test_tools_on_kvasir(real_data_root, tiny_cli_options,
     assert len(os.listdir(maps / 'Kvasir')) == 2
     assert (tmp_path / 'test' / 'per_image.csv').is_file()
     assert (tmp_path / 'test' / 'dice_vs_threshold.png').is_file()
+    # --out is a run folder the web app's review tab opens.
+    from ssformer_mmseg.webapp.review import TestRun
+    run = TestRun(str(maps))
+    table = run.table()
+    assert len(table) == 2 and table[0][2] <= table[1][2]
+    panels = run.panels('Kvasir', table[0][1])
+    assert panels['frame'].shape == panels['errors'].shape
+    assert panels['frame'].shape[:2] == panels['ground_truth'].shape[:2]
     # Scoring the exported maps without a model gives the same numbers.
     in_run = metric_line(log)
     offline = run_ok('tools/eval_maps.py', str(maps),

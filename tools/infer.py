@@ -22,9 +22,9 @@ import warnings
 from typing import List, Optional
 
 import ssformer_mmseg  # noqa: F401  (compat + registration)
-from ssformer_mmseg.apis import BACKENDS, run_inference
-from ssformer_mmseg.cli import (ENGINES, add_cfg_options_argument,
-                                add_fast_inference_arguments, build_segmenter)
+from ssformer_mmseg.apis import run_inference
+from ssformer_mmseg.cli import (add_cfg_options_argument, add_model_arguments,
+                                build_segmenter, check_model_arguments)
 from ssformer_mmseg.datasets import PolypFileError
 from ssformer_mmseg.deploy.artifact import is_deployed_folder
 from ssformer_mmseg.messages import listing
@@ -50,33 +50,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         default='work_dirs/infer',
         help='output folder (default: work_dirs/infer)')
     parser.add_argument(
-        '--device', default='cpu', help='cpu, cuda or cuda:N (default: cpu)')
-    parser.add_argument(
         '--batch-size',
         type=int,
         default=1,
         help='frames per forward pass (default: 1)')
-    parser.add_argument(
-        '--threshold',
-        type=float,
-        default=None,
-        help='foreground if probability > T (default: the head\'s, 0.5)')
-    parser.add_argument(
-        '--backend', choices=sorted(BACKENDS), default='pytorch')
-    parser.add_argument(
-        '--onnx',
-        help='ONNX file for --backend onnxruntime '
-        '(tools/export_onnx.py)')
-    parser.add_argument(
-        '--model-file',
-        help='the engine\'s model file (ONNX, or OpenVINO IR .xml) for '
-        '--backend onnxruntime / openvino')
-    parser.add_argument(
-        '--throughput',
-        action='store_true',
-        help='engines: several frames in flight (OpenVINO\'s THROUGHPUT '
-        'hint, one request per frame of a --batch-size batch) for frames/s '
-        'over latency')
     parser.add_argument(
         '--save-frames',
         action='store_true',
@@ -91,7 +68,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         'OUT_DIR/skipped_frames.csv (default: stop and remove the outputs)')
     parser.add_argument(
         '--no-progress', action='store_true', help='no progress bar')
-    add_fast_inference_arguments(parser)
+    add_model_arguments(parser)
     add_cfg_options_argument(parser)
     args = parser.parse_args(argv)
     args.deployed = is_deployed_folder(args.config)
@@ -100,19 +77,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
             parser.error('a deployed-model folder takes only INPUT after it '
                          '(no checkpoint)')
         args.input, args.checkpoint = args.checkpoint, None
-        if args.backend != 'pytorch' or args.onnx or args.model_file:
-            parser.error('a deployed-model folder sets its own backend and '
-                         'model file')
     elif args.input is None:
         parser.error('give CONFIG CHECKPOINT INPUT, or DEPLOYED_DIR INPUT')
-    engine = args.deployed or args.backend in ENGINES
-    if engine and (args.fast or args.compile):
-        parser.error('--fast/--compile apply to the pytorch backend')
-    if args.onnx and args.model_file:
-        parser.error('give --onnx or --model-file, not both')
-    args.model_file = args.model_file or args.onnx
-    if args.backend in ENGINES and not args.model_file:
-        parser.error(f'--backend {args.backend} needs --model-file FILE')
+    check_model_arguments(parser, args)
     if args.batch_size < 1:
         parser.error('--batch-size must be >= 1')
     return args

@@ -23,8 +23,10 @@ def parse_args() -> argparse.Namespace:
         '--out',
         help='directory to save 8-bit probability maps in, as '
         '<out>/<test set>/<image stem>.png at ground-truth resolution '
-        '(the layout public polyp toolboxes read); for mmseg metrics, '
-        'their predicted masks')
+        '(the layout public polyp toolboxes read), with per_image.csv, '
+        'dice_vs_threshold.{csv,png} and a copy of each frame and ground '
+        'truth under <out>/review: the folder tools/webapp.py reviews; for '
+        'mmseg metrics, their predicted masks')
     parser.add_argument(
         '--tta',
         action='store_true',

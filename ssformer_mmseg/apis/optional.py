@@ -1,12 +1,19 @@
-"""Optional dependencies (the engines), imported only when used."""
+"""Optional dependencies (the engines, the web app), imported only when
+used."""
 import importlib
 from typing import Dict, Optional, Sequence
 
 ONNX_HINT = ('pip install onnx onnxscript onnxruntime  (or pip install -e '
              '".[onnx]"; onnxruntime-gpu for CUDA)')
 OPENVINO_HINT = 'pip install openvino nncf  (or pip install -e ".[openvino]")'
+WEBAPP_HINT = 'pip install "gradio>=6,<7"  (or pip install -e ".[webapp]")'
 #: The install command of each optional package (default: ONNX_HINT).
-INSTALL_HINTS = {'openvino': OPENVINO_HINT, 'nncf': OPENVINO_HINT}
+INSTALL_HINTS = {
+    'openvino': OPENVINO_HINT,
+    'nncf': OPENVINO_HINT,
+    'gradio': WEBAPP_HINT,
+    'gradio_client': WEBAPP_HINT,
+}
 
 
 def installed_versions(modules: Sequence[str]) -> Dict[str, Optional[str]]:

@@ -165,7 +165,9 @@ def test_config(cfg: Config,
             # per_image.csv and dice_vs_threshold.png beside the logs.
             evaluator.setdefault('report_dir', cfg.work_dir)
             if out is not None:
-                evaluator['prob_map_dir'] = out
+                # Maps, report, frames and masks: a folder the web app's
+                # review tab opens.
+                evaluator['review_dir'] = out
         elif out is not None:
             evaluator.update(output_dir=out, keep_results=True)
 

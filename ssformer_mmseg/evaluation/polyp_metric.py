@@ -14,6 +14,7 @@ from ..datasets.polyp_files import check_sizes_match
 from .polyp_scores import (flatten, group_by_set, score_image, summarise,
                            to_uint8_map)
 from .reports import format_table, write_report
+from .run_folder import keep_inputs, prob_map_file
 
 
 @METRICS.register_module()
@@ -41,7 +42,12 @@ class PolypMetric(BaseMetric):
             ground-truth resolution as ``<dir>/<test set>/<stem>.png``, the
             layout the public toolboxes read. Default: None.
         report_dir (str, optional): Write ``per_image.csv`` and
-            ``dice_vs_threshold.png`` there. Default: None.
+            ``dice_vs_threshold.{csv,png}`` there. Default: None.
+        review_dir (str, optional): Write a complete run folder there, the
+            one the web app's review tab reads
+            (:mod:`~ssformer_mmseg.evaluation.run_folder`): the probability
+            maps, the report, and a copy of each frame and its ground
+            truth. Default: None.
         collect_device (str): Device to gather results across ranks.
         prefix (str, optional): Prefix of the returned keys.
     """
@@ -52,6 +58,7 @@ class PolypMetric(BaseMetric):
                  threshold: float = 0.5,
                  prob_map_dir: Optional[str] = None,
                  report_dir: Optional[str] = None,
+                 review_dir: Optional[str] = None,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None,
                  **kwargs) -> None:
@@ -60,6 +67,7 @@ class PolypMetric(BaseMetric):
         self.threshold = threshold
         self.prob_map_dir = prob_map_dir
         self.report_dir = report_dir
+        self.review_dir = review_dir
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
         """Score each prediction of a batch against its ground truth."""
@@ -74,10 +82,12 @@ class PolypMetric(BaseMetric):
             dataset = sample.get('dataset_name') or (
                 self.dataset_meta or {}).get('dataset_name', 'Polyp')
             name = osp.splitext(osp.basename(path))[0]
-            if self.prob_map_dir is not None:
-                folder = osp.join(self.prob_map_dir, dataset)
-                os.makedirs(folder, exist_ok=True)
-                cv2.imwrite(osp.join(folder, name + '.png'), prob_map)
+            for out_dir in self._map_dirs():
+                map_file = osp.join(out_dir, prob_map_file(dataset, name))
+                os.makedirs(osp.dirname(map_file), exist_ok=True)
+                cv2.imwrite(map_file, prob_map)
+            if self.review_dir is not None:
+                keep_inputs(self.review_dir, dataset, name, path, gt == 1)
             self.results.append(
                 score_image(prob_map, gt == 1, self.threshold, dataset, name))
 
@@ -87,10 +97,18 @@ class PolypMetric(BaseMetric):
         summary = summarise(results)
         counts = {k: len(v) for k, v in group_by_set(results).items()}
         logger.info('\n' + format_table(summary, counts))
-        if self.report_dir is not None:
-            for path in write_report(results, self.report_dir):
-                logger.info(f'wrote {path}')
+        for out_dir in dict.fromkeys((self.report_dir, self.review_dir)):
+            if out_dir is not None:
+                for path in write_report(results, out_dir):
+                    logger.info(f'wrote {path}')
         return flatten(summary)
+
+    def _map_dirs(self) -> list:
+        """Where probability maps go (each folder once)."""
+        return [
+            d for d in dict.fromkeys((self.prob_map_dir, self.review_dir))
+            if d is not None
+        ]
 
 
 def foreground_probability(seg_logits: torch.Tensor) -> np.ndarray:

@@ -1,0 +1,504 @@
+"""The web app: its upload checks, the review tab's run folder (and that it
+opens nothing outside it), the served page through gradio_client, and one
+check in a real headless browser."""
+import csv
+import os
+import os.path as osp
+import shutil
+import zipfile
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from mmengine.evaluator import Evaluator
+from mmengine.structures import PixelData
+from mmseg.structures import SegDataSample
+
+from ssformer_mmseg.apis import PolypSegmenter
+from ssformer_mmseg.apis.writers import VideoOverlayWriter
+from ssformer_mmseg.evaluation import run_folder
+from ssformer_mmseg.webapp import review, segment
+
+gradio = pytest.importorskip('gradio')
+gradio_client = pytest.importorskip('gradio_client')
+
+CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
+#: CI installs Chromium: there the browser check must run, never skip.
+REQUIRE_BROWSER = os.environ.get('SSFORMER_REQUIRE_BROWSER') == '1'
+SETS = ('Kvasir', 'CVC-ClinicDB')
+
+
+def _frame(seed: int, shape=(48, 64)) -> np.ndarray:
+    return np.random.default_rng(seed).integers(
+        0, 255, (*shape, 3), dtype=np.uint8)
+
+
+def _write(path, image) -> str:
+    os.makedirs(osp.dirname(str(path)), exist_ok=True)
+    assert cv2.imwrite(str(path), image)
+    return str(path)
+
+
+# Uploads ---------------------------------------------------------------------
+
+
+def _bad_uploads(folder):
+    """name -> (path, words the message must hold)."""
+    good = _write(folder / 'good.jpg', _frame(0))
+    truncated = folder / 'truncated.jpg'
+    truncated.write_bytes(open(good, 'rb').read()[:300])
+    text = folder / 'notes.txt'
+    text.write_text('not an image')
+    fake = folder / 'fake.png'
+    fake.write_text('not a png either')
+    return dict(
+        not_an_image=(text, 'not an image'),
+        undecodable=(fake, 'fake.png'),
+        truncated=(truncated, 'truncated.jpg'),
+        sixteen_bit=(_write(folder / 'deep.png',
+                            np.full((20, 20, 3), 40000, np.uint16)), '16'),
+        grey=(_write(folder / 'grey.png', np.full((20, 20), 90,
+                                                  np.uint8)), 'grayscale'),
+        too_big=(_write(folder / 'big.png', _frame(1,
+                                                   (200, 300))), 'size limit'))
+
+
+@pytest.mark.parametrize('kind', [
+    'not_an_image', 'undecodable', 'truncated', 'sixteen_bit', 'grey',
+    'too_big'
+])
+def test_bad_uploads_are_refused_by_name(kind, tmp_path):
+    path, words = _bad_uploads(tmp_path)[kind]
+    with pytest.raises(segment.UploadError) as error:
+        segment.read_upload_image(str(path), max_pixels=100 * 100)
+    assert words in str(error.value)
+    # The message names the file, not the temporary folder it sits in.
+    assert osp.basename(str(path)) in str(error.value)
+    assert str(tmp_path) not in str(error.value)
+
+
+def _write_video(path, frames, fps=10.0) -> str:
+    height, width = frames[0].shape[:2]
+    with VideoOverlayWriter(str(path), fps, (width, height)) as writer:
+        for frame in frames:
+            writer.write(frame)
+    return str(path)
+
+
+class _CountingSegmenter:
+    """Wraps a segmenter, counting the frames it is given."""
+
+    def __init__(self, segmenter):
+        self.inner, self.frames = segmenter, 0
+        self.backend, self.precision = segmenter.backend, segmenter.precision
+        self.threshold, self.device = segmenter.threshold, segmenter.device
+
+    def __call__(self, frames):
+        self.frames += len(frames)
+        return self.inner(frames)
+
+
+def test_video_is_segmented_frame_by_frame(tiny_segmenter, tmp_path):
+    frames = [_frame(i) for i in range(5)]
+    video = _write_video(tmp_path / 'clip.mp4', frames)
+    progress = []
+    counting = _CountingSegmenter(tiny_segmenter)
+    result = segment.segment_video(
+        counting,
+        video,
+        batch_size=2,
+        progress=lambda done, total: progress.append(done))
+    assert [f.name
+            for f in result.frames] == [f'clip_{i:06d}' for i in range(5)]
+    assert counting.frames == 5 and progress[-1] == 5
+    assert result.fps == pytest.approx(10.0)
+    decoded = [f.frame for f in result.frames]
+    # The stored 8-bit maps are the segmenter's maps of the decoded frames.
+    for item, prob in zip(result.frames, tiny_segmenter(decoded)):
+        assert item.prob.dtype == np.uint8
+        np.testing.assert_array_equal(item.prob_map(),
+                                      segment.to_uint8_map(prob))
+    files = segment.downloads(result, 0.5, str(tmp_path / 'out'))
+    assert [osp.basename(f) for f in files] == ['masks.zip', 'overlay.mp4']
+    capture = cv2.VideoCapture(files[1])
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 5
+    capture.release()
+
+
+def test_bad_videos_are_refused(tiny_segmenter, tmp_path):
+    junk = tmp_path / 'junk.mp4'
+    junk.write_bytes(b'\x00' * 2000)
+    with pytest.raises(segment.UploadError, match='junk.mp4'):
+        segment.segment_video(tiny_segmenter, str(junk))
+    with pytest.raises(segment.UploadError, match='not a video'):
+        segment.segment_video(tiny_segmenter,
+                              _write(tmp_path / 'frame.png', _frame(0)))
+    long = _write_video(tmp_path / 'long.mp4', [_frame(i) for i in range(6)])
+    with pytest.raises(segment.UploadError, match='over the limit of 4'):
+        segment.segment_video(tiny_segmenter, long, max_frames=4)
+    with pytest.raises(segment.UploadError, match='size limit'):
+        segment.segment_video(tiny_segmenter, long, max_pixels=100)
+
+
+# A test run folder -----------------------------------------------------------
+
+
+def _sample(prob, truth, image_path, test_set) -> SegDataSample:
+    sample = SegDataSample(
+        metainfo=dict(
+            img_path=image_path,
+            seg_map_path=image_path.replace('images', 'masks'),
+            ori_shape=truth.shape,
+            dataset_name=test_set))
+    sample.seg_logits = PixelData(data=torch.as_tensor(prob)[None])
+    sample.gt_sem_seg = PixelData(
+        data=torch.as_tensor(truth.astype(np.int64))[None])
+    return sample
+
+
+@pytest.fixture(scope='module')
+def test_run(tmp_path_factory):
+    """A run folder as ``tools/test.py --out`` writes it (PolypMetric with
+    ``review_dir``), for 5 images of two sets whose predictions are the
+    ground truth shifted by growing amounts (so their Dice differ)."""
+    root = tmp_path_factory.mktemp('run')
+    data, out = root / 'data', root / 'out'
+    evaluator = Evaluator([dict(type='PolypMetric', review_dir=str(out))])
+    evaluator.dataset_meta = dict(classes=('background', 'polyp'))
+    samples = []
+    for i in range(5):
+        test_set = SETS[i % 2]
+        truth = np.zeros((40, 50), np.uint8)
+        truth[10:30, 10:30] = 1
+        prob = np.roll(truth, 3 * i, axis=1).astype(np.float32) * 0.9
+        image = _write(data / test_set / 'images' / f'case{i}.jpg',
+                       _frame(i, (40, 50)))
+        samples.append(_sample(prob, truth, image, test_set))
+    evaluator.process(data_samples=samples, data_batch=None)
+    evaluator.evaluate(len(samples))
+    return out
+
+
+def _csv_rows(folder) -> list:
+    with open(osp.join(folder, run_folder.PER_IMAGE_CSV), newline='') as f:
+        return list(csv.DictReader(f))
+
+
+def test_run_folder_holds_what_the_review_reads(test_run):
+    for i in range(5):
+        test_set = SETS[i % 2]
+        for relative in (run_folder.prob_map_file(test_set, f'case{i}'),
+                         run_folder.ground_truth_file(test_set, f'case{i}'),
+                         osp.join(
+                             run_folder.frames_folder(test_set),
+                             f'case{i}.jpg')):
+            assert osp.isfile(test_run / relative), relative
+    with open(test_run / run_folder.CURVES_CSV, newline='') as f:
+        curves = list(csv.DictReader(f))
+    assert len(curves) == 256 and list(curves[0]) == ['threshold', *SETS]
+    assert float(curves[0]['threshold']) == 1.0
+    assert float(curves[-1]['threshold']) == 0.0
+
+
+def test_review_table_is_the_csv_sorted_by_dice(test_run):
+    run = review.TestRun(str(test_run))
+    rows = _csv_rows(test_run)
+    expected = sorted(rows, key=lambda r: float(r['mDice']))
+    assert [(r[0], r[1]) for r in run.table()] == [(r['test_set'], r['image'])
+                                                   for r in expected]
+    dice = [r[2] for r in run.table()]
+    assert dice == sorted(dice) and dice[0] < dice[-1]
+    kvasir = run.table('Kvasir')
+    assert {r[0] for r in kvasir} == {'Kvasir'} and len(kvasir) == 3
+    assert run.test_sets == list(SETS)
+
+
+def test_review_panels_and_error_map(test_run):
+    run = review.TestRun(str(test_run))
+    panels = run.panels('Kvasir', 'case2')
+    assert {k: v.shape
+            for k, v in panels.items()} == {
+                k: (40, 50, 3)
+                for k in ('frame', 'ground_truth', 'prediction', 'errors')
+            }
+    # case2: the 20x20 square shifted 6 px right, predicted at 0.9.
+    errors = panels['errors']
+    assert tuple(errors[20, 12]) == review.FALSE_NEGATIVE  # missed
+    assert tuple(errors[20, 33]) == review.FALSE_POSITIVE  # extra
+    assert tuple(errors[20, 20]) == review.TRUE_POSITIVE
+    assert tuple(errors[2, 2]) == (0, 0, 0)
+    np.testing.assert_array_equal(
+        panels['frame'],
+        cv2.cvtColor(
+            cv2.imread(str(test_run / 'review/frames/Kvasir/case2.jpg')),
+            cv2.COLOR_BGR2RGB))
+    # Above the prediction's 0.9 nothing is predicted: every polyp pixel
+    # is a false negative.
+    high = run.panels('Kvasir', 'case2', threshold=0.95)['errors']
+    assert tuple(high[20, 20]) == review.FALSE_NEGATIVE
+
+
+def _copy_run(test_run, tmp_path):
+    copy = tmp_path / 'run'
+    shutil.copytree(test_run, copy)
+    return copy
+
+
+def test_review_opens_nothing_outside_the_run(test_run, tmp_path):
+    copy = _copy_run(test_run, tmp_path)
+    secret = tmp_path / 'secret'
+    _write(secret / 'case0.png', np.full((40, 50), 255, np.uint8))
+    run = review.TestRun(str(copy))
+    for relative in ('../secret/case0.png', '/etc/passwd',
+                     'Kvasir/../../secret/case0.png'):
+        with pytest.raises(review.OutsideTheRun):
+            run.file(relative)
+    # A CSV whose names climb out of the folder.
+    rows = _csv_rows(copy)
+    rows[0]['test_set'] = '../secret'
+    rows[0]['image'] = 'case0'
+    with open(copy / run_folder.PER_IMAGE_CSV, 'w', newline='') as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    run = review.TestRun(str(copy))
+    with pytest.raises(review.OutsideTheRun):
+        run.panels('../secret', 'case0')
+    # A ground truth replaced by a link to a file outside.
+    truth = copy / run_folder.ground_truth_file('Kvasir', 'case2')
+    truth.unlink()
+    truth.symlink_to(secret / 'case0.png')
+    with pytest.raises(review.OutsideTheRun, match='outside the run'):
+        run.panels('Kvasir', 'case2')
+    # A linked set folder is refused as well.
+    shutil.rmtree(copy / 'CVC-ClinicDB')
+    (copy / 'CVC-ClinicDB').symlink_to(secret, target_is_directory=True)
+    with pytest.raises(review.OutsideTheRun):
+        run.panels('CVC-ClinicDB', 'case1')
+
+
+def test_a_folder_that_is_not_a_run_is_named(test_run, tmp_path):
+    with pytest.raises(review.NotATestRun, match='no such folder'):
+        review.TestRun(str(tmp_path / 'missing'))
+    with pytest.raises(review.NotATestRun, match='not a test run'):
+        review.TestRun(str(tmp_path))
+    bad = tmp_path / 'bad'
+    bad.mkdir()
+    (bad / run_folder.PER_IMAGE_CSV).write_text('a,b\n1,2\n')
+    with pytest.raises(review.NotATestRun, match='no test_set, image'):
+        review.TestRun(str(bad))
+    # A run whose files went missing: named in the message.
+    copy = _copy_run(test_run, tmp_path)
+    os.remove(copy / 'Kvasir' / 'case0.png')
+    with pytest.raises(review.NotATestRun, match='prediction file'):
+        review.TestRun(str(copy)).panels('Kvasir', 'case0')
+    # The CSV linked from elsewhere is not read either.
+    linked = tmp_path / 'linked'
+    linked.mkdir()
+    (linked / run_folder.PER_IMAGE_CSV).symlink_to(test_run /
+                                                   run_folder.PER_IMAGE_CSV)
+    with pytest.raises(review.OutsideTheRun):
+        review.TestRun(str(linked))
+
+
+# The served app --------------------------------------------------------------
+
+
+@pytest.fixture(scope='module')
+def tiny_segmenter(make_tiny_config):
+    torch.manual_seed(0)
+    return PolypSegmenter(make_tiny_config())
+
+
+def _client(url, folder):
+    """A client that downloads the outputs into ``folder``."""
+    return gradio_client.Client(url, verbose=False, download_files=str(folder))
+
+
+@pytest.fixture(scope='module')
+def served(tiny_segmenter, test_run, tmp_path_factory):
+    """The app on a free loopback port, with a client."""
+    from ssformer_mmseg.webapp import WebApp
+    app = WebApp(
+        tiny_segmenter,
+        port=_free_port(),
+        review_dir=str(test_run),
+        max_pixels=150 * 150)
+    app.start()
+    client = _client(app.url, tmp_path_factory.mktemp('downloads'))
+    yield app, client
+    app.close()
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return probe.getsockname()[1]
+
+
+def _upload(path):
+    return gradio_client.handle_file(str(path))
+
+
+def _segment(client, paths, video=None, threshold=0.5):
+    return client.predict(
+        [_upload(p) for p in paths] if paths else None,
+        _upload(video) if video else None,
+        threshold,
+        api_name='/segment')
+
+
+def test_served_on_loopback_only(served):
+    app, _ = served
+    assert app.url.startswith('http://127.0.0.1:')
+
+
+def test_an_uploaded_frame_gets_the_segmenters_mask(served, tiny_segmenter,
+                                                    tmp_path):
+    app, client = served
+    frames = [_frame(10, (60, 80)), _frame(11, (50, 70))]
+    paths = [_write(tmp_path / f'f{i}.png', f) for i, f in enumerate(frames)]
+    summary, slider, overlay, heat, mask, caption, timing, files = _segment(
+        client, paths, threshold=0.45)
+    probs = tiny_segmenter(frames)
+    expected = [(p > 0.45).astype(np.uint8) * 255 for p in probs]
+    shown = cv2.imread(mask, cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(shown, expected[0])
+    assert cv2.imread(overlay).shape == (60, 80, 3)
+    assert 'pytorch fp32' in summary and 'pytorch fp32' in caption
+    assert [row[0] for row in timing['data']] == ['f0.png', 'f1.png']
+    assert all(row[2] > 0 for row in timing['data'])  # ms per frame
+    assert slider['visible'] and slider['maximum'] == 1
+    with zipfile.ZipFile(files[0]) as archive:
+        assert archive.namelist() == ['f0.png', 'f1.png']
+        for name, want in zip(archive.namelist(), expected):
+            got = cv2.imdecode(
+                np.frombuffer(archive.read(name), np.uint8),
+                cv2.IMREAD_UNCHANGED)
+            np.testing.assert_array_equal(got, want)
+    # Uploads and downloads live in the app's temporary folder.
+    kept = [f for _, _, names in os.walk(app.temp_dir) for f in names]
+    assert {'f0.png', 'f1.png', 'masks.zip'} <= set(kept)
+
+
+def test_threshold_redraws_without_running_the_network(served, tiny_segmenter,
+                                                       tmp_path, monkeypatch):
+    app, client = served
+    frame = _frame(12, (60, 80))
+    path = _write(tmp_path / 'f.png', frame)
+    _segment(client, [path])
+    calls = []
+    real = PolypSegmenter.__call__
+    monkeypatch.setattr(PolypSegmenter, '__call__',
+                        lambda self, f: calls.append(1) or real(self, f))
+    overlay, heat, mask, caption, timing, files = client.predict(
+        0.6, 0, api_name='/rethreshold')
+    assert calls == []
+    prob = real(tiny_segmenter, [frame])[0]
+    np.testing.assert_array_equal(
+        cv2.imread(mask, cv2.IMREAD_UNCHANGED),
+        (prob > 0.6).astype(np.uint8) * 255)
+
+
+def test_bad_uploads_get_a_message_and_the_server_stays_up(served, tmp_path):
+    app, client = served
+    for kind, (path, words) in _bad_uploads(tmp_path).items():
+        with pytest.raises(Exception) as error:
+            _segment(client, [path])
+        assert words in str(error.value), (kind, str(error.value))
+    with pytest.raises(Exception, match='Upload one or more images'):
+        _segment(client, None)
+    junk = tmp_path / 'junk.mp4'
+    junk.write_bytes(b'\x00' * 1000)
+    with pytest.raises(Exception, match='junk.mp4'):
+        _segment(client, None, video=junk)
+    # Still serving.
+    good = _write(tmp_path / 'ok.png', _frame(3))
+    assert 'pytorch' in _segment(client, [good])[0]
+
+
+def test_a_video_upload_gives_masks_and_the_overlay_video(served, tmp_path):
+    app, client = served
+    video = _write_video(tmp_path / 'clip.mp4', [_frame(i) for i in range(4)])
+    out = _segment(client, None, video=video)
+    summary, slider, files = out[0], out[1], out[-1]
+    assert '4 video frames' in summary and slider['maximum'] == 3
+    assert sorted(osp.basename(f)
+                  for f in files) == ['masks.zip', 'overlay.mp4']
+    frame = client.predict(0.5, 2, api_name='/show_frame')
+    assert 'clip_000002' in frame[3]
+
+
+def test_review_table_through_the_page(served, test_run):
+    app, client = served
+    sets, table, image, curve = client.predict(
+        str(test_run), api_name='/open_run')
+    expected = sorted(_csv_rows(test_run), key=lambda r: float(r['mDice']))
+    assert [(r[0], r[1]) for r in table['data']
+            ] == [(r['test_set'], r['image']) for r in expected]
+    assert image['value'] == f'{expected[0]["test_set"]}/' \
+        f'{expected[0]["image"]}'
+    table, image = client.predict('Kvasir', api_name='/filter_run')
+    assert {r[0] for r in table['data']} == {'Kvasir'}
+    *panels, scores = client.predict(
+        'Kvasir/case2', 0.5, api_name='/show_image')
+    assert all(cv2.imread(p) is not None for p in panels)
+    assert 'Kvasir/case2' in scores and 'mDice' in scores
+
+
+def test_review_of_a_folder_that_is_not_a_run(served, tmp_path):
+    app, client = served
+    with pytest.raises(Exception, match='not a test run'):
+        client.predict(str(tmp_path), api_name='/open_run')
+    # Only the run's own images can be asked for (Gradio checks the
+    # choices), so no name from the page reaches the file system.
+    for key in ('Kvasir/nothing', '../secret/case0'):
+        with pytest.raises(Exception, match='not in the list of choices'):
+            client.predict(key, 0.5, api_name='/show_image')
+
+
+def test_closing_removes_the_temporary_folder(tiny_segmenter, tmp_path):
+    from ssformer_mmseg.webapp import WebApp
+    with WebApp(tiny_segmenter, port=_free_port()) as app:
+        app.start()
+        client = _client(app.url, tmp_path / 'downloads')
+        _segment(client, [_write(tmp_path / 'f.png', _frame(0))])
+        assert os.listdir(app.temp_dir)
+    assert not osp.exists(app.temp_dir)
+
+
+# A real browser --------------------------------------------------------------
+
+
+def test_the_page_in_a_headless_browser(served, tmp_path):
+    if CHROMIUM is None:
+        if REQUIRE_BROWSER:
+            pytest.fail('Chromium is required here but not installed')
+        pytest.skip('no Chromium (apt-get install chromium)')
+    playwright = pytest.importorskip('playwright.sync_api')
+    app, _ = served
+    frame = _write(tmp_path / 'frame.png', _frame(20, (120, 160)))
+    shot = tmp_path / 'segment_tab.png'
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM)
+        try:
+            page = browser.new_page(viewport=dict(width=1280, height=900))
+            page.goto(app.url)
+            page.locator('#segment-images input[type=file]').set_input_files(
+                frame)
+            page.get_by_role('button', name='Segment', exact=True).click()
+            overlay = page.locator('#segment-overlay img')
+            overlay.wait_for(state='visible', timeout=60000)
+            page.wait_for_function(
+                'img => img.complete && img.naturalWidth > 0',
+                arg=overlay.element_handle(),
+                timeout=60000)
+            size = overlay.evaluate('img => [img.naturalWidth, '
+                                    'img.naturalHeight]')
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
+    assert size == [160, 120]
+    assert cv2.imread(str(shot)) is not None
