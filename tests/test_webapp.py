@@ -469,6 +469,44 @@ def test_closing_removes_the_temporary_folder(tiny_segmenter, tmp_path):
     assert not osp.exists(app.temp_dir)
 
 
+def test_the_tool_serves_until_ctrl_c_and_cleans_up(tiny_config_file,
+                                                    tiny_cli_options):
+    import re
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    from conftest import REPO_ROOT
+    port = _free_port()
+    tool = subprocess.Popen([
+        sys.executable, 'tools/webapp.py', tiny_config_file, '--port',
+        str(port), '--cfg-options', *tiny_cli_options
+    ],
+                            cwd=REPO_ROOT,
+                            stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT,
+                            text=True)
+    try:
+        lines = []
+        for line in tool.stdout:
+            lines.append(line)
+            if line.startswith('serving on'):
+                break
+        served = re.match(r'serving on (\S+) \(uploads in (\S+),', lines[-1])
+        assert served, ''.join(lines)[-2000:]
+        url, temp_dir = served.groups()
+        assert url == f'http://127.0.0.1:{port}/'
+        assert osp.isdir(temp_dir)
+        with urllib.request.urlopen(url, timeout=30) as page:
+            assert page.status == 200
+        tool.send_signal(signal.SIGINT)
+        assert tool.wait(timeout=60) == 0
+    finally:
+        tool.kill()
+    assert not osp.exists(temp_dir)
+
+
 # A real browser --------------------------------------------------------------
 
 

@@ -350,7 +350,10 @@ class WebApp:
             raise
         self.url = self.app.local_url
         if block:
-            print(f'serving on {self.url} (Ctrl-C stops)', flush=True)
+            print(
+                f'serving on {self.url} (uploads in {self.temp_dir}, removed '
+                'on exit; Ctrl-C stops)',
+                flush=True)
             try:
                 self.app.block_thread()
             finally:

@@ -10,12 +10,13 @@ protocol's own quantisation,
 the memory; thresholded as ``PolypMetric`` thresholds them, which differs
 from the float rule only within 1/510 of the threshold).
 """
+import contextlib
 import os
 import os.path as osp
 import time
 import zipfile
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, Iterator, List, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -101,24 +102,30 @@ def read_upload_image(path: str, max_pixels: int) -> np.ndarray:
             be decoded or is truncated, is not an 8-bit colour image, or is
             over the size limit.
     """
-    name = osp.basename(path)
-    suffix = osp.splitext(path)[1].lower()
-    if suffix not in IMAGE_SUFFIXES:
-        raise UploadError(f'{name}: not an image (expected '
-                          f'{", ".join(IMAGE_SUFFIXES)})')
-    try:
+    _check_suffix(path, IMAGE_SUFFIXES, 'an image')
+    with _named_errors(path):
         frame = read_image(path)
-    except PolypFileError as error:
-        raise UploadError(f'{name}: {_problem(error)}') from None
     check_size(path, frame.shape[1], frame.shape[0], max_pixels)
     return frame
 
 
-def _problem(error: PolypFileError) -> str:
-    """The reason of a PolypFileError without the (temporary) path."""
-    message = str(error)
-    prefix = f'{error.path}: '
-    return message[len(prefix):] if message.startswith(prefix) else message
+def _check_suffix(path: str, suffixes: Sequence[str], kind: str) -> None:
+    if osp.splitext(path)[1].lower() not in suffixes:
+        raise UploadError(f'{osp.basename(path)}: not {kind} (expected '
+                          f'{", ".join(suffixes)})')
+
+
+@contextlib.contextmanager
+def _named_errors(path: str) -> Iterator[None]:
+    """PolypFileErrors as UploadErrors naming the upload's file name, not
+    the temporary path it was saved under."""
+    try:
+        yield
+    except PolypFileError as error:
+        message, prefix = str(error), f'{error.path}: '
+        problem = message[len(prefix):] if message.startswith(
+            prefix) else message
+        raise UploadError(f'{osp.basename(path)}: {problem}') from None
 
 
 def _backend_name(segmenter: PolypSegmenter) -> str:
@@ -164,14 +171,10 @@ def segment_video(segmenter: PolypSegmenter,
             the size limit or more than ``max_frames`` frames.
     """
     name = osp.basename(path)
-    if osp.splitext(path)[1].lower() not in VIDEO_SUFFIXES:
-        raise UploadError(f'{name}: not a video (expected '
-                          f'{", ".join(VIDEO_SUFFIXES)})')
-    try:
+    _check_suffix(path, VIDEO_SUFFIXES, 'a video')
+    with _named_errors(path):
         source = VideoSource(path)
-    except PolypFileError as error:
-        raise UploadError(f'{name}: {_problem(error)}') from None
-    with source:
+    with source, _named_errors(path):
         check_size(path, source.width, source.height, max_pixels)
         result = Segmentation(fps=source.fps, backend=_backend_name(segmenter))
         total = source.frame_count
@@ -179,20 +182,17 @@ def segment_video(segmenter: PolypSegmenter,
             raise UploadError(f'{name}: {total} frames, over the limit of '
                               f'{max_frames}')
         batch: List[tuple] = []
-        try:
-            for frame_name, frame in source.frames():
-                batch.append((frame_name, frame))
-                if len(result.frames) + len(batch) > max_frames:
-                    raise UploadError(f'{name}: more than {max_frames} '
-                                      'frames, over the limit')
-                if len(batch) == batch_size:
-                    _segment_batch(segmenter, batch, result)
-                    batch = []
-                    if progress is not None:
-                        progress(
-                            len(result.frames), max(total, len(result.frames)))
-        except PolypFileError as error:
-            raise UploadError(f'{name}: {_problem(error)}') from None
+        for frame_name, frame in source.frames():
+            batch.append((frame_name, frame))
+            if len(result.frames) + len(batch) > max_frames:
+                raise UploadError(f'{name}: more than {max_frames} frames, '
+                                  'over the limit')
+            if len(batch) == batch_size:
+                _segment_batch(segmenter, batch, result)
+                batch = []
+                if progress is not None:
+                    progress(
+                        len(result.frames), max(total, len(result.frames)))
         if batch:
             _segment_batch(segmenter, batch, result)
     if progress is not None:
