@@ -114,9 +114,6 @@ def build_app(segmenter: PolypSegmenter,
                 progress, 'writing the overlay video'))
         return segment.timing_rows(result, threshold), files
 
-    def show_frame(result, threshold, index):
-        return _view(result, threshold, index)
-
     def rethreshold(result, threshold, index, progress=gr.Progress()):
         return (*_view(result, threshold, index),
                 *_outputs(result, threshold, progress))
@@ -128,13 +125,13 @@ def build_app(segmenter: PolypSegmenter,
             raise gr.Error(str(error)) from None
         sets = ['all', *run.test_sets]
         table = run.table()
-        return (run.root, gr.Dropdown(choices=sets, value='all'), table,
+        return (run, gr.Dropdown(choices=sets, value='all'), table,
                 gr.Dropdown(
                     choices=_image_keys(table),
                     value=_image_keys(table)[0]), _curve_frame(run))
 
-    def filter_run(root, test_set):
-        run = _run(root)
+    def filter_run(run, test_set):
+        _check_open(run)
         table = run.table(None if test_set == 'all' else test_set)
         keys = _image_keys(table)
         return table, gr.Dropdown(
@@ -145,10 +142,10 @@ def build_app(segmenter: PolypSegmenter,
             else table[event.index[0]]
         return f'{row[0]}/{row[1]}'
 
-    def show_image(root, key, threshold):
+    def show_image(run, key, threshold):
         if not key:
             return None, None, None, None, ''
-        run = _run(root)
+        _check_open(run)
         test_set, _, image = key.partition('/')
         try:
             panels = run.panels(test_set, image, threshold)
@@ -160,13 +157,10 @@ def build_app(segmenter: PolypSegmenter,
         return (panels['frame'], panels['ground_truth'], panels['prediction'],
                 panels['errors'], f'**{key}**: {scores}')
 
-    def _run(root):
-        if not root:
+    def _check_open(run):
+        # The opened TestRun is kept per session: its CSV is read once.
+        if run is None:
             raise gr.Error('Open a test run folder first.')
-        try:
-            return review.TestRun(root)
-        except review.NotATestRun as error:
-            raise gr.Error(str(error)) from None
 
     with gr.Blocks(title='SSFormer polyp segmentation') as app:
         gr.Markdown('# SSFormer polyp segmentation\n'
@@ -221,9 +215,7 @@ def build_app(segmenter: PolypSegmenter,
                 [result, summary, frame, *view, timing, files],
                 api_name='segment')
             frame.change(
-                show_frame, [result, threshold, frame],
-                view,
-                api_name='show_frame')
+                _view, [result, threshold, frame], view, api_name='show_frame')
             threshold.release(
                 rethreshold, [result, threshold, frame],
                 [*view, timing, files],
