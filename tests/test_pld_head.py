@@ -7,7 +7,8 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
 from conftest import build_model
-from ssformer_mmseg.models import PLDHead
+from ssformer_mmseg.datasets.transforms.soft_masks import SOFT_TARGET_FIELD
+from ssformer_mmseg.models import PixelDiceBCELoss, PLDHead
 
 
 def make_head(in_channels=(8, 16, 24, 32), channels=16, **kwargs):
@@ -194,3 +195,56 @@ def test_multiclass_ssformer_predicts_argmax():
     assert pred.seg_logits.data.shape == (3, 128, 128)
     assert torch.equal(pred.pred_sem_seg.data[0],
                        pred.seg_logits.data.argmax(0))
+
+
+def soft_samples(batch, size, soft_size=None):
+    samples = []
+    for _ in range(batch):
+        sample = SegDataSample()
+        soft = torch.rand(1, size, size)
+        sample.gt_sem_seg = PixelData(data=(soft > 0.5).long())
+        if soft_size:
+            soft = torch.rand(1, soft_size, soft_size)
+        sample.set_data({SOFT_TARGET_FIELD: PixelData(data=soft)})
+        sample.set_metainfo(dict(img_shape=(size, size)))
+        samples.append(sample)
+    return samples
+
+
+def test_head_trains_on_soft_targets_and_counts_accuracy_on_labels():
+    torch.manual_seed(0)
+    loss_cfg = [dict(type='PixelDiceBCELoss', sigmoid_output=True)]
+    head = make_head(soft_targets=True, loss_decode=loss_cfg)
+    feats, samples = pyramid(), soft_samples(2, 32)
+    logits = head.forward(feats)
+    losses = head.loss_by_feat(logits, samples)
+    resized = F.interpolate(
+        logits, size=(32, 32), mode='bilinear', align_corners=True)
+    soft = torch.cat([s.gt_soft_sem_seg.data for s in samples])
+    expected = PixelDiceBCELoss(sigmoid_output=True)(resized, soft)
+    assert losses['loss_pixel_dice_bce'].item() == pytest.approx(
+        expected.item(), rel=1e-6)
+    labels = torch.cat([s.gt_sem_seg.data for s in samples])
+    accuracy = ((resized.sigmoid() > 0.5).long().squeeze(1) == labels)
+    assert losses['acc_seg'].item() == pytest.approx(
+        accuracy.float().mean().item() * 100, abs=1e-3)
+    # The same head without soft_targets sees the labels.
+    hard = make_head(loss_decode=loss_cfg)
+    hard.load_state_dict(head.state_dict())
+    assert hard.loss_by_feat(
+        logits, samples)['loss_pixel_dice_bce'].item() == pytest.approx(
+            PixelDiceBCELoss(sigmoid_output=True)(resized, labels).item(),
+            rel=1e-6)
+
+
+def test_head_soft_targets_missing_or_misshapen_are_named():
+    head = make_head(soft_targets=True)
+    logits = head.forward(pyramid())
+    samples = soft_samples(2, 32)
+    del samples[1].gt_soft_sem_seg
+    with pytest.raises(KeyError, match=r'samples \[1\].*soft_mask=True'):
+        head.loss_by_feat(logits, samples)
+    with pytest.raises(ValueError, match='left the soft mask behind'):
+        head.loss_by_feat(logits, soft_samples(2, 32, soft_size=30))
+    with pytest.raises(ValueError, match='one-channel'):
+        make_head(soft_targets=True, out_channels=2, num_classes=2)

@@ -7,12 +7,13 @@ All sets share the layout written by ``tools/prepare_polyp_data.py``::
     <data_root>/splits/pranet/{kvasir,clinicdb}_{train,test}.txt
 """
 import os.path as osp
-from typing import Dict, List, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
 from ..messages import listing
+from .holdout import check_holdout, holdout_part
 from .polyp_files import (IMAGE_SUFFIXES, PolypFileError, check_split_stems,
                           read_split_file, scan_image_folder)
 
@@ -31,6 +32,13 @@ class PolypDataset(BaseSegDataset):
     before training, each naming its file: a missing or empty folder, an
     image without mask, a mask without image, two files with one stem, and
     a split-file stem without image.
+
+    ``holdout`` divides the (split's) frames into a training and a
+    validation part, the same on every run (see
+    :mod:`ssformer_mmseg.datasets.holdout`): give the training dataset
+    ``part='train'`` and the validation dataset ``part='val'`` with the same
+    ``fraction`` and ``seed``, and checkpoints can be chosen on frames never
+    trained on (mmengine's ``save_best``) instead of on the test sets.
 
     Args:
         img_suffix (str | Sequence[str]): Suffix(es) of image files
@@ -55,7 +63,9 @@ class PolypDataset(BaseSegDataset):
                  img_suffix: Union[str, Sequence[str]] = IMAGE_SUFFIXES,
                  seg_map_suffix: Union[str, Sequence[str]] = IMAGE_SUFFIXES,
                  data_prefix: dict = None,
+                 holdout: Optional[dict] = None,
                  **kwargs) -> None:
+        self.holdout = None if holdout is None else check_holdout(holdout)
         if data_prefix is None:
             data_prefix = dict(
                 img_path=osp.join(self.FOLDER, 'images'),
@@ -88,6 +98,8 @@ class PolypDataset(BaseSegDataset):
             raise PolypFileError(
                 img_dir,
                 f'images without mask in {mask_dir}: ' + listing(missing))
+        if self.holdout is not None:
+            stems = holdout_part(stems, *self.holdout)
         return [
             dict(
                 img_path=osp.join(img_dir, images[stem]),

@@ -167,11 +167,18 @@ def image_from_bytes(data: bytes, path: str) -> np.ndarray:
     return image
 
 
-def mask_from_bytes(data: bytes, path: str) -> np.ndarray:
+def mask_from_bytes(data: bytes, path: str, soft: bool = False) -> np.ndarray:
     """Decode, check and binarise a ground-truth mask.
 
+    Args:
+        data (bytes): The file's bytes.
+        path (str): Its path, for messages.
+        soft (bool): Return the checked grey levels (0-255) instead of the
+            binarised labels, for recipes that train on soft targets.
+
     Returns:
-        np.ndarray: (H, W) uint8 mask with values in {0, 1}.
+        np.ndarray: (H, W) uint8 mask with values in {0, 1} (0-255 when
+        ``soft``).
 
     Raises:
         PolypFileError: For undecodable or truncated files, masks that are
@@ -194,14 +201,18 @@ def mask_from_bytes(data: bytes, path: str) -> np.ndarray:
         raise PolypFileError(
             path, f'{grey_share:.0%} of the pixels are grey (between 32 and '
             '223); expected a black/white (0/255) mask')
-    foreground = mask > MASK_THRESHOLD
-    if not foreground.any():
+    if not (mask > MASK_THRESHOLD).any():
         values = np.unique(mask)
         if 0 < values.max() <= 32 and len(values) <= 3:
             raise PolypFileError(
                 path, f'values {values.tolist()} look like class indices; '
                 'expected 0 for background and 255 for polyp')
-    return foreground.astype(np.uint8)
+    return np.ascontiguousarray(mask) if soft else binarise_mask(mask)
+
+
+def binarise_mask(mask: np.ndarray) -> np.ndarray:
+    """{0, 1} uint8 labels of a checked 0-255 mask (``> MASK_THRESHOLD``)."""
+    return (mask > MASK_THRESHOLD).astype(np.uint8)
 
 
 def read_image(path: str, backend_args: Optional[dict] = None) -> np.ndarray:

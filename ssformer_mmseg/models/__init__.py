@@ -1,8 +1,9 @@
 from .backbones import NVMixVisionTransformer
 from .decode_heads import PLDHead
-from .losses import BinaryDiceLoss
+from .losses import BinaryDiceLoss, PixelDiceBCELoss
 from .segmentors import PolypTTAModel
 
 __all__ = [
-    'NVMixVisionTransformer', 'PLDHead', 'BinaryDiceLoss', 'PolypTTAModel'
+    'NVMixVisionTransformer', 'PLDHead', 'BinaryDiceLoss', 'PixelDiceBCELoss',
+    'PolypTTAModel'
 ]

@@ -2,11 +2,11 @@
 runs (:mod:`.plots`). Drawing only; the numbers come from the callers."""
 from .overlays import (draw_overlay, grid, labelled_row, outline,
                        prediction_tile, tint)
-from .plots import (find_scalars, plot_dice_curves, plot_learning_curve,
-                    read_scalars)
+from .plots import (find_scalars, plot_compared_runs, plot_dice_curves,
+                    plot_learning_curve, read_scalars)
 
 __all__ = [
     'draw_overlay', 'tint', 'outline', 'labelled_row', 'prediction_tile',
     'grid', 'find_scalars', 'read_scalars', 'plot_learning_curve',
-    'plot_dice_curves'
+    'plot_dice_curves', 'plot_compared_runs'
 ]

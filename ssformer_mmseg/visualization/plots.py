@@ -4,7 +4,7 @@ import glob
 import json
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -131,6 +131,59 @@ def plot_dice_curves(curves: Dict[str, np.ndarray], path: str) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc='lower center')
     ax.set_title('Dice against threshold (0-1 scale)')
+    fig.tight_layout()
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_compared_runs(runs: Sequence, path: str, title: str) -> None:
+    """Two or more runs' learning curves in one figure, x = images seen.
+
+    Left: each run's total training loss (each recipe's own loss, so the
+    levels are not comparable, only the shapes). Right: each run's
+    validation scores, ``meanDic`` solid and ``mDice`` dashed.
+
+    Args:
+        runs (Sequence[RunCurves]): From
+            :func:`ssformer_mmseg.engine.run_records.run_curves`.
+        path (str): Output PNG.
+        title (str): Figure title.
+    """
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    fig, (ax_loss, ax_dice) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
+    colours = plt.rcParams['axes.prop_cycle'].by_key()['color']
+    for run, colour in zip(runs, colours):
+        if 'loss' in run.losses:
+            images, values = zip(*run.losses['loss'])
+            ax_loss.plot(
+                images,
+                values,
+                color=colour,
+                lw=1.2,
+                label=f'{run.label}: loss')
+        for key, points in sorted(run.scores.items()):
+            images, values = zip(*points)
+            ax_dice.plot(
+                images,
+                values,
+                'o-' if key.endswith('meanDic') else 's--',
+                color=colour,
+                ms=4,
+                label=f'{run.label}: {key} (last {values[-1]:.3f})')
+    ax_loss.set_xlabel('training images seen')
+    ax_loss.set_ylabel("training loss (each recipe's own)")
+    ax_loss.grid(alpha=0.3)
+    ax_loss.legend(fontsize=8)
+    ax_dice.set_xlabel('training images seen')
+    ax_dice.set_ylabel('validation score (0-1)')
+    ax_dice.set_ylim(0, 1)
+    ax_dice.grid(alpha=0.3)
+    ax_dice.legend(fontsize=7, loc='upper left')
+    fig.suptitle(title)
     fig.tight_layout()
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     fig.savefig(path)

@@ -40,6 +40,46 @@ train_pipeline = [
     dict(type='RandomMaskDilateErode', kernel_range=(2, 5)),
     dict(type='PackSegInputs', meta_keys=meta_keys),
 ]
+# The training pipeline of the authors' (official) recipe, step for step,
+# for configs/ssformer_*_authors.py (docs/training.md, "The authors'
+# recipe"); they test with the pipelines below, as the official test does.
+authors_train_pipeline = [
+    dict(type='LoadPolypImage'),
+    # The grey mask is kept for a soft target next to the binary labels.
+    dict(type='LoadPolypAnnotations', soft_mask=True),
+    # PIL's (antialiased) bilinear resize, image and soft mask alike.
+    dict(
+        type='SoftMaskResize',
+        scale=crop_size,
+        keep_ratio=False,
+        backend='pillow',
+        interpolation='bilinear'),
+    # Zoom 0.75-1.25 about the centre, half of the time (PIL's default
+    # resize, bicubic); the object stays centred.
+    dict(
+        type='RandomCentreZoom',
+        prob=0.5,
+        ratio_range=(0.75, 1.25),
+        interpolation='bicubic',
+        backend='pillow'),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='RandomFlip', prob=0.5, direction='vertical'),
+    dict(
+        type='RandomRotate',
+        prob=0.5,
+        degree=(0, 359),
+        pad_val=0,
+        seg_pad_val=0),
+    dict(
+        type='RandomImageEnhance',
+        methods=('contrast', 'sharpness', 'brightness'),
+        prob=0.5,
+        factor_range=(1.0, 1.1)),
+    # Grey-level dilation / erosion of the soft mask (and of the labels).
+    dict(type='RandomMaskDilateErode', kernel_range=(2, 5)),
+    # Packs the soft mask as data_sample.gt_soft_sem_seg (mask / 255).
+    dict(type='PackPolypInputs', meta_keys=meta_keys),
+]
 # Resize the image only: the mask stays at its original size, and the
 # prediction is resized back to it before scoring.
 test_pipeline = [

@@ -1,8 +1,10 @@
 """The two SSFormer training augmentations that mmseg/mmcv do not provide.
 
 SSFormer's official recipe also resizes, scale-crops, flips and rotates;
-those steps are covered by mmseg's ``RandomResize``, ``RandomCrop``,
-``RandomFlip`` and ``RandomRotate``. This module adds the photometric
+those steps are covered by mmseg's ``Resize``, ``RandomFlip`` and
+``RandomRotate`` and, for the scale-crop, by ``RandomResize`` +
+``RandomCrop`` (our configs) or ``RandomCentreZoom`` (the official centred
+zoom, :mod:`.centre_zoom`). This module adds the photometric
 enhancement (PIL ``ImageEnhance`` semantics, reimplemented on BGR arrays)
 and the random dilation/erosion of the mask.
 """
@@ -14,6 +16,8 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmcv.transforms.utils import cache_randomness
 from mmseg.registry import TRANSFORMS
+
+from .soft_masks import SOFT_MASK_KEY
 
 # PIL's 'L' conversion in 16-bit fixed point, with the +0.5 rounding term
 # as a fourth (offset) column; ordered B, G, R for BGR images. All terms are
@@ -246,8 +250,12 @@ class RandomMaskDilateErode(BaseTransform):
     pixel more on one side than the other, as in the official recipe.
 
     Every mask in ``results['seg_fields']`` gets the same operation and
-    kernel; the image is never touched. Masks hold 0 (background), 1
-    (foreground) and possibly 255 (ignore, mmseg's padding value).
+    kernel; the image is never touched. A grey soft mask
+    (:data:`~ssformer_mmseg.datasets.transforms.soft_masks.SOFT_MASK_KEY`)
+    gets grey-level dilation or erosion (a local maximum or minimum), which
+    is what the official code applies to its 0-255 mask. Label masks hold
+    0 (background), 1 (foreground) and possibly 255 (ignore, mmseg's
+    padding value).
     Ignore pixels keep their value and never move the boundary: they count
     as background when dilating (so foreground never grows out of them)
     and as foreground when eroding (so they do not eat into the object),
@@ -344,9 +352,13 @@ class RandomMaskDilateErode(BaseTransform):
         if drawn is None:
             return results
         operation, size = drawn
+        kernel = self._kernels[size]
         for key in results.get('seg_fields', []):
-            results[key] = self._apply(results[key], operation,
-                                       self._kernels[size])
+            if key == SOFT_MASK_KEY:
+                morph = cv2.dilate if operation == 'dilate' else cv2.erode
+                results[key] = morph(results[key], kernel)
+            else:
+                results[key] = self._apply(results[key], operation, kernel)
         return results
 
     def __repr__(self) -> str:

@@ -4,8 +4,9 @@ from mmcv.transforms import LoadImageFromFile
 from mmseg.datasets.transforms import LoadAnnotations
 from mmseg.registry import TRANSFORMS
 
-from ..polyp_files import (check_sizes_match, image_from_bytes,
+from ..polyp_files import (binarise_mask, check_sizes_match, image_from_bytes,
                            mask_from_bytes, read_bytes)
+from .soft_masks import SOFT_MASK_KEY
 
 
 @TRANSFORMS.register_module()
@@ -47,10 +48,20 @@ class LoadPolypAnnotations(LoadAnnotations):
     passes through unchanged, so test pipelines serve inference as written.
     Datasets always set the key.
 
+    With ``soft_mask=True`` the checked grey levels (0-255, JPEG noise
+    included) are also kept under ``gt_soft_seg_map`` (in ``seg_fields``),
+    the soft target of the official SSFormer recipe (see
+    :mod:`~ssformer_mmseg.datasets.transforms.soft_masks`).
+
     Args:
+        soft_mask (bool): Also keep the grey mask. Default: False.
         **kwargs: Arguments of mmseg's ``LoadAnnotations``
             (``backend_args``).
     """
+
+    def __init__(self, soft_mask: bool = False, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.soft_mask = soft_mask
 
     def transform(self, results: dict) -> dict:
         if 'seg_map_path' not in results:
@@ -59,10 +70,18 @@ class LoadPolypAnnotations(LoadAnnotations):
 
     def _load_seg_map(self, results: dict) -> None:
         path = results['seg_map_path']
-        mask = mask_from_bytes(read_bytes(path, self.backend_args), path)
+        grey = mask_from_bytes(
+            read_bytes(path, self.backend_args), path, soft=True)
         ori_shape = results.get('ori_shape')
         if ori_shape is not None:
-            check_sizes_match(path, 'mask', mask.shape, 'image',
+            check_sizes_match(path, 'mask', grey.shape, 'image',
                               results.get('img_path'), ori_shape)
-        results['gt_seg_map'] = mask
+        results['gt_seg_map'] = binarise_mask(grey)
         results['seg_fields'].append('gt_seg_map')
+        if self.soft_mask:
+            results[SOFT_MASK_KEY] = grey
+            results['seg_fields'].append(SOFT_MASK_KEY)
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(soft_mask={self.soft_mask}, '
+                f'backend_args={self.backend_args})')

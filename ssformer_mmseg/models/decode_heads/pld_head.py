@@ -10,6 +10,8 @@ from mmseg.registry import MODELS
 from mmseg.utils import SampleList
 from torch import Tensor
 
+from ...datasets.transforms.soft_masks import SOFT_TARGET_FIELD
+
 
 @MODELS.register_module()
 class PLDHead(BaseDecodeHead):
@@ -25,9 +27,16 @@ class PLDHead(BaseDecodeHead):
     ..., ``f = fuse(cat(f, LE_1))``, every fuse being a 1x1 ``ConvModule`` with
     ``norm_cfg`` and ``act_cfg``. Dropout and the 1x1 classifier follow.
 
+    With ``soft_targets=True`` the losses are given the soft (0-1) masks
+    packed by ``PackPolypInputs`` (``data_sample.gt_soft_sem_seg``, see
+    :mod:`ssformer_mmseg.datasets.transforms.soft_masks`) instead of the
+    {0, 1} labels, as the official recipe trains; ``acc_seg`` still counts
+    against the labels.
+
     Args:
         interpolate_mode (str): Mode used to resize the LE outputs to the
             shallowest stage. Default: 'bilinear'.
+        soft_targets (bool): Train on soft masks. Default: False.
         **kwargs: Arguments of :class:`BaseDecodeHead`; ``in_channels`` and
             ``in_index`` list the stages, shallowest first (at least two).
             ``align_corners`` applies to resizing the logits to the input
@@ -35,8 +44,15 @@ class PLDHead(BaseDecodeHead):
             always uses ``align_corners=False`` as in the paper's code.
     """
 
-    def __init__(self, interpolate_mode: str = 'bilinear', **kwargs):
+    def __init__(self,
+                 interpolate_mode: str = 'bilinear',
+                 soft_targets: bool = False,
+                 **kwargs):
         super().__init__(input_transform='multiple_select', **kwargs)
+        if soft_targets and self.out_channels != 1:
+            raise ValueError('soft_targets needs a one-channel head '
+                             f'(out_channels=1), got {self.out_channels}')
+        self.soft_targets = soft_targets
         num_inputs = len(self.in_channels)
         if num_inputs < 2 or num_inputs != len(self.in_index):
             raise ValueError(
@@ -100,7 +116,8 @@ class PLDHead(BaseDecodeHead):
         threshold (mmseg's top-1 accuracy would always pick channel 0)."""
         losses = super().loss_by_feat(seg_logits, batch_data_samples)
         if self.out_channels == 1:
-            seg_label = self._stack_batch_gt(batch_data_samples).squeeze(1)
+            seg_label = BaseDecodeHead._stack_batch_gt(
+                self, batch_data_samples).squeeze(1)
             with torch.no_grad():
                 seg_logits = resize(
                     seg_logits,
@@ -113,3 +130,30 @@ class PLDHead(BaseDecodeHead):
                 losses['acc_seg'] = correct.float().mean() * 100 \
                     if correct.numel() else seg_logits.new_tensor(0.)
         return losses
+
+    def _stack_batch_gt(self, batch_data_samples: SampleList) -> Tensor:
+        """The targets of the losses: labels, or soft masks if so set."""
+        labels = super()._stack_batch_gt(batch_data_samples)
+        if not self.soft_targets:
+            return labels
+        missing = [
+            i for i, sample in enumerate(batch_data_samples)
+            if SOFT_TARGET_FIELD not in sample
+        ]
+        if missing:
+            raise KeyError(
+                f'PLDHead(soft_targets=True): samples {missing} of the batch '
+                f'have no {SOFT_TARGET_FIELD}; load the masks with '
+                'LoadPolypAnnotations(soft_mask=True) and pack them with '
+                'PackPolypInputs')
+        soft = torch.stack([
+            getattr(sample, SOFT_TARGET_FIELD).data
+            for sample in batch_data_samples
+        ]).to(labels.device)
+        if soft.shape != labels.shape:
+            raise ValueError(
+                f'soft masks of shape {tuple(soft.shape[2:])} against labels '
+                f'of {tuple(labels.shape[2:])}: a transform that pads or '
+                'resizes gt_seg_map alone (e.g. Pad, or padding in the data '
+                'preprocessor) left the soft mask behind')
+        return soft

@@ -1,6 +1,7 @@
 """Soft Dice loss on the foreground probability of a one-channel head."""
 from typing import Optional
 
+import torch
 import torch.nn as nn
 from mmseg.registry import MODELS
 from torch import Tensor
@@ -12,7 +13,9 @@ class BinaryDiceLoss(nn.Module):
 
     For every image, ``1 - (2 * sum(p * t) + smooth) / (sum(p) + sum(t) +
     smooth)`` where ``p = sigmoid(logit)`` is the foreground probability and
-    ``t`` the {0, 1} label; pixels labelled ``ignore_index`` are left out.
+    ``t`` the {0, 1} label, or the soft target itself when the target is a
+    floating-point tensor of values in [0, 1] (``PLDHead(soft_targets=True)``);
+    integer pixels labelled ``ignore_index`` are left out.
     The per-image losses are averaged over the batch. SSFormer trains with
     this term next to BCE-with-logits.
 
@@ -47,8 +50,8 @@ class BinaryDiceLoss(nn.Module):
 
         Args:
             pred (Tensor): Logits of shape (N, 1, H, W).
-            target (Tensor): Labels in {0, 1} (or ``ignore_index``) of shape
-                (N, H, W).
+            target (Tensor): Labels in {0, 1} (or ``ignore_index``), or
+                float soft targets in [0, 1], of shape (N, H, W).
             weight (Tensor, optional): Per-pixel weights of shape (N, H, W).
             ignore_index (int): Label of pixels to leave out. Default: 255.
 
@@ -59,10 +62,15 @@ class BinaryDiceLoss(nn.Module):
             raise ValueError('BinaryDiceLoss expects logits of shape '
                              f'(N, 1, H, W), got {tuple(pred.shape)}')
         prob = pred.squeeze(1).sigmoid()
-        valid = (target != ignore_index).to(prob)
+        if target.is_floating_point():
+            valid = torch.ones_like(prob)
+            label = target.to(prob)
+        else:
+            valid = (target != ignore_index).to(prob)
+            label = (target == 1).to(prob)
         if weight is not None:
             valid = valid * weight
-        label = (target == 1).to(prob) * valid
+        label = label * valid
         prob = prob * valid
         inter = (prob * label).flatten(1).sum(1)
         total = prob.flatten(1).sum(1) + label.flatten(1).sum(1)
