@@ -520,11 +520,22 @@ def test_run_curves_and_comparison_tool(tmp_path, run_tool):
         read_test_scores(str(tmp_path / 'ours'))
     config = tmp_path / 'ours.py'
     iteration_cfg.dump(str(config))
+    clinicdb = tmp_path / 'test_clinicdb' / '20261203_000001'
+    clinicdb.mkdir(parents=True)
+    (clinicdb / '20261203_000001.json').write_text(
+        json.dumps({
+            'CVC-ClinicDB/meanDic': 0.25,
+            'mean/meanDic': 0.25
+        }))
     result = run_tool('tools/compare_runs.py', '--run', 'ours', config,
                       tmp_path / 'ours', '--test', 'ours, last',
-                      tmp_path / 'test', '--out', tmp_path / 'curves.png')
+                      tmp_path / 'test', '--test', 'ours, last',
+                      tmp_path / 'test_clinicdb', '--out',
+                      tmp_path / 'curves.png')
     assert result.code == 0, result.output
-    assert '| ours, last | 0.5000 |' in result.stdout
+    # One row for the label given twice, with both sets' columns.
+    assert '| ours, last | 0.5000 | 0.6000 | 0.4000 | 0.2500 | - | - |' \
+        in result.stdout
     assert cv2.imread(str(tmp_path / 'curves.png')) is not None
     result = run_tool('tools/compare_runs.py', '--test', 'x', tmp_path)
     assert result.code == 1 and 'tools/test.py' in result.stderr

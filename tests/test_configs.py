@@ -187,3 +187,35 @@ def test_tiny_model_is_the_same_in_every_form(tiny_options, tiny_cli_options,
     assert head.in_channels == [
         backbone.embed_dims * n for n in backbone.num_heads
     ]
+
+
+def lr_per_iteration(param_scheduler, iterations, lr=1e-4):
+    """The learning rate at each iteration under iteration-based
+    schedulers, built as mmengine's runner builds them."""
+    import torch
+    from mmengine.registry import PARAM_SCHEDULERS
+    optimizer = torch.optim.AdamW([torch.zeros(1, requires_grad=True)], lr=lr)
+    schedulers = [
+        PARAM_SCHEDULERS.build(dict(step, optimizer=optimizer))
+        for step in param_scheduler
+    ]
+    lrs = []
+    for _ in range(iterations):
+        lrs.append(optimizer.param_groups[0]['lr'])
+        for scheduler in schedulers:
+            scheduler.step()
+    return lrs
+
+
+@pytest.mark.parametrize('name,step_at,iterations', [
+    ('ssformer_s_kvasir.py', 15000, 20000),
+    ('experiments/ssformer_s_kvasir_ours_scratch_128.py', 304, 405),
+])
+def test_our_schedule_steps_where_its_comment_says(name, step_at, iterations):
+    """Warm-up over 100 iterations, then x0.1 at the stated iteration
+    (mmengine counts milestones from the scheduler's begin)."""
+    cfg = Config.fromfile(osp.join(CONFIG_DIR, name))
+    lrs = lr_per_iteration(cfg.param_scheduler, iterations)
+    assert lrs[0] == pytest.approx(1e-7)
+    assert lrs[100] == lrs[step_at - 1] == pytest.approx(1e-4)
+    assert lrs[step_at] == lrs[-1] == pytest.approx(1e-5)

@@ -8,7 +8,8 @@ Examples:
     python tools/compare_runs.py \\
         --run authors configs/experiments/ssformer_s_kvasir_authors_scratch_128.py work_dirs/authors \\
         --run ours configs/experiments/ssformer_s_kvasir_ours_scratch_128.py work_dirs/ours \\
-        --test "authors, last" work_dirs/authors/test_last \\
+        --test "authors, last" work_dirs/authors/test_last/kvasir \\
+        --test "authors, last" work_dirs/authors/test_last/clinicdb \\
         --out curves.png --cfg-options data_root=/data/polyp
 """  # noqa: E501
 import argparse
@@ -41,7 +42,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         action='append',
         default=[],
         metavar=('LABEL', 'WORK_DIR'),
-        help='a row of the score table: label and tools/test.py work dir')
+        help='a row of the score table: label and tools/test.py work dir '
+        '(a label given again adds that test\'s sets to its row)')
     parser.add_argument('--out', help='PNG of the learning curves')
     parser.add_argument('--title', default='learning curves')
     add_cfg_options_argument(parser)
@@ -53,7 +55,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             run_curves(label, load_config(config, args.cfg_options), work)
             for label, config, work in args.run
         ]
-        rows = {label: read_test_scores(work) for label, work in args.test}
+        rows = {}
+        for label, work in args.test:
+            # One label given twice (two test sets) is one row.
+            rows.setdefault(label, {}).update(read_test_scores(work))
     except FileNotFoundError as error:
         print(f'error: {error}', file=sys.stderr)
         return 1

@@ -77,7 +77,8 @@ param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=100),
     dict(
         type='MultiStepLR',
-        milestones=[304],
+        # Counted from begin (100): x0.1 at iteration 304.
+        milestones=[204],
         gamma=0.1,
         by_epoch=False,
         begin=100,

@@ -150,10 +150,14 @@ class NonFiniteLossHook(Hook):
                          batch_idx: int,
                          data_batch=None,
                          outputs: Optional[dict] = None) -> None:
+        # detach(): the loss items still carry their graph here.
+        values = {
+            name: float(value.detach() if torch.is_tensor(value) else value)
+            for name, value in (outputs or {}).items() if 'loss' in name
+        }
         bad = {
-            name: float(value)
-            for name, value in (outputs or {}).items()
-            if 'loss' in name and not math.isfinite(float(value))
+            name: value
+            for name, value in values.items() if not math.isfinite(value)
         }
         if not bad:
             return

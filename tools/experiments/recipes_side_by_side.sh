@@ -37,8 +37,8 @@ for row in "authors last:authors:$(cat "$WORK/authors/last_checkpoint")" \
     python tools/test.py "$(config "$recipe")" "$checkpoint" \
         --work-dir "$WORK/$name/clinicdb" \
         --cfg-options data_root="$DATA_ROOT" "${CLINICDB[@]}"
-    ROWS+=(--test "$label, Kvasir" "$WORK/$name/kvasir"
-           --test "$label, CVC-ClinicDB" "$WORK/$name/clinicdb")
+    ROWS+=(--test "$label" "$WORK/$name/kvasir"
+           --test "$label" "$WORK/$name/clinicdb")
 done
 python tools/compare_runs.py \
     --run "authors' recipe" "$(config authors)" "$WORK/authors" \

@@ -15,9 +15,10 @@ optim_wrapper = dict(
         fused=True))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=100),
+    # mmengine counts milestones from the scheduler's begin: x0.1 at 15k.
     dict(
         type='MultiStepLR',
-        milestones=[15000],
+        milestones=[14900],
         gamma=0.1,
         by_epoch=False,
         begin=100,
