@@ -1,10 +1,11 @@
 """Soft Dice loss on the foreground probability of a one-channel head."""
 from typing import Optional
 
-import torch
 import torch.nn as nn
 from mmseg.registry import MODELS
 from torch import Tensor
+
+from .targets import binary_targets
 
 
 @MODELS.register_module()
@@ -62,14 +63,7 @@ class BinaryDiceLoss(nn.Module):
             raise ValueError('BinaryDiceLoss expects logits of shape '
                              f'(N, 1, H, W), got {tuple(pred.shape)}')
         prob = pred.squeeze(1).sigmoid()
-        if target.is_floating_point():
-            valid = torch.ones_like(prob)
-            label = target.to(prob)
-        else:
-            valid = (target != ignore_index).to(prob)
-            label = (target == 1).to(prob)
-        if weight is not None:
-            valid = valid * weight
+        label, valid = binary_targets(target, prob, ignore_index, weight)
         label = label * valid
         prob = prob * valid
         inter = (prob * label).flatten(1).sum(1)

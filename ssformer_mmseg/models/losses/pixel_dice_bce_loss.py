@@ -1,11 +1,12 @@
 """The loss of SSFormer's official training script, as an mmseg loss."""
 from typing import Optional
 
-import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmseg.registry import MODELS
 from torch import Tensor
+
+from .targets import binary_targets
 
 
 @MODELS.register_module()
@@ -77,14 +78,7 @@ class PixelDiceBCELoss(nn.Module):
         z = pred.squeeze(1)
         if self.sigmoid_output:
             z = z.sigmoid()
-        if target.is_floating_point():
-            valid = torch.ones_like(z)
-            target = target.to(z)
-        else:
-            valid = (target != ignore_index).to(z)
-            target = (target == 1).to(z)
-        if weight is not None:
-            valid = valid * weight
+        target, valid = binary_targets(target, z, ignore_index, weight)
         q = z.sigmoid()
         bce = F.binary_cross_entropy_with_logits(z, target, reduction='none')
         dice = 1 - (2 * q * target + self.smooth) / (q + target + self.smooth)
