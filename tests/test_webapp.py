@@ -469,6 +469,13 @@ def test_closing_removes_the_temporary_folder(tiny_segmenter, tmp_path):
     assert not osp.exists(app.temp_dir)
 
 
+def test_the_page_sends_no_telemetry(tiny_segmenter, tmp_path):
+    from ssformer_mmseg.webapp import build_app
+
+    # Off, Gradio starts neither its version check nor its usage reports.
+    assert build_app(tiny_segmenter, str(tmp_path)).analytics_enabled is False
+
+
 def test_the_tool_serves_until_ctrl_c_and_cleans_up(tiny_config_file,
                                                     tiny_cli_options):
     import re

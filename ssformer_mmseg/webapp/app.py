@@ -162,7 +162,12 @@ def build_app(segmenter: PolypSegmenter,
         if run is None:
             raise gr.Error('Open a test run folder first.')
 
-    with gr.Blocks(title='SSFormer polyp segmentation') as app:
+    # No telemetry or version check: the page serves medical frames
+    # locally, and Gradio's reporting threads (not daemons) can hold up the
+    # exit on Ctrl-C where the network is slow or absent.
+    with gr.Blocks(
+            title='SSFormer polyp segmentation',
+            analytics_enabled=False) as app:
         gr.Markdown('# SSFormer polyp segmentation\n'
                     f'Model: **{segmenter.backend} {segmenter.precision}** '
                     f'on {segmenter.device}.')
