@@ -486,14 +486,18 @@ def test_the_tool_serves_until_ctrl_c_and_cleans_up(tiny_config_file,
 
     from conftest import REPO_ROOT
     port = _free_port()
-    tool = subprocess.Popen([
-        sys.executable, 'tools/webapp.py', tiny_config_file, '--port',
-        str(port), '--cfg-options', *tiny_cli_options
-    ],
-                            cwd=REPO_ROOT,
-                            stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT,
-                            text=True)
+    # Started with SIGINT ignored, as a child of a parent that ignores it
+    # would be: the tool must still stop on Ctrl-C.
+    tool = subprocess.Popen(
+        [
+            sys.executable, 'tools/webapp.py', tiny_config_file, '--port',
+            str(port), '--cfg-options', *tiny_cli_options
+        ],
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True)
     try:
         lines = []
         for line in tool.stdout:

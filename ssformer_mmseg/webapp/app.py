@@ -12,7 +12,9 @@ stays up. Uploads and downloads live in one temporary folder that
 import os
 import os.path as osp
 import shutil
+import signal
 import tempfile
+import threading
 from typing import Optional
 
 import numpy as np
@@ -295,6 +297,17 @@ def _curve_frame(run: review.TestRun):
     ])
 
 
+def _stop_on_ctrl_c() -> None:
+    """Make Ctrl-C (SIGINT) raise KeyboardInterrupt in this process.
+
+    A process started by a parent that ignores SIGINT inherits that, and
+    Python then never raises KeyboardInterrupt: the server would outlive
+    every Ctrl-C. Only the main thread may set handlers.
+    """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 class WebApp:
     """The app with its temporary folder: uploads and downloads go there,
     and :meth:`close` (or leaving the ``with`` block) stops the server and
@@ -347,6 +360,7 @@ class WebApp:
             raise
         self.url = self.app.local_url
         if block:
+            _stop_on_ctrl_c()
             print(
                 f'serving on {self.url} (uploads in {self.temp_dir}, removed '
                 'on exit; Ctrl-C stops)',
