@@ -14,7 +14,7 @@ from typing import Dict, List, Tuple
 
 from mmengine.config import Config
 
-from ..visualization.plots import find_scalars
+from ..visualization.plots import find_scalars, read_scalars
 
 Points = List[Tuple[int, float]]
 
@@ -79,21 +79,15 @@ def run_curves(label: str, cfg: Config, work_dir: str) -> RunCurves:
     # (mmengine's default) in an epoch-based run, else at the iteration.
     val_by_epoch = bool(epoch_images) and logger.get('log_metric_by_epoch',
                                                      True)
+    losses, scores = read_scalars(find_scalars(work_dir))
     curves = RunCurves(label)
-    with open(find_scalars(work_dir)) as f:
-        for line in f:
-            record = json.loads(line)
-            step = record.get('step')
-            for key, value in record.items():
-                if 'loss' in key:
-                    curves.losses.setdefault(key, []).append(
-                        (images_seen(step, batch, epoch_images), value))
-                elif key.endswith(('/meanDic', '/mDice')) and \
-                        not key.startswith('mean/'):
-                    images = (
-                        step * epoch_images if val_by_epoch else images_seen(
-                            step, batch, epoch_images))
-                    curves.scores.setdefault(key, []).append((images, value))
+    for key, points in losses.items():
+        curves.losses[key] = [(images_seen(step, batch, epoch_images), value)
+                              for step, value in points]
+    for key, points in scores.items():
+        curves.scores[key] = [(step * epoch_images if val_by_epoch else
+                               images_seen(step, batch, epoch_images), value)
+                              for step, value in points]
     return curves
 
 
