@@ -4,7 +4,7 @@ seeded calibration, the deployed folder's metadata round trip and checks,
 the accuracy report, and the refusals that write nothing.
 
 The tests that need the trained model or a deployment are marked slow (the
-module's training fixture takes ~15 s, each deployment 5-10 s on an idle
+module's training fixture takes ~30-50 s, each deployment 5-10 s on an idle
 2-core CPU).
 """
 import json
@@ -68,10 +68,23 @@ VALIDATION_COUNT = 8
 # 60 s detour whose outcome depends on the machine; 0.05 keeps them
 # post-training. test_accuracy_aware_quantization_is_recorded runs that path.
 FIXTURE_MAX_DROP = 0.05
-# Training: AdamW on BCE + soft Dice at the network input size.
-TRAIN_STEPS = 60
+# Training: AdamW on BCE + soft Dice at the network input size, the learning
+# rate annealed to 0 (cosine) so that the run ends in a minimum instead of
+# wherever its last large step threw it. At a constant 1e-2, 60 steps gave
+# eval Dice 0.84 and a map spanning 0.24 on one run and 0.96 / 0.93 when only
+# the random draws of drop path changed: a model that passed on one CPU and
+# failed on another (Zen 4), whose rounding differs. Annealed, 100 steps gave
+# Dice 0.95-0.97 and every map spanning > 0.9 over three seeds x 1 and 2
+# threads on Zen 4 (60 steps: Dice 0.92-0.95, spans > 0.73).
+TRAIN_STEPS = 100
 TRAIN_BATCH = 8
 TRAIN_LR = 1e-2
+# The training frames' Dice (prob > 0.5, pooled) a finished training must
+# reach, or it is repeated with the next seed (at most TRAIN_SEEDS): the
+# fixture checks its own convergence instead of leaving the tests below to
+# fail on a model that did not learn.
+CONVERGED_DICE = 0.9
+TRAIN_SEEDS = 3
 # Eval frames (rendered in memory, not on disk) of several sizes, so the
 # resize back to each frame is part of the comparison.
 EVAL_SIZES = ((96, 128), (128, 96), (100, 150), (352, 352)) * 2
@@ -124,22 +137,41 @@ def _write_polyp_root(root) -> None:
         stems[NUM_TRAIN:]))
 
 
-def _train(config: str, root, steps: int = TRAIN_STEPS) -> torch.nn.Module:
-    """The tiny model after a few steps on the training split, on one
-    thread: the tiny model's many small backward ops gain little from a
-    second, and when other jobs share the 2 cores two threads ran 7x slower
-    (waiting for each other), one thread not."""
+def _train(config: str, root) -> torch.nn.Module:
+    """The tiny model after :data:`TRAIN_STEPS` steps on the training split,
+    on one thread (the tiny model's many small backward ops gain little from
+    a second, and when other jobs share the 2 cores two threads ran 7x
+    slower, waiting for each other). A training whose model does not reach
+    :data:`CONVERGED_DICE` on its own training frames is repeated with the
+    next seed; after :data:`TRAIN_SEEDS` the fixture fails saying so."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    inputs, targets = _training_tensors(config, root)
+    dices = []
     try:
-        return _train_steps(config, root, steps)
+        for seed in range(TRAIN_SEEDS):
+            model = _train_steps(config, inputs, targets, seed)
+            with torch.no_grad():
+                probs = model(inputs, mode='tensor').sigmoid()
+            probs = F.interpolate(
+                probs,
+                size=targets.shape[2:],
+                mode='bilinear',
+                align_corners=True)
+            dices.append(_agreement(list(probs[:, 0].numpy()),
+                                    list(targets[:, 0].numpy()))['dice'])
+            if dices[-1] >= CONVERGED_DICE:
+                return model
     finally:
         torch.set_num_threads(threads)
+    raise AssertionError(
+        f'the fixture training did not converge: training-frame Dice '
+        f'{dices} with seeds 0-{TRAIN_SEEDS - 1}, needed {CONVERGED_DICE}')
 
 
-def _train_steps(config: str, root, steps: int) -> torch.nn.Module:
-    torch.manual_seed(0)
-    model = load_segmentor(config)
+def _training_tensors(config: str, root) -> tuple:
+    """The training split as network inputs and 0/1 targets at the network
+    input size."""
     segmenter = PolypSegmenter(config)
     stems = (root / 'splits' / 'pranet' / 'kvasir_train.txt').read_text()
     stems = stems.split()
@@ -159,11 +191,21 @@ def _train_steps(config: str, root, steps: int) -> torch.nn.Module:
             cv2.resize(m, size[::-1], interpolation=cv2.INTER_NEAREST)
             for m in masks
         ]) > 127).float()[:, None]
+    return inputs, targets
+
+
+def _train_steps(config: str, inputs: torch.Tensor, targets: torch.Tensor,
+                 seed: int) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    model = load_segmentor(config)
+    size = tuple(inputs.shape[2:])
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=TRAIN_LR)
-    generator = torch.Generator().manual_seed(0)
-    for _ in range(steps):
-        batch = torch.randperm(len(stems), generator=generator)[:TRAIN_BATCH]
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, TRAIN_STEPS)
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(TRAIN_STEPS):
+        batch = torch.randperm(len(inputs), generator=generator)[:TRAIN_BATCH]
         logits = F.interpolate(
             model(inputs[batch], mode='tensor'),
             size=size,
@@ -178,6 +220,7 @@ def _train_steps(config: str, root, steps: int) -> torch.nn.Module:
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        schedule.step()
     return model.eval()
 
 
