@@ -12,6 +12,8 @@ from mmengine.config import Config, DictAction
 from mmengine.utils import ProgressBar
 
 from .config import load_config, set_work_dir
+from .datasets.image_io import (DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV,
+                                set_max_pixels)
 from .engine.distributed import use_cpu_ddp_wrapper
 from .optimize import PRECISIONS
 
@@ -27,6 +29,30 @@ def add_cfg_options_argument(parser: argparse.ArgumentParser) -> None:
         'moves every dataset of the config')
 
 
+class _SetMaxPixels(argparse.Action):
+    """Applies ``--max-pixels`` as it is parsed (the environment variable
+    reaches DataLoader workers and subprocesses too)."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        if value < 1:
+            parser.error(f'{option_string} must be positive, got {value}')
+        set_max_pixels(value)
+        setattr(namespace, self.dest, value)
+
+
+def add_max_pixels_argument(parser: argparse.ArgumentParser) -> None:
+    """``--max-pixels N``: the largest image or video frame (width x
+    height) the tool decodes; checked from the file's header before any
+    pixel is decoded. Sets ``$SSFORMER_MAX_PIXELS``."""
+    parser.add_argument(
+        '--max-pixels',
+        type=int,
+        action=_SetMaxPixels,
+        help='largest image or video frame to decode, in pixels (default: '
+        f'${MAX_PIXELS_ENV} or {DEFAULT_MAX_PIXELS:,}); larger files are '
+        'refused from their header')
+
+
 def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options ``tools/train.py`` and ``tools/test.py`` share:
     ``--work-dir``, ``--cfg-options``, ``--launcher``, ``--local-rank``."""
@@ -39,6 +65,7 @@ def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
         help='job launcher')
     # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_max_pixels_argument(parser)
 
 
 def runner_config(args: argparse.Namespace) -> Config:
@@ -115,6 +142,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         'hint, one request per frame of a --batch-size batch) for frames/s '
         'over latency')
     add_fast_inference_arguments(parser)
+    add_max_pixels_argument(parser)
 
 
 def check_model_arguments(parser: argparse.ArgumentParser,

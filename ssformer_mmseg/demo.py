@@ -27,6 +27,7 @@ from mmengine.runner import Runner
 
 from .apis.postprocess import foreground_mask
 from .config import load_config
+from .datasets.image_io import write_image
 from .datasets.polyp_files import read_mask
 from .datasets.synthetic import (FOLDER, SyntheticPolypDataset,
                                  make_synthetic_polyp_set, synthetic_manifest,
@@ -202,10 +203,10 @@ def draw_overlays(data_root: str, map_dir: str, per_image_csv: str,
             osp.join(map_dir, stem + '.png'), cv2.IMREAD_GRAYSCALE) / 255.0
         tile = prediction_tile(image, gt, foreground_mask(prob, 0.5),
                                f'{stem}  Dice {dice:.3f}')
-        cv2.imwrite(osp.join(out_dir, stem + '.png'), tile)
+        write_image(osp.join(out_dir, stem + '.png'), tile)
         tiles.append(tile)
         stems.append(stem)
-    cv2.imwrite(grid_path, grid(tiles, 2 if len(tiles) > 3 else 1))
+    write_image(grid_path, grid(tiles, 2 if len(tiles) > 3 else 1))
     return stems
 
 

@@ -8,8 +8,10 @@ handed out through fixtures.
 import os
 import os.path as osp
 import pathlib
+import struct
 import subprocess
 import sys
+import zlib
 from dataclasses import dataclass
 from typing import Optional
 
@@ -257,6 +259,29 @@ def write_hostile_checkpoint():
 
     def write(path, marker) -> None:
         torch.save({'state_dict': {}, 'meta': RunsShell(marker)}, path)
+
+    return write
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack('>I', len(data)) + kind + data + struct.pack(
+        '>I', zlib.crc32(kind + data))
+
+
+@pytest.fixture(scope='session')
+def write_png_header():
+    """Factory: ``write_png_header(path, width, height, bits=8,
+    colour_type=2)`` writes a small PNG whose header claims that size and
+    depth (colour type 2 RGB, 6 RGBA) but whose data holds a few bytes: a
+    decompression bomb's header, complete with its IEND chunk."""
+
+    def write(path, width, height, bits=8, colour_type=2) -> None:
+        header = struct.pack('>IIBBBBB', width, height, bits, colour_type, 0,
+                             0, 0)
+        data = (b'\x89PNG\r\n\x1a\n' + _png_chunk(b'IHDR', header) +
+                _png_chunk(b'IDAT', zlib.compress(b'\0' * 4096)) +
+                _png_chunk(b'IEND', b''))
+        pathlib.Path(path).write_bytes(data)
 
     return write
 

@@ -158,8 +158,10 @@ def _train(config: str, root) -> torch.nn.Module:
                 size=targets.shape[2:],
                 mode='bilinear',
                 align_corners=True)
-            dices.append(_agreement(list(probs[:, 0].numpy()),
-                                    list(targets[:, 0].numpy()))['dice'])
+            dices.append(
+                _agreement(
+                    list(probs[:, 0].numpy()),
+                    list(targets[:, 0].numpy()))['dice'])
             if dices[-1] >= CONVERGED_DICE:
                 return model
     finally:

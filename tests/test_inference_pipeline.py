@@ -18,6 +18,7 @@ import pytest
 from ssformer_mmseg.apis import (BatchRunner, PolypSegmenter, batch_inference,
                                  inputs, run_inference, video_clip)
 from ssformer_mmseg.apis.inputs import VideoSource
+from ssformer_mmseg.apis.writers import VideoOverlayWriter
 from ssformer_mmseg.datasets import PolypFileError
 
 # Network input of these tests: the loop is under test, not the model.
@@ -54,13 +55,21 @@ def folder(tmp_path):
     return images
 
 
-def add_bad_frames(images) -> None:
-    """A 16-bit PNG and a truncated JPEG among the good frames."""
-    deep = frame(40, 50, 7).astype(np.uint16) * 257
-    cv2.imwrite(str(images / 'deep16.png'), deep)
-    cv2.imwrite(str(images / 'cut.jpg'), frame(40, 50, 8))
-    data = (images / 'cut.jpg').read_bytes()
-    (images / 'cut.jpg').write_bytes(data[:len(data) // 2])
+@pytest.fixture
+def add_bad_frames(write_png_header):
+    """``add_bad_frames(folder)``: a 16-bit PNG, a truncated JPEG and a
+    254-byte PNG claiming 60000x60000 (OpenCV's own error escaped before)
+    among the good frames."""
+
+    def add(images) -> None:
+        deep = frame(40, 50, 7).astype(np.uint16) * 257
+        cv2.imwrite(str(images / 'deep16.png'), deep)
+        cv2.imwrite(str(images / 'cut.jpg'), frame(40, 50, 8))
+        data = (images / 'cut.jpg').read_bytes()
+        (images / 'cut.jpg').write_bytes(data[:len(data) // 2])
+        write_png_header(images / 'bomb.png', 60000, 60000)
+
+    return add
 
 
 def written_files(root) -> dict:
@@ -92,7 +101,7 @@ def no_thread_left():
 
 @pytest.mark.parametrize('overlap', [True, False])
 def test_skip_mode_keeps_good_outputs_and_reports_bad_frames(
-        segmenter, folder, tmp_path, overlap, no_thread_left):
+        segmenter, folder, tmp_path, overlap, no_thread_left, add_bad_frames):
     add_bad_frames(folder)
     out = tmp_path / 'out'
     summary = run_inference(
@@ -109,9 +118,12 @@ def test_skip_mode_keeps_good_outputs_and_reports_bad_frames(
         assert sorted(os.listdir(out / kind)) == good
     # In input (sorted) order, with the checked reader's reasons.
     skipped = summary['skipped_frames']
-    assert [s['name'] for s in skipped] == ['cut.jpg', 'deep16.png']
-    assert 'truncated JPEG' in skipped[0]['reason']
-    assert skipped[1]['reason'] == 'uint16 image; expected 8 bits'
+    assert [s['name']
+            for s in skipped] == ['bomb.png', 'cut.jpg', 'deep16.png']
+    assert skipped[0]['reason'].startswith('image has 3,600,000,000 pixels, '
+                                           'over the limit of ')
+    assert 'truncated JPEG' in skipped[1]['reason']
+    assert skipped[2]['reason'] == '16-bit image; expected 8 bits'
     assert summary['skipped_report'] == str(out / 'skipped_frames.csv')
     with open(out / 'skipped_frames.csv', newline='') as f:
         rows = list(csv.reader(f))
@@ -121,10 +133,12 @@ def test_skip_mode_keeps_good_outputs_and_reports_bad_frames(
 
 @pytest.mark.parametrize('overlap', [True, False])
 def test_default_mode_aborts_and_leaves_nothing(segmenter, folder, tmp_path,
-                                                overlap, no_thread_left):
+                                                overlap, no_thread_left,
+                                                add_bad_frames):
     add_bad_frames(folder)
     out = tmp_path / 'out'
-    with pytest.raises(PolypFileError, match='cut.jpg: .*truncated JPEG'):
+    with pytest.raises(
+            PolypFileError, match=r'bomb\.png: image has .* over the limit'):
         run_inference(
             segmenter, str(folder), str(out), progress=False, overlap=overlap)
     assert not out.exists()
@@ -158,15 +172,16 @@ def test_a_bad_frame_fails_the_run_as_the_sequential_loop_does(
     assert notes[True] == notes[False]
 
 
-def test_skip_mode_with_no_readable_frame_is_an_error(segmenter, tmp_path):
+def test_skip_mode_with_no_readable_frame_is_an_error(segmenter, tmp_path,
+                                                      add_bad_frames):
     images = tmp_path / 'bad'
     images.mkdir()
     add_bad_frames(images)
     out = tmp_path / 'out'
     with pytest.raises(
             PolypFileError,
-            match=r'no frame could be read: cut\.jpg \(.*\), '
-            r'deep16\.png \(uint16 image'):
+            match=r'no frame could be read: bomb\.png \(image has .*\), '
+            r'cut\.jpg \(.*\), deep16\.png \(16-bit image'):
         run_inference(
             segmenter,
             str(images),
@@ -177,11 +192,11 @@ def test_skip_mode_with_no_readable_frame_is_an_error(segmenter, tmp_path):
 
 
 def test_skip_mode_counts_skipped_frames_in_the_progress_bar(
-        segmenter, folder, tmp_path, capsys):
+        segmenter, folder, tmp_path, capsys, add_bad_frames):
     add_bad_frames(folder)
     run_inference(
         segmenter, str(folder), str(tmp_path / 'out'), skip_bad_frames=True)
-    total = len(SIZES) + 2
+    total = len(SIZES) + 3
     assert f'{total}/{total}' in capsys.readouterr().err
 
 
@@ -436,14 +451,15 @@ def test_inference_error_or_interrupt_stops_every_stage(
 
 
 def test_infer_tool_skip_bad_frames(make_tiny_config_file, folder, tmp_path,
-                                    run_tool):
+                                    run_tool, add_bad_frames):
     add_bad_frames(folder)
     out = tmp_path / 'out'
     result = run_tool('tools/infer.py', make_tiny_config_file(), '-', folder,
                       '--out-dir', out, '--no-progress', '--skip-bad-frames')
     assert result.code == 0, result.stderr
     report = out / 'skipped_frames.csv'
-    assert ('skipped 2 unreadable frame(s) (cut.jpg, deep16.png); reasons '
+    assert ('skipped 3 unreadable frame(s) (bomb.png, cut.jpg, deep16.png); '
+            'reasons '
             f'in {report}') in result.stdout
     assert f'segmented {len(SIZES)} frame(s)' in result.stdout
     assert len(os.listdir(out / 'masks')) == len(SIZES)
@@ -537,3 +553,47 @@ def test_runner_default_overlap_follows_overlap_pays(monkeypatch, segmenter,
     explicit = batch_inference.BatchRunner(
         segmenter, str(tmp_path), overlap=True)
     assert explicit.overlap is True
+
+
+# Verified writes -------------------------------------------------------------
+
+# tools/infer.py on a video with the file size capped (as a full disk does):
+# writes past the cap fail with EFBIG (SIGXFSZ ignored), OpenCV's writer
+# reports nothing, and the MP4 ends up without its index.
+_FULL_DISK = """
+import resource, runpy, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))
+sys.argv = ['tools/infer.py', *sys.argv[1:]]
+runpy.run_path('tools/infer.py', run_name='__main__')
+"""
+
+
+def test_a_video_cut_short_by_a_full_disk_is_an_error(make_tiny_config_file,
+                                                      tmp_path, run_tool):
+    video = tmp_path / 'clip.mp4'
+    write_video(video, [frame(96, 128, seed) for seed in range(40)], 10)
+    assert os.path.getsize(video) > 40000
+    out = tmp_path / 'out'
+    result = run_tool('-c', _FULL_DISK.format(limit=20000),
+                      make_tiny_config_file(), '-', video, '--out-dir', out,
+                      '--no-progress')
+    overlay = out / 'clip_overlay.mp4'
+    assert result.code != 0
+    assert f'{overlay}: the video written' in result.stderr
+    assert 'wrote' not in result.stdout
+    assert not overlay.exists()
+
+
+def test_verified_video_reports_what_it_holds(tmp_path, monkeypatch):
+    path = str(tmp_path / 'v.mp4')
+    with VideoOverlayWriter(path, 10, (64, 48)) as writer:
+        for seed in range(3):
+            writer.write(frame(48, 64, seed))
+    assert len(decoded(path)) == 3
+    # A frame the writer dropped (written at the wrong size) is caught.
+    with pytest.raises(OSError,
+                       match=r'holds 2 frame\(s\) of 64x48, expected 3'):
+        with VideoOverlayWriter(path, 10, (64, 48)) as writer:
+            for seed in range(3):
+                writer.write(frame(48 if seed else 40, 64, seed))

@@ -12,6 +12,9 @@ from ssformer_mmseg.datasets import (CVC300Dataset, CVCClinicDBDataset,
                                      CVCColonDBDataset,
                                      ETISLaribPolypDBDataset, KvasirSEGDataset,
                                      PolypDataset, PolypFileError)
+from ssformer_mmseg.datasets.image_io import (DEFAULT_MAX_PIXELS,
+                                              MAX_PIXELS_ENV, max_pixels,
+                                              read_header)
 from ssformer_mmseg.datasets.polyp_files import read_image, read_mask
 
 TEST_PIPELINE = [
@@ -292,6 +295,91 @@ def test_corrupt_image_in_a_worker_reports_its_path(tmp_path):
                             timeout=300)
     assert result.returncode == 3, result.stderr[-2000:]
     assert osp.join(img_dir, 'c.jpg') in result.stdout
+
+
+@pytest.fixture
+def no_decoding(monkeypatch):
+    """Any pixel decoding (OpenCV or Pillow) fails the test."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError('pixels were decoded')
+
+    monkeypatch.setattr(cv2, 'imdecode', refuse)
+    monkeypatch.setattr('PIL.ImageFile.ImageFile.load', refuse)
+
+
+@pytest.mark.parametrize('reader', [read_image, read_mask])
+def test_size_bomb_is_refused_from_its_header(tmp_path, write_png_header,
+                                              no_decoding, reader):
+    # 254 bytes claiming 60000x60000: OpenCV raised its own cv2.error,
+    # Pillow its DecompressionBombError.
+    path = str(tmp_path / 'bomb.png')
+    write_png_header(path, 60000, 60000)
+    with pytest.raises(PolypFileError) as info:
+        reader(path)
+    assert info.value.path == path
+    assert '3,600,000,000 pixels, over the limit of ' \
+        f'{DEFAULT_MAX_PIXELS:,} pixels' in str(info.value)
+    assert MAX_PIXELS_ENV in str(info.value)
+
+
+def test_sixteen_bit_rgba_is_refused_before_decoding(tmp_path,
+                                                     write_png_header,
+                                                     monkeypatch, no_decoding):
+    # Pillow opens it as 8-bit 'RGBA': the depth is read from the IHDR.
+    monkeypatch.setenv(MAX_PIXELS_ENV, str(10**9))
+    path = str(tmp_path / 'deep.png')
+    write_png_header(path, 8000, 8000, bits=16, colour_type=6)
+    with pytest.raises(PolypFileError, match='16-bit image; expected 8 bits'):
+        read_image(path)
+    with pytest.raises(PolypFileError, match='16-bit mask; expected 8 bits'):
+        read_mask(path)
+
+
+def test_header_of_real_files(tmp_path):
+    cv2.imwrite(str(tmp_path / 'a.jpg'), frame(30, 40))
+    cv2.imwrite(str(tmp_path / 'b.png'), frame(30, 40).astype(np.uint16))
+    cv2.imwrite(str(tmp_path / 'c.tif'), frame(30, 40)[..., 0])
+    headers = [
+        read_header((tmp_path / name).read_bytes(), name)
+        for name in ('a.jpg', 'b.png', 'c.tif')
+    ]
+    assert [(h.width, h.height, h.bits, h.format)
+            for h in headers] == [(40, 30, 8, 'JPEG'), (40, 30, 16, 'PNG'),
+                                  (40, 30, 8, 'TIFF')]
+
+
+def test_pixel_limit_follows_the_environment(tmp_path, monkeypatch):
+    path = str(tmp_path / 'a.png')
+    cv2.imwrite(path, frame(30, 40))
+    monkeypatch.setenv(MAX_PIXELS_ENV, str(40 * 30))
+    assert max_pixels() == 1200 and read_image(path).shape == (30, 40, 3)
+    monkeypatch.setenv(MAX_PIXELS_ENV, str(40 * 30 - 1))
+    with pytest.raises(
+            PolypFileError,
+            match=r'is 40x30 \(1,200 pixels\), over the limit of '
+            '1,199'):
+        read_image(path)
+    monkeypatch.setenv(MAX_PIXELS_ENV, 'lots')
+    with pytest.raises(ValueError, match=f"{MAX_PIXELS_ENV}='lots'"):
+        max_pixels()
+
+
+def test_opencv_errors_become_polyp_file_errors(tmp_path, monkeypatch):
+    path = str(tmp_path / 'a.png')
+    cv2.imwrite(path, frame())
+
+    def fail(*args):
+        raise cv2.error('OpenCV internal failure')
+
+    monkeypatch.setattr(cv2, 'imdecode', fail)
+    # Pillow, the fallback decoder, still reads it.
+    assert read_image(path).shape == (24, 32, 3)
+    (tmp_path /
+     'b.png').write_bytes(open(path, 'rb').read()[:60] + b'IEND\xaeB`\x82')
+    with pytest.raises(PolypFileError) as info:
+        read_image(str(tmp_path / 'b.png'))
+    assert 'cannot be decoded' in str(info.value)
 
 
 def test_loading_transforms_are_registered():

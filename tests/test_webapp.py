@@ -17,6 +17,7 @@ from mmseg.structures import SegDataSample
 
 from ssformer_mmseg.apis import PolypSegmenter
 from ssformer_mmseg.apis.writers import VideoOverlayWriter
+from ssformer_mmseg.datasets.image_io import MAX_PIXELS_ENV
 from ssformer_mmseg.evaluation import run_folder
 from ssformer_mmseg.webapp import review, segment
 
@@ -60,18 +61,19 @@ def _bad_uploads(folder):
                             np.full((20, 20, 3), 40000, np.uint16)), '16'),
         grey=(_write(folder / 'grey.png', np.full((20, 20), 90,
                                                   np.uint8)), 'grayscale'),
-        too_big=(_write(folder / 'big.png', _frame(1,
-                                                   (200, 300))), 'size limit'))
+        too_big=(_write(folder / 'big.png', _frame(1, (200, 300))),
+                 '(60,000 pixels), over the limit of '))
 
 
 @pytest.mark.parametrize('kind', [
     'not_an_image', 'undecodable', 'truncated', 'sixteen_bit', 'grey',
     'too_big'
 ])
-def test_bad_uploads_are_refused_by_name(kind, tmp_path):
+def test_bad_uploads_are_refused_by_name(kind, tmp_path, monkeypatch):
     path, words = _bad_uploads(tmp_path)[kind]
+    monkeypatch.setenv(MAX_PIXELS_ENV, str(100 * 100))
     with pytest.raises(segment.UploadError) as error:
-        segment.read_upload_image(str(path), max_pixels=100 * 100)
+        segment.read_upload_image(str(path))
     assert words in str(error.value)
     # The message names the file, not the temporary folder it sits in.
     assert osp.basename(str(path)) in str(error.value)
@@ -126,7 +128,7 @@ def test_video_is_segmented_frame_by_frame(tiny_segmenter, tmp_path):
     capture.release()
 
 
-def test_bad_videos_are_refused(tiny_segmenter, tmp_path):
+def test_bad_videos_are_refused(tiny_segmenter, tmp_path, monkeypatch):
     junk = tmp_path / 'junk.mp4'
     junk.write_bytes(b'\x00' * 2000)
     with pytest.raises(segment.UploadError, match='junk.mp4'):
@@ -137,8 +139,9 @@ def test_bad_videos_are_refused(tiny_segmenter, tmp_path):
     long = _write_video(tmp_path / 'long.mp4', [_frame(i) for i in range(6)])
     with pytest.raises(segment.UploadError, match='over the limit of 4'):
         segment.segment_video(tiny_segmenter, long, max_frames=4)
-    with pytest.raises(segment.UploadError, match='size limit'):
-        segment.segment_video(tiny_segmenter, long, max_pixels=100)
+    monkeypatch.setenv(MAX_PIXELS_ENV, '100')
+    with pytest.raises(segment.UploadError, match='over the limit of 100 '):
+        segment.segment_video(tiny_segmenter, long)
 
 
 # A test run folder -----------------------------------------------------------
@@ -320,15 +323,13 @@ def _client(url, folder):
 def served(tiny_segmenter, test_run, tmp_path_factory):
     """The app on a free loopback port, with a client."""
     from ssformer_mmseg.webapp import WebApp
-    app = WebApp(
-        tiny_segmenter,
-        port=_free_port(),
-        review_dir=str(test_run),
-        max_pixels=150 * 150)
-    app.start()
-    client = _client(app.url, tmp_path_factory.mktemp('downloads'))
-    yield app, client
-    app.close()
+    app = WebApp(tiny_segmenter, port=_free_port(), review_dir=str(test_run))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(MAX_PIXELS_ENV, str(150 * 150))
+        app.start()
+        client = _client(app.url, tmp_path_factory.mktemp('downloads'))
+        yield app, client
+        app.close()
 
 
 def _free_port() -> int:

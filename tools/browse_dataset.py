@@ -14,11 +14,10 @@ import argparse
 import os
 import os.path as osp
 
-import cv2
-
 import ssformer_mmseg  # noqa: F401  (compat + registration)
 from ssformer_mmseg.cli import add_cfg_options_argument
 from ssformer_mmseg.config import load_config
+from ssformer_mmseg.datasets.image_io import write_image
 from ssformer_mmseg.visualization.training_samples import draw_training_samples
 
 
@@ -50,7 +49,7 @@ def main() -> None:
     picture = draw_training_samples(cfg, args.samples, args.views, args.seed,
                                     progress)
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    cv2.imwrite(args.out, picture)
+    write_image(args.out, picture)
     print(f'wrote {args.out}: {len(drawn)} samples x (1 loaded + '
           f'{args.views} augmented), mask in green')
 

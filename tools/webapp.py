@@ -51,12 +51,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--review', help='a test run folder (tools/test.py --out) to open')
     parser.add_argument(
-        '--max-pixels',
-        type=int,
-        default=segment.DEFAULT_MAX_PIXELS,
-        help='largest frame accepted, width x height (default: '
-        f'{segment.DEFAULT_MAX_PIXELS})')
-    parser.add_argument(
         '--max-video-frames',
         type=int,
         default=segment.DEFAULT_MAX_VIDEO_FRAMES,
@@ -82,7 +76,6 @@ def main(argv: Optional[List[str]] = None) -> None:
         host=args.host,
         port=args.port,
         review_dir=args.review,
-        max_pixels=args.max_pixels,
         max_video_frames=args.max_video_frames)
     app.start(block=True)
 

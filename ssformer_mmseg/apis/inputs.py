@@ -7,6 +7,7 @@ from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from ..datasets.image_io import max_pixels, over_pixel_limit
 from ..datasets.polyp_files import (IMAGE_SUFFIXES, PolypFileError, read_image,
                                     scan_image_folder)
 
@@ -102,7 +103,9 @@ class VideoSource:
         path (str): The video.
 
     Raises:
-        PolypFileError: If OpenCV cannot open it or decode a first frame.
+        PolypFileError: If OpenCV cannot open it or decode a first frame,
+            or its frames are larger than :func:`max_pixels` (checked from
+            the container before a frame is decoded).
     """
 
     def __init__(self, path: str):
@@ -118,11 +121,22 @@ class VideoSource:
         #: Frame count as the container reports it (0 if unknown).
         self.frame_count = max(
             int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT)), 0)
+        self._check_size(
+            int(self.capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+            int(self.capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
         ok, self._first = self.capture.read()
         if not ok:
             self.close()
             raise PolypFileError(path, 'no frame could be decoded')
         self.height, self.width = self._first.shape[:2]
+        self._check_size(self.width, self.height)
+
+    def _check_size(self, width: int, height: int) -> None:
+        if width * height > max_pixels():
+            self.close()
+            raise over_pixel_limit(
+                self.path, f'frames are {width}x{height} ({width * height:,} '
+                'pixels)')
 
     def frame_name(self, index: int) -> str:
         return f'{self.stem}_{index:06d}'

@@ -8,6 +8,7 @@ from typing import Sequence, Tuple
 import cv2
 import numpy as np
 
+from ..datasets.image_io import write_image
 from ..evaluation.polyp_scores import to_uint8_map
 from ..visualization.overlays import draw_overlay
 from .inputs import SkippedFrame
@@ -15,11 +16,6 @@ from .postprocess import foreground_mask
 
 #: File name of the skip-mode report in the output folder.
 SKIPPED_REPORT = 'skipped_frames.csv'
-
-
-def _write_png(path: str, image: np.ndarray) -> None:
-    if not cv2.imwrite(path, image):
-        raise OSError(f'{path}: cannot be written')
 
 
 class PredictionWriter:
@@ -52,14 +48,20 @@ class PredictionWriter:
         """Write the three files of one frame; returns the overlay."""
         mask = foreground_mask(prob, self.threshold)
         overlay = draw_overlay(frame, mask)
-        _write_png(self.path('masks', stem), mask)
-        _write_png(self.path('probs', stem), to_uint8_map(prob))
-        _write_png(self.path('overlays', stem), overlay)
+        write_image(self.path('masks', stem), mask)
+        write_image(self.path('probs', stem), to_uint8_map(prob))
+        write_image(self.path('overlays', stem), overlay)
         return overlay
 
 
 class VideoOverlayWriter:
-    """An MP4 (``mp4v``) video of overlays with the input's fps and size.
+    """An MP4 (``mp4v``) video of overlays with the input's fps and size,
+    verified when closed.
+
+    OpenCV's writer reports no write error: a full disk leaves an MP4
+    without its index ("moov atom not found") and ``write`` still returns.
+    :meth:`close` therefore reopens the file and checks that it holds every
+    frame written, at the right size.
 
     Args:
         path (str): Output ``.mp4`` file.
@@ -74,6 +76,7 @@ class VideoOverlayWriter:
         os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
         self.path = path
         self.size = tuple(size)
+        self.frames_written = 0
         self.writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'),
                                       fps, self.size)
         if not self.writer.isOpened():
@@ -81,15 +84,56 @@ class VideoOverlayWriter:
 
     def write(self, frame: np.ndarray) -> None:
         self.writer.write(frame)
+        self.frames_written += 1
 
     def close(self) -> None:
+        """Finish the file and verify it (see :func:`check_video`).
+
+        Raises:
+            OSError: If the file does not hold what was written.
+        """
+        if self.writer is None:
+            return
         self.writer.release()
+        self.writer = None
+        check_video(self.path, self.frames_written, self.size)
 
     def __enter__(self) -> 'VideoOverlayWriter':
         return self
 
-    def __exit__(self, *exc_info) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc_info) -> None:
+        if exc_type is None:
+            self.close()
+        elif self.writer is not None:  # failing anyway: no verification
+            self.writer.release()
+            self.writer = None
+
+
+def check_video(path: str, frames: int, size: Tuple[int, int]) -> None:
+    """Reopen a written video and check its frame count, size and first
+    frame.
+
+    Raises:
+        OSError: Naming the file and what is wrong with it.
+    """
+    capture = cv2.VideoCapture(path)
+    try:
+        if not capture.isOpened():
+            raise OSError(f'{path}: the video written cannot be opened (disk '
+                          'full or write error?)')
+        found = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        found_size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+                      int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        if found != frames or found_size != tuple(size):
+            raise OSError(
+                f'{path}: the video written holds {found} frame(s) of '
+                f'{found_size[0]}x{found_size[1]}, expected {frames} of '
+                f'{size[0]}x{size[1]} (disk full or write error?)')
+        if frames and not capture.read()[0]:
+            raise OSError(f'{path}: the first frame of the video written '
+                          'cannot be decoded')
+    finally:
+        capture.release()
 
 
 def write_skipped_report(out_dir: str, skipped: Sequence[SkippedFrame]) -> str:

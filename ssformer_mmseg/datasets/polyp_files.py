@@ -13,6 +13,11 @@ is refused by all, always with its path:
 * a split file lists one stem a line (a file name's image suffix is
   dropped), each once (:func:`read_split_file`);
 
+* an image's size and bit depth are read from its header before a pixel is
+  decoded: more than :func:`max_pixels` pixels (a decompression bomb, or a
+  frame no endoscope gives) or more than 8 bits a channel is refused
+  without decoding (:func:`read_header`); every decoder error becomes a
+  :class:`PolypFileError` naming the file;
 * an image must decode completely (a truncated JPEG or PNG is refused, even
   where a decoder would fill the missing rows silently) to an 8-bit colour
   image: grayscale, RGBA and 16-bit images are refused;
@@ -33,6 +38,8 @@ from mmengine import fileio
 from PIL import Image, UnidentifiedImageError
 
 from ..messages import listing
+from .file_errors import PolypFileError
+from .image_io import check_header
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.tif', '.tiff', '.bmp')
 MASK_THRESHOLD = 127
@@ -46,22 +53,6 @@ _JPEG_END = b'\xff\xd9'
 _PNG_END = b'IEND\xaeB`\x82'
 # What operating systems and file managers drop into folders; never data.
 _SYSTEM_NAMES = ('thumbs.db', 'desktop.ini', '__macosx')
-
-
-class PolypFileError(ValueError):
-    """A polyp image or mask that cannot be used; the message names it.
-
-    Args:
-        path (str): The file (or folder, or split file).
-        problem (str, optional): What is wrong with it. Without it, ``path``
-            is taken as the whole message: PyTorch's DataLoader re-raises a
-            worker's exception from its message alone.
-    """
-
-    def __init__(self, path: str, problem: Optional[str] = None):
-        super().__init__(path if problem is None else f'{path}: {problem}')
-        self.path = path
-        self.problem = problem
 
 
 def is_system_file(name: str) -> bool:
@@ -90,8 +81,9 @@ def _check_complete(data: bytes, path: str) -> None:
         raise PolypFileError(path, 'truncated PNG (no IEND chunk)')
 
 
-def decode(data: bytes, path: str) -> np.ndarray:
-    """Decode image bytes as stored (channels and depth unchanged).
+def decode(data: bytes, path: str, what: str = 'image') -> np.ndarray:
+    """Decode image bytes as stored (channels and depth unchanged), after
+    :func:`check_header`.
 
     OpenCV is tried first; Pillow reads some TIFF variants OpenCV does not
     (and the other way round), so it is the fallback.
@@ -99,17 +91,25 @@ def decode(data: bytes, path: str) -> np.ndarray:
     Args:
         data (bytes): The file content.
         path (str): The file's path, for messages.
+        what (str): What it is (``'image'``, ``'mask'``, ``'map'``), for
+            messages.
 
     Returns:
         np.ndarray: (H, W) or (H, W, C) array, colour channels in BGR order.
 
     Raises:
-        PolypFileError: If the file is empty, truncated or undecodable.
+        PolypFileError: If the file is empty, truncated, too large, deeper
+            than 8 bits or undecodable.
     """
     if not data:
         raise PolypFileError(path, 'empty file')
     _check_complete(data, path)
-    array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    check_header(data, path, what)
+    try:
+        array = cv2.imdecode(
+            np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        array = None  # e.g. OpenCV's own size limit; Pillow has its turn
     if array is not None:
         return array
     try:
@@ -150,10 +150,10 @@ def image_from_bytes(data: bytes, path: str) -> np.ndarray:
         np.ndarray: (H, W, 3) uint8 BGR image.
 
     Raises:
-        PolypFileError: For undecodable, truncated, grayscale, RGBA or
-            16-bit images.
+        PolypFileError: For undecodable, truncated, too large, grayscale,
+            RGBA or 16-bit images.
     """
-    image = decode(data, path)
+    image = decode(data, path, 'image')
     if image.dtype != np.uint8:
         raise PolypFileError(path, f'{image.dtype} image; expected 8 bits')
     channels = 1 if image.ndim == 2 else image.shape[2]
@@ -185,7 +185,7 @@ def mask_from_bytes(data: bytes, path: str, soft: bool = False) -> np.ndarray:
             not 8-bit, colour label maps, masks coded 0/1 and masks that are
             not black/white.
     """
-    mask = decode(data, path)
+    mask = decode(data, path, 'mask')
     if mask.dtype != np.uint8:
         raise PolypFileError(path, f'{mask.dtype} mask; expected 8 bits')
     if mask.ndim == 3:

@@ -38,6 +38,7 @@ import cv2
 import numpy as np
 from mmseg.registry import DATASETS
 
+from .image_io import write_image
 from .polyp import PolypDataset
 
 #: Folder of the set under the data root.
@@ -138,8 +139,8 @@ def make_synthetic_polyp_set(
             rng = np.random.default_rng([seed, _SPLITS[split], index])
             num_polyps = int(rng.choice(counts, p=probs))
             image, mask = render_frame(rng, (height, width), num_polyps)
-            cv2.imwrite(osp.join(set_dir, 'images', stem + '.png'), image)
-            cv2.imwrite(osp.join(set_dir, 'masks', stem + '.png'), mask)
+            write_image(osp.join(set_dir, 'images', stem + '.png'), image)
+            write_image(osp.join(set_dir, 'masks', stem + '.png'), mask)
             done += 1
             if progress is not None:
                 progress(done, total)

@@ -3,13 +3,13 @@ import os
 import os.path as osp
 from typing import Dict, Optional, Sequence
 
-import cv2
 import numpy as np
 import torch
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 from mmseg.registry import METRICS
 
+from ..datasets.image_io import write_image
 from ..datasets.polyp_files import check_sizes_match
 from .polyp_scores import (flatten, group_by_set, score_image, summarise,
                            to_uint8_map)
@@ -85,7 +85,7 @@ class PolypMetric(BaseMetric):
             for out_dir in self._map_dirs():
                 map_file = osp.join(out_dir, prob_map_file(dataset, name))
                 os.makedirs(osp.dirname(map_file), exist_ok=True)
-                cv2.imwrite(map_file, prob_map)
+                write_image(map_file, prob_map)
             if self.review_dir is not None:
                 keep_inputs(self.review_dir, dataset, name, path, gt == 1)
             self.results.append(

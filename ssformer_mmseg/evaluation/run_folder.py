@@ -17,8 +17,9 @@ import os.path as osp
 import shutil
 from typing import Optional
 
-import cv2
 import numpy as np
+
+from ..datasets.image_io import write_image
 
 PER_IMAGE_CSV = 'per_image.csv'
 CURVES_CSV = 'dice_vs_threshold.csv'
@@ -60,7 +61,7 @@ def keep_inputs(out_dir: str, test_set: str, stem: str, image_path: str,
     os.makedirs(osp.dirname(truth), exist_ok=True)
     suffix = osp.splitext(image_path)[1].lower()
     shutil.copyfile(image_path, osp.join(frames, stem + suffix))
-    cv2.imwrite(truth, np.where(ground_truth > 0, 255, 0).astype(np.uint8))
+    write_image(truth, np.where(ground_truth > 0, 255, 0).astype(np.uint8))
 
 
 def find_frame(out_dir: str, test_set: str, stem: str) -> Optional[str]:

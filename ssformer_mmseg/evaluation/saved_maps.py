@@ -75,7 +75,7 @@ def find_map(pred_dir: str, sample: dict) -> Optional[str]:
 
 def read_map(path: str) -> np.ndarray:
     """An 8-bit grey prediction map (colour maps are converted)."""
-    pred = decode(read_bytes(path), path)
+    pred = decode(read_bytes(path), path, 'map')
     if pred.dtype != np.uint8:
         raise PolypFileError(path, f'{pred.dtype} map; expected 8 bits')
     if pred.ndim == 3:

@@ -54,7 +54,6 @@ def _summary(result: segment.Segmentation) -> str:
 def build_app(segmenter: PolypSegmenter,
               work_dir: str,
               review_dir: Optional[str] = None,
-              max_pixels: int = segment.DEFAULT_MAX_PIXELS,
               max_video_frames: int = segment.DEFAULT_MAX_VIDEO_FRAMES):
     """The ``gr.Blocks`` page.
 
@@ -63,7 +62,6 @@ def build_app(segmenter: PolypSegmenter,
         work_dir (str): Where downloads are written.
         review_dir (str, optional): A test run folder to open in the review
             tab at start.
-        max_pixels (int): Largest frame accepted.
         max_video_frames (int): Most frames of a video.
     """
     gr = _gradio()
@@ -78,14 +76,12 @@ def build_app(segmenter: PolypSegmenter,
                 result = segment.segment_video(
                     segmenter,
                     video,
-                    max_pixels,
                     max_video_frames,
                     progress=_progress_callback(progress, 'segmenting'))
             else:
                 result = segment.segment_images(
                     segmenter,
                     images,
-                    max_pixels,
                     progress=_progress_callback(progress, 'segmenting'))
         except segment.UploadError as error:
             raise gr.Error(str(error)) from None
@@ -320,7 +316,6 @@ class WebApp:
         port (int, optional): Port; None lets Gradio pick a free one from
             7860 up.
         review_dir (str, optional): A test run folder opened at start.
-        max_pixels (int): Largest frame accepted.
         max_video_frames (int): Most frames of a video.
         max_file_size (str): Largest upload.
     """
@@ -330,7 +325,6 @@ class WebApp:
                  host: str = '127.0.0.1',
                  port: Optional[int] = None,
                  review_dir: Optional[str] = None,
-                 max_pixels: int = segment.DEFAULT_MAX_PIXELS,
                  max_video_frames: int = segment.DEFAULT_MAX_VIDEO_FRAMES,
                  max_file_size: str = DEFAULT_MAX_FILE_SIZE):
         self.temp_dir = tempfile.mkdtemp(prefix='ssformer-webapp-')
@@ -339,7 +333,7 @@ class WebApp:
         os.environ['GRADIO_TEMP_DIR'] = osp.join(self.temp_dir, 'uploads')
         self.host, self.port = host, port
         self.max_file_size = max_file_size
-        self.app = build_app(segmenter, self.temp_dir, review_dir, max_pixels,
+        self.app = build_app(segmenter, self.temp_dir, review_dir,
                              max_video_frames)
         self.url: Optional[str] = None
 

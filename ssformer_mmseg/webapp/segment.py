@@ -29,8 +29,6 @@ from ..datasets.polyp_files import IMAGE_SUFFIXES, PolypFileError, read_image
 from ..evaluation.polyp_scores import to_uint8_map
 from ..visualization.overlays import draw_overlay
 
-#: Largest frame accepted, in pixels (width x height).
-DEFAULT_MAX_PIXELS = 4096 * 4096
 #: Most frames of an uploaded video that are segmented.
 DEFAULT_MAX_VIDEO_FRAMES = 3000
 
@@ -87,26 +85,17 @@ class Segmentation:
     backend: str = ''
 
 
-def check_size(path: str, width: int, height: int, max_pixels: int) -> None:
-    """Refuse a frame over ``max_pixels`` pixels."""
-    if height * width > max_pixels:
-        raise UploadError(f'{osp.basename(path)}: {width}x{height} is over '
-                          f'the size limit of {max_pixels:,} pixels')
-
-
-def read_upload_image(path: str, max_pixels: int) -> np.ndarray:
+def read_upload_image(path: str) -> np.ndarray:
     """An uploaded image as a checked BGR frame.
 
     Raises:
         UploadError: For a file that is not an image by its suffix, cannot
             be decoded or is truncated, is not an 8-bit colour image, or is
-            over the size limit.
+            over the pixel limit (checked from its header).
     """
     _check_suffix(path, IMAGE_SUFFIXES, 'an image')
     with _named_errors(path):
-        frame = read_image(path)
-    check_size(path, frame.shape[1], frame.shape[0], max_pixels)
-    return frame
+        return read_image(path)
 
 
 def _check_suffix(path: str, suffixes: Sequence[str], kind: str) -> None:
@@ -134,7 +123,6 @@ def _backend_name(segmenter: PolypSegmenter) -> str:
 
 def segment_images(segmenter: PolypSegmenter,
                    paths: Sequence[str],
-                   max_pixels: int = DEFAULT_MAX_PIXELS,
                    progress: Progress = None) -> Segmentation:
     """Segment uploaded images one by one, each timed.
 
@@ -144,8 +132,7 @@ def segment_images(segmenter: PolypSegmenter,
     Raises:
         UploadError: For the first file that cannot be used.
     """
-    frames = [(osp.basename(p), read_upload_image(p, max_pixels))
-              for p in paths]
+    frames = [(osp.basename(p), read_upload_image(p)) for p in paths]
     result = Segmentation(backend=_backend_name(segmenter))
     for index, (name, frame) in enumerate(frames):
         start = time.perf_counter()
@@ -159,7 +146,6 @@ def segment_images(segmenter: PolypSegmenter,
 
 def segment_video(segmenter: PolypSegmenter,
                   path: str,
-                  max_pixels: int = DEFAULT_MAX_PIXELS,
                   max_frames: int = DEFAULT_MAX_VIDEO_FRAMES,
                   batch_size: int = 1,
                   progress: Progress = None) -> Segmentation:
@@ -175,7 +161,6 @@ def segment_video(segmenter: PolypSegmenter,
     with _named_errors(path):
         source = VideoSource(path)
     with source, _named_errors(path):
-        check_size(path, source.width, source.height, max_pixels)
         result = Segmentation(fps=source.fps, backend=_backend_name(segmenter))
         total = source.frame_count
         if total > max_frames:
