@@ -19,6 +19,21 @@ RUNNABLE = [
 ]
 
 
+#: Every config that trains keeps these (docs/reliability.md): the NaN
+#: guard and the hook that makes a resumed run repeat an uninterrupted one.
+SAFETY_HOOKS = ('NonFiniteLossHook', 'RandomStateHook')
+
+
+@pytest.mark.parametrize('name', ALL_CONFIGS)
+def test_training_configs_keep_the_safety_hooks(name):
+    cfg = Config.fromfile(
+        osp.join(CONFIG_DIR, name), import_custom_modules=False)
+    if 'train_cfg' not in cfg or 'model' not in cfg:
+        return
+    hooks = [hook['type'] for hook in cfg.get('custom_hooks', [])]
+    assert set(SAFETY_HOOKS) <= set(hooks), (name, hooks)
+
+
 @pytest.mark.parametrize('name', ALL_CONFIGS)
 def test_config_parses(name):
     # Optional configs import packages that may be absent (mmpretrain).

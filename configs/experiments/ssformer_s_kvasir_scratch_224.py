@@ -93,5 +93,10 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=20, log_metric_by_epoch=False),
     checkpoint=dict(
         type='CheckpointHook', by_epoch=False, interval=400, max_keep_ckpts=2))
-custom_hooks = [dict(type='ChannelsLastHook')]
+# The base's safety hooks (exact resume, NaN guard) plus channels_last.
+custom_hooks = [
+    dict(type='RandomStateHook'),
+    dict(type='NonFiniteLossHook'),
+    dict(type='ChannelsLastHook')
+]
 randomness = dict(seed=0)
