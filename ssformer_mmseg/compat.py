@@ -28,6 +28,11 @@ models are imported. Each fix does nothing where the stack does not need it.
    checkpoint with any other global is still refused by torch with an error
    naming it. The one ``getattr`` call such checkpoints contain is served by
    a restricted function that only returns ``HistoryBuffer`` statistics.
+   On torch 2.4 and 2.5 (the oldest the README supports), ``torch.load``
+   still defaults to ``weights_only=False`` and mmengine passes nothing, so
+   a checkpoint's pickle could run code: :func:`load_weights_only_by_default`
+   gives ``torch.load`` the default of torch 2.6 there (an explicit
+   ``weights_only=False`` still works, as on newer torch).
 3. **setuptools >= 82 has no ``pkg_resources``.** mmengine needs it to
    resolve ``mmseg::`` base configs. Our own configs do not inherit from
    mmseg's, but user configs may: :func:`patch_package_lookup` gives mmengine
@@ -40,15 +45,17 @@ models are imported. Each fix does nothing where the stack does not need it.
    wrapper config without device ids and a clean process-group shutdown,
    is in :mod:`ssformer_mmseg.engine.distributed`, applied by our tools.)
 """
+import functools
 import importlib.machinery
 import importlib.metadata
 import importlib.util
 import os.path as osp
 import pickle
+import re
 import sys
 import types
 import warnings
-from typing import Any
+from typing import Any, Optional
 
 import torch
 import torch.nn.functional as F
@@ -215,6 +222,34 @@ def allow_runner_checkpoint_globals() -> None:
         add_safe_globals(runner_checkpoint_globals())
 
 
+def load_weights_only_by_default(torch_module: Any = torch) -> bool:
+    """On torch < 2.6, make ``torch.load`` default to ``weights_only=True``
+    (torch 2.6's default), so that mmengine's and mmseg's loading, which
+    pass no ``weights_only``, never unpickle arbitrary objects.
+
+    Returns:
+        bool: True if ``torch.load`` was wrapped (torch < 2.6).
+    """
+    major, minor = (
+        int(part)
+        for part in re.findall(r'\d+', str(torch_module.__version__))[:2])
+    original = torch_module.load
+    if (major, minor) >= (2, 6) or getattr(original,
+                                           'is_ssformer_weights_only', False):
+        return False
+
+    @functools.wraps(original)
+    def load(*args, weights_only: Optional[bool] = None, **kwargs):
+        return original(
+            *args,
+            weights_only=True if weights_only is None else weights_only,
+            **kwargs)
+
+    load.is_ssformer_weights_only = True
+    torch_module.load = load
+    return True
+
+
 def _is_installed(package: str) -> bool:
     try:
         importlib.metadata.distribution(package)
@@ -287,6 +322,7 @@ def apply() -> None:
     """Apply every workaround; safe to call more than once."""
     install_mmcv_ops_fallback()
     allow_runner_checkpoint_globals()
+    load_weights_only_by_default()
     patch_package_lookup()
     patch_cpu_distributed_init()
 

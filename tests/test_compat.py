@@ -379,3 +379,42 @@ def test_cpu_ddp_wrapper_only_for_distributed_cpu_runs():
     if not torch.cuda.is_available():
         assert dist.model_wrapper_cfg.device_ids is None
         assert dist.model_wrapper_cfg.find_unused_parameters is True
+
+
+class _OldTorch:
+    """torch 2.5's ``load`` signature and default (weights_only=False), with
+    the real loader underneath."""
+
+    def __init__(self, version: str):
+        self.__version__ = version
+        self.calls = []
+
+    def load(self, f, map_location=None, weights_only=False, **kwargs):
+        self.calls.append(weights_only)
+        return torch.load(
+            f, map_location=map_location, weights_only=weights_only, **kwargs)
+
+
+def test_torch_before_2_6_loads_weights_only_by_default(
+        write_hostile_checkpoint, tmp_path):
+    marker = tmp_path / 'ran'
+    path = tmp_path / 'evil.pth'
+    write_hostile_checkpoint(path, marker)
+    old = _OldTorch('2.5.1+cpu')
+    assert compat.load_weights_only_by_default(old)
+    assert not compat.load_weights_only_by_default(old)  # wrapped once
+    # mmengine's call: no weights_only.
+    with pytest.raises(pickle.UnpicklingError):
+        old.load(str(path), map_location='cpu')
+    assert not marker.exists() and old.calls == [True]
+    # An explicit choice is kept, as on newer torch.
+    old.load(str(path), map_location='cpu', weights_only=False)
+    assert marker.exists() and old.calls == [True, False]
+
+
+@pytest.mark.parametrize('version', ['2.6.0', '2.13.0+cpu', '3.0.0'])
+def test_torch_from_2_6_is_left_alone(version):
+    new = _OldTorch(version)
+    load = new.load
+    assert not compat.load_weights_only_by_default(new)
+    assert new.load == load
