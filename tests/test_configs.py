@@ -18,7 +18,6 @@ RUNNABLE = [
     'ssformer_l_pranet.py'
 ]
 
-
 #: Every config that trains keeps these (docs/reliability.md): the NaN
 #: guard and the hook that makes a resumed run repeat an uninterrupted one.
 SAFETY_HOOKS = ('NonFiniteLossHook', 'RandomStateHook')

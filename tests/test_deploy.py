@@ -927,6 +927,48 @@ CORRUPTIONS = [
         METADATA_FILE,
         'preprocessing.resize is 352x352 but input is 320x352',
         id='input-disagrees-with-resize'),
+    # Hostile or careless entries: paths outside the folder are neither
+    # hashed nor reported on, wrong types and ranges are named.
+    pytest.param(
+        _metadata(_set('files', '../x', dict(bytes=1, sha256='0'))),
+        METADATA_FILE,
+        "files.'../x' is not a file of a openvino deployed folder",
+        id='file-outside-the-folder'),
+    pytest.param(
+        _metadata(_set('files', '/etc/hostname', dict(bytes=1, sha256='0'))),
+        METADATA_FILE,
+        "files.'/etc/hostname' is not a file",
+        id='absolute-file-name'),
+    pytest.param(
+        _metadata(_set('backend', ['openvino'])),
+        METADATA_FILE,
+        r"unknown backend \['openvino'\]",
+        id='list-as-backend'),
+    pytest.param(
+        _metadata(_set('output', 'threshold', 5)),
+        METADATA_FILE,
+        'output.threshold is 5; expected a probability between 0 and 1',
+        id='threshold-out-of-range'),
+    pytest.param(
+        _metadata(_set('preprocessing', 'mean', ['a', 'b', 'c'])),
+        METADATA_FILE,
+        r"preprocessing.mean is \['a', 'b', 'c'\]",
+        id='non-numeric-mean'),
+    pytest.param(
+        _metadata(_set('preprocessing', 'std', [1.0, 0.0, 1.0])),
+        METADATA_FILE,
+        r'preprocessing.std is \[1.0, 0.0, 1.0\]',
+        id='zero-std'),
+    pytest.param(
+        _metadata(_set('format_version', True)),
+        METADATA_FILE,
+        'format version True; this ssformer-mmseg reads version 1',
+        id='bool-format-version'),
+    pytest.param(
+        _metadata(_set('test_sets', [dict(type='os.system')])),
+        METADATA_FILE,
+        "test_sets.0.type is 'os.system'; expected a polyp dataset",
+        id='test-set-of-another-type'),
     pytest.param(
         _metadata(_set('precision', 'int8')),
         'model.xml',

@@ -3,6 +3,7 @@ tools/infer.py runs it with nothing else, tools/score_deployed.py scores
 it; bad calls end with one clear line and leave nothing behind."""
 import json
 import os
+import shutil
 
 import cv2
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 import torch
 
 from ssformer_mmseg.apis import PolypSegmenter, load_segmentor
+from ssformer_mmseg.deploy.artifact import file_record
 
 pytest.importorskip('openvino')
 pytest.importorskip('nncf')
@@ -122,6 +124,37 @@ def test_score_deployed_prints_polyp_metric_table(deployed, setup, run_tool,
     metadata = json.loads((out / 'deploy.json').read_text())
     mean_dic = metadata['accuracy']['sets']['Kvasir']['engine']['meanDic']
     assert f'{mean_dic:.4f}' in result.stdout
+
+
+def test_score_deployed_never_executes_the_folder(deployed, setup, run_tool,
+                                                  tmp_path):
+    # A folder whose source_config.py runs code, with deploy.json's record
+    # of it updated (a folder is copied around; anyone can write both).
+    out, _ = deployed
+    folder = tmp_path / 'copy'
+    shutil.copytree(out, folder)
+    marker = tmp_path / 'ran'
+    config = folder / 'source_config.py'
+    config.write_text(f'import os\nos.system("touch {marker}")\n' +
+                      config.read_text())
+    metadata = json.loads((folder / 'deploy.json').read_text())
+    metadata['files']['source_config.py'] = file_record(str(config))
+    (folder / 'deploy.json').write_text(json.dumps(metadata))
+    result = run_tool('tools/score_deployed.py', folder, '--report-dir',
+                      tmp_path / 'score', '--no-progress', *setup['options'])
+    assert result.code == 0, result.output
+    # The sets deploy.json names, scored as the deploy report scored them.
+    mean_dic = metadata['accuracy']['sets']['Kvasir']['engine']['meanDic']
+    assert 'Kvasir' in result.stdout and f'{mean_dic:.4f}' in result.stdout
+    assert not marker.exists()
+    # A folder that describes no test sets needs --config.
+    del metadata['test_sets']
+    (folder / 'deploy.json').write_text(json.dumps(metadata))
+    result = run_tool('tools/score_deployed.py', folder, '--no-progress',
+                      *setup['options'])
+    assert result.code == 1
+    assert 'deploy.json describes no test sets' in result.stderr
+    assert '--config' in result.stderr and not marker.exists()
 
 
 @pytest.mark.parametrize(

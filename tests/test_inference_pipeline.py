@@ -592,8 +592,8 @@ def test_verified_video_reports_what_it_holds(tmp_path, monkeypatch):
             writer.write(frame(48, 64, seed))
     assert len(decoded(path)) == 3
     # A frame the writer dropped (written at the wrong size) is caught.
-    with pytest.raises(OSError,
-                       match=r'holds 2 frame\(s\) of 64x48, expected 3'):
+    with pytest.raises(
+            OSError, match=r'holds 2 frame\(s\) of 64x48, expected 3'):
         with VideoOverlayWriter(path, 10, (64, 48)) as writer:
             for seed in range(3):
                 writer.write(frame(48 if seed else 40, 64, seed))

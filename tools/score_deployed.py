@@ -1,9 +1,11 @@
 """Score a deployed model (tools/deploy.py) on test sets with PolypMetric.
 
 The model runs from its folder alone (its engine, precision and
-preprocessing come from deploy.json); the test sets come from a config's
-test dataloader: by default the source config saved in the folder, with
---cfg-options data_root=DIR to point it at the data here. Prints the table
+preprocessing come from deploy.json); the test sets come from deploy.json
+too (the datasets it was scored on, as data), with --cfg-options
+data_root=DIR to point them at the data here, or from --config's test
+dataloader. Nothing in the folder is executed: its source_config.py is a
+record, never run. Prints the table
 tools/test.py prints and writes per_image.csv and dice_vs_threshold.png.
 
 Examples:
@@ -35,8 +37,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('deployed_dir', help='folder tools/deploy.py wrote')
     parser.add_argument(
         '--config',
-        help='config whose test sets to score (default: the folder\'s '
-        'source_config.py)')
+        help='config whose test sets to score (default: the test sets '
+        'deploy.json describes)')
     parser.add_argument(
         '--sets', nargs='+', help='test sets to score (default: all)')
     parser.add_argument(
@@ -58,7 +60,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     try:
         deployed = DeployedModel.load(args.deployed_dir)
-        config = args.config or osp.join(args.deployed_dir, 'source_config.py')
+        config = args.config or deployed.test_sets_config()
+        if config is None:
+            raise ValueError(
+                f'{args.deployed_dir}: deploy.json describes no test sets '
+                '(deployed by an earlier version); name them with --config '
+                '(the folder\'s source_config.py is never executed)')
         samples = ground_truth(
             load_config(config, args.cfg_options), args.sets)
         segmenter = deployed.segmenter(device=args.device)

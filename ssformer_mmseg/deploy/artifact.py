@@ -4,10 +4,15 @@ everything inference needs, so no training config or checkpoint is read.
 ``deploy.json`` holds the input size, normalisation (mean, std, channel
 order), threshold, ``align_corners``, class names, backend and precision,
 the calibration set, the source config and checkpoint with their SHA-256,
-a SHA-256 and size per model file, and the accuracy report. Loading checks
-every one of them that can be checked (files present and unchanged, the
-model's input size, int8 ops present exactly when the precision is int8)
-and names what is wrong.
+a SHA-256 and size per model file, the test sets (as data: dataset types
+and folders) and the accuracy report. Loading checks every one of them that
+can be checked (every entry's type and range, file names from the known set
+of the backend, files present and unchanged, the model's input size, int8
+ops present exactly when the precision is int8) and names what is wrong.
+
+A deployed folder is data: nothing in it is executed. ``source_config.py``
+is kept as a record of what was deployed; no tool runs it (mmengine would
+execute it as Python), and scoring reads the test sets from ``deploy.json``.
 """
 import hashlib
 import json
@@ -19,6 +24,7 @@ from mmengine.config import Config
 
 from ..apis.backends import BACKENDS
 from ..apis.pipeline import frame_pipeline, network_input_size
+from ..config import dataset_parts
 
 METADATA_FILE = 'deploy.json'
 FORMAT = 'ssformer-mmseg deployed model'
@@ -28,6 +34,12 @@ MODEL_FILES = {
     'openvino': ('model.xml', 'model.bin'),
     'onnxruntime': ('model.onnx', ),
 }
+#: Files a deployed folder may list besides its model files.
+RECORD_FILES = ('source_config.py', )
+#: Values the preprocessing entries may take.
+_INTERPOLATIONS = ('nearest', 'bilinear', 'bicubic', 'area', 'lanczos')
+_RESIZE_BACKENDS = ('cv2', 'pillow')
+_CHANNEL_ORDERS = ('RGB', 'BGR')
 #: Test-pipeline steps a deployed model reproduces from its metadata.
 _DEPLOYABLE_STEPS = ('Resize', 'PackSegInputs')
 _REQUIRED_KEYS = ('format', 'format_version', 'backend', 'precision', 'files',
@@ -186,6 +198,24 @@ class DeployedModel:
         """The inference config rebuilt from the metadata."""
         return inference_config(self.metadata)
 
+    def test_sets_config(self) -> Optional[Config]:
+        """A config whose test dataloader holds the test sets ``deploy.json``
+        describes (as data; nothing is executed), or None if it describes
+        none (folders deployed before it did)."""
+        test_sets = self.metadata.get('test_sets')
+        if test_sets is None:
+            return None
+        # A top-level data_root, so that --cfg-options data_root=DIR moves
+        # the sets that were on the deployment machine's one.
+        roots = [part.get('data_root') for part in test_sets]
+        return Config(
+            dict(
+                default_scope='mmseg',
+                data_root=roots[0],
+                test_dataloader=dict(
+                    dataset=dict(type='ConcatDataset', datasets=test_sets))),
+            filename=osp.join(self.folder, METADATA_FILE))
+
     def segmenter(self,
                   device: str = 'cpu',
                   throughput: bool = False,
@@ -310,6 +340,85 @@ def _entry_problems(entry, spec: dict, name: str) -> List[str]:
     return problems
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _value_problems(metadata: dict) -> List[str]:
+    """Entries of the right type but out of range (after
+    :func:`_entry_problems` found none)."""
+    problems = []
+    size = metadata['input']
+    pre = metadata['preprocessing']
+    for key in ('height', 'width'):
+        if not 0 < size[key] <= 16384:
+            problems.append(f'input.{key} is {size[key]}')
+    if size['channel_order'] not in _CHANNEL_ORDERS:
+        problems.append(f'input.channel_order is {size["channel_order"]!r}')
+    resize = pre['resize']
+    if resize['interpolation'] not in _INTERPOLATIONS:
+        problems.append('preprocessing.resize.interpolation is '
+                        f'{resize["interpolation"]!r}')
+    if resize['backend'] not in _RESIZE_BACKENDS:
+        problems.append(
+            f'preprocessing.resize.backend is {resize["backend"]!r}')
+    mean, std = pre['mean'], pre['std']
+    if len(mean) not in (1, 3) or not all(map(_is_number, mean)):
+        problems.append(f'preprocessing.mean is {mean!r}')
+    if len(std) != len(mean) or not all(_is_number(v) and v > 0 for v in std):
+        problems.append(f'preprocessing.std is {std!r}')
+    divisor = pre.get('size_divisor')
+    if divisor is not None and not (isinstance(
+            divisor, int) and not isinstance(divisor, bool) and divisor > 0):
+        problems.append(f'preprocessing.size_divisor is {divisor!r}')
+    threshold = metadata['output']['threshold']
+    if not 0 < threshold < 1:
+        problems.append(f'output.threshold is {threshold!r}; expected a '
+                        'probability between 0 and 1')
+    return problems
+
+
+def _file_name_problems(files: dict, backend: str) -> List[str]:
+    """File names that are not bare names of the backend's known files (a
+    path such as ``../x`` would be hashed and reported on)."""
+    known = (MODEL_FILES.get(backend, ()) if isinstance(backend, str) else
+             ()) + RECORD_FILES
+    return [
+        f'files.{name!r} is not a file of a {backend} deployed folder '
+        f'(expected {", ".join(known)})' for name in files if name not in known
+    ]
+
+
+def describe_test_sets(cfg: Config) -> List[dict]:
+    """The ``test_sets`` entry: each test dataset of ``cfg`` as data (its
+    type and folders, no pipeline)."""
+    parts = dataset_parts(cfg.test_dataloader.dataset)
+    return [
+        json.loads(
+            json.dumps(
+                {k: v
+                 for k, v in dict(part).items() if k != 'pipeline'}))
+        for part in parts
+    ]
+
+
+def _test_set_problems(test_sets) -> List[str]:
+    """``test_sets`` entries that are not polyp datasets of this package."""
+    from mmseg.registry import DATASETS
+
+    from ..datasets.polyp import PolypDataset
+    if not isinstance(test_sets, list) or not test_sets:
+        return ['test_sets is not a list of datasets']
+    problems = []
+    for index, part in enumerate(test_sets):
+        kind = part.get('type') if isinstance(part, dict) else None
+        cls = DATASETS.get(kind) if isinstance(kind, str) else None
+        if not (isinstance(cls, type) and issubclass(cls, PolypDataset)):
+            problems.append(f'test_sets.{index}.type is {kind!r}; expected '
+                            'a polyp dataset of ssformer-mmseg')
+    return problems
+
+
 def _metadata_problems(metadata: dict) -> List[str]:
     """Every missing, mistyped or contradictory entry of ``deploy.json``."""
     if not isinstance(metadata, dict):
@@ -320,23 +429,32 @@ def _metadata_problems(metadata: dict) -> List[str]:
     problems = []
     if metadata['format'] != FORMAT:
         problems.append(f'format {metadata["format"]!r}, expected {FORMAT!r}')
-    if metadata['format_version'] != FORMAT_VERSION:
-        problems.append(f'format version {metadata["format_version"]}; this '
+    version = metadata['format_version']
+    if type(version) is not int or version != FORMAT_VERSION:
+        problems.append(f'format version {version!r}; this '
                         f'ssformer-mmseg reads version {FORMAT_VERSION}')
     backend = metadata['backend']
-    if backend not in MODEL_FILES or backend not in BACKENDS:
+    if not isinstance(backend, str) or backend not in MODEL_FILES \
+            or backend not in BACKENDS:
         problems.append(f'unknown backend {backend!r}')
-    elif metadata['precision'] not in BACKENDS[backend].PRECISIONS:
+    elif not isinstance(
+            metadata['precision'],
+            str) or metadata['precision'] not in BACKENDS[backend].PRECISIONS:
         problems.append(f'precision {metadata["precision"]!r} is not one of '
                         f'the {backend} backend\'s')
     for key, spec in _NESTED_ENTRIES.items():
         problems += _entry_problems(metadata[key], spec, key)
     files = metadata['files']
     if isinstance(files, dict):
+        problems += _file_name_problems(files, backend)
         for name, record in files.items():
             problems += _entry_problems(record, _FILE_RECORD, f'files.{name}')
     else:
         problems.append('files is not an object')
+    if 'test_sets' in metadata:
+        problems += _test_set_problems(metadata['test_sets'])
+    if not problems:
+        problems += _value_problems(metadata)
     if not problems:
         size = [metadata['input'][k] for k in ('height', 'width')]
         resize = [

@@ -35,8 +35,8 @@ from . import calibration as calib
 from . import quantization
 from .accuracy import ACCURACY_BOUND, compare, format_report, score_segmenter
 from .artifact import (FORMAT, FORMAT_VERSION, MODEL_FILES, DeployedModel,
-                       check_deployable, describe_preprocessing, file_record,
-                       sha256, write_metadata)
+                       check_deployable, describe_preprocessing,
+                       describe_test_sets, file_record, sha256, write_metadata)
 
 REPORT_FILE = 'accuracy.md'
 ACCURACY_CONTROL = ('auto', 'always', 'never')
@@ -310,6 +310,7 @@ class _Deployment:
                 align_corners=self.reference.align_corners,
                 threshold=self.reference.threshold),
             classes=list(self.reference.model.dataset_meta['classes']),
+            test_sets=describe_test_sets(self.cfg),
             calibration=self.calibration.summary()
             if self.calibration else None,
             quantization=self.quantization,
