@@ -79,6 +79,23 @@ def test_test_tool_with_a_truncated_test_image(setup, run, make_kvasir_like,
                     'test_dataloader.persistent_workers=False')
     assert code != 0 and str(bad) in log, log[-2000:]
     assert files_under(maps) == [] and files_under(drawn) == []
+    # An earlier run's folder, shared with other files: after a failed run
+    # it is as it was (the run writes beside it and moves in on success).
+    earlier = maps / 'Kvasir' / 'frame1.png'
+    earlier.parent.mkdir(parents=True)
+    earlier.write_bytes(b'an earlier map')
+    (maps / 'notes.txt').write_text('mine')
+    code, log = run('tools/test.py', CONFIG, checkpoint, '--work-dir',
+                    tmp_path / 'work', '--out', maps, '--cfg-options',
+                    f'data_root={data}', *tiny_cli_options,
+                    'test_dataloader.num_workers=0',
+                    'test_dataloader.persistent_workers=False')
+    assert code != 0 and str(bad) in log, log[-2000:]
+    assert sorted(files_under(maps)) == sorted(
+        [str(earlier), str(maps / 'notes.txt')])
+    assert earlier.read_bytes() == b'an earlier map'
+    # No staging folder left, no --show-dir folder made.
+    assert sorted(os.listdir(tmp_path)) == ['data', 'maps', 'work']
 
 
 def test_infer_tool_with_a_truncated_image_in_a_folder(setup, run,

@@ -1184,11 +1184,14 @@ def test_undeployable_config_writes_nothing(exists, untrained, tmp_path):
 def test_failure_mid_deploy_leaves_nothing(exists, untrained, tmp_path,
                                            monkeypatch):
     # Everything is written but deploy.json's accuracy report when this
-    # step fails.
+    # step fails, in a staging folder beside out: out is not touched.
     def fail(self, deployed):
-        assert sorted(os.listdir(out)) == [
+        assert sorted(os.listdir(deployed.folder)) == [
             'deploy.json', 'model.onnx', 'source_config.py'
         ]
+        assert os.path.dirname(deployed.folder) == str(tmp_path)
+        assert os.path.isdir(out) == exists
+        assert not exists or os.listdir(out) == []
         raise RuntimeError('scoring failed')
 
     monkeypatch.setattr(deploy_build._Deployment, 'accuracy', fail)
@@ -1201,6 +1204,7 @@ def test_failure_mid_deploy_leaves_nothing(exists, untrained, tmp_path,
     assert not exists or os.listdir(out) == []
     assert any('removed the 3 partial output file(s)' in note
                for note in getattr(error.value, '__notes__', []))
+    assert sorted(os.listdir(tmp_path)) == (['out'] if exists else [])
 
 
 # Accuracy-aware quantization -------------------------------------------------

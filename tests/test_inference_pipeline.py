@@ -73,11 +73,14 @@ def add_bad_frames(write_png_header):
 
 
 def written_files(root) -> dict:
-    """Relative path -> bytes of every file under ``root``."""
+    """Relative path -> bytes of every file under ``root`` (links left
+    out)."""
     files = {}
     for parent, _, names in os.walk(root):
         for name in names:
             path = osp.join(parent, name)
+            if osp.islink(path):
+                continue
             with open(path, 'rb') as f:
                 files[osp.relpath(path, root)] = f.read()
     return files
@@ -232,9 +235,16 @@ def damaged_video(tmp_path, monkeypatch):
         good[0], good[1],
         frame(24, 32, 9), None, good[4], good[5]
     ]
-    monkeypatch.setattr(inputs.cv2, 'VideoCapture', FakeCapture)
     path = tmp_path / 'clip.mp4'
     path.write_bytes(b'')  # input_kind needs the file
+    real = cv2.VideoCapture
+
+    def capture(name):
+        # The damaged clip is faked; the overlay video written is checked
+        # by reopening it for real.
+        return FakeCapture(name) if name == str(path) else real(name)
+
+    monkeypatch.setattr(inputs.cv2, 'VideoCapture', capture)
     return path
 
 
@@ -396,6 +406,62 @@ def test_writer_error_propagates_and_removes_outputs(segmenter, folder,
     assert any('removed the 6 partial output' in note
                for note in info.value.__notes__)
     assert not out.exists()
+
+
+@pytest.mark.parametrize('overlap', [True, False])
+def test_a_failed_run_undoes_only_its_own_writes(segmenter, folder, tmp_path,
+                                                 monkeypatch, overlap,
+                                                 no_thread_left):
+    # The output folder is shared: an earlier run's outputs, a training
+    # run's log that grows and a checkpoint that appears while this run
+    # writes, and links (one dangling).
+    out = tmp_path / 'out'
+    run_inference(segmenter, str(folder), str(out), progress=False)
+    earlier = written_files(out)
+    (out / 'train.log').write_text('iter 1\n')
+    (out / 'dangling.png').symlink_to(tmp_path / 'nowhere.png')
+    (out / 'masks' / 'link.png').symlink_to(out / 'masks' / 'good0.png')
+    write = batch_inference.PredictionWriter.write
+    calls = []
+
+    def write_then_fail(self, stem, image, prob):
+        calls.append(stem)
+        if len(calls) == 2:  # meanwhile, another process writes
+            with open(out / 'train.log', 'a') as log:
+                log.write('iter 2\n')
+            (out / 'iter_2.pth').write_bytes(b'checkpoint')
+        if len(calls) == 3:
+            raise OSError('disk full')
+        # Other values than the earlier run's, so a restore can be told.
+        return write(self, stem, image, 1 - prob)
+
+    monkeypatch.setattr(batch_inference.PredictionWriter, 'write',
+                        write_then_fail)
+    with pytest.raises(OSError, match='disk full') as info:
+        run_inference(
+            segmenter, str(folder), str(out), progress=False, overlap=overlap)
+    assert any('removed the 6 partial output' in note
+               for note in info.value.__notes__)
+    after = written_files(out)
+    # The earlier outputs the run overwrote are back, byte for byte.
+    assert {k: after[k] for k in earlier} == earlier
+    assert after['train.log'] == b'iter 1\niter 2\n'
+    assert after['iter_2.pth'] == b'checkpoint'
+    assert os.path.islink(out / 'dangling.png')
+    assert os.path.islink(out / 'masks' / 'link.png')
+    assert not [n for n in os.listdir(out) if n.startswith('.ssformer')]
+
+
+def test_infer_tool_writes_beside_links_and_other_files(
+        make_tiny_config_file, folder, tmp_path, run_tool):
+    out = tmp_path / 'out'
+    out.mkdir()
+    (out / 'dangling.png').symlink_to(tmp_path / 'nowhere.png')
+    result = run_tool('tools/infer.py', make_tiny_config_file(), '-', folder,
+                      '--out-dir', out, '--no-progress')
+    assert result.code == 0, result.output
+    assert len(os.listdir(out / 'masks')) == len(SIZES)
+    assert os.path.islink(out / 'dangling.png')
 
 
 @pytest.mark.parametrize('skip', [False, True])

@@ -1,7 +1,6 @@
 """Writing inference results: per-frame PNGs, overlay videos and the
 report of skipped frames."""
 import csv
-import os
 import os.path as osp
 from typing import Sequence, Tuple
 
@@ -10,6 +9,7 @@ import numpy as np
 
 from ..datasets.image_io import write_image
 from ..evaluation.polyp_scores import to_uint8_map
+from ..partial_outputs import claim_output
 from ..visualization.overlays import draw_overlay
 from .inputs import SkippedFrame
 from .postprocess import foreground_mask
@@ -37,8 +37,6 @@ class PredictionWriter:
     def __init__(self, out_dir: str, threshold: float):
         self.out_dir = out_dir
         self.threshold = threshold
-        for kind in self.KINDS:
-            os.makedirs(osp.join(out_dir, kind), exist_ok=True)
 
     def path(self, kind: str, stem: str) -> str:
         return osp.join(self.out_dir, kind, f'{stem}.png')
@@ -73,8 +71,7 @@ class VideoOverlayWriter:
     """
 
     def __init__(self, path: str, fps: float, size: Tuple[int, int]):
-        os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-        self.path = path
+        self.path = claim_output(path)
         self.size = tuple(size)
         self.frames_written = 0
         self.writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'),
@@ -146,8 +143,7 @@ def write_skipped_report(out_dir: str, skipped: Sequence[SkippedFrame]) -> str:
     Returns:
         str: The report's path.
     """
-    os.makedirs(out_dir, exist_ok=True)
-    path = osp.join(out_dir, SKIPPED_REPORT)
+    path = claim_output(osp.join(out_dir, SKIPPED_REPORT))
     with open(path, 'w', newline='') as f:
         writer = csv.writer(f)
         writer.writerow(('name', 'reason'))

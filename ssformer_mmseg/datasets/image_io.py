@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from ..partial_outputs import claim_output
 from .file_errors import PolypFileError
 
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
@@ -152,12 +153,15 @@ def check_header(data: bytes, path: str, what: str = 'image') -> ImageHeader:
 
 
 def write_image(path: str, image: np.ndarray) -> str:
-    """``cv2.imwrite`` that fails loudly; returns ``path``.
+    """``cv2.imwrite`` that fails loudly, after
+    :func:`~ssformer_mmseg.partial_outputs.claim_output` (which creates the
+    folder); returns ``path``.
 
     Raises:
         OSError: Naming the file, if OpenCV wrote nothing (unknown suffix,
             missing folder, full disk, no permission).
     """
+    claim_output(path)
     try:
         written = cv2.imwrite(path, image)
     except cv2.error as error:

@@ -9,6 +9,7 @@ the bound on held-out training frames); write ``deploy.json``; reopen the
 folder as a user would and score it and the fp32 PyTorch model with
 PolypMetric on the test sets. If a step fails, nothing is left behind.
 """
+import dataclasses
 import datetime
 import os
 import os.path as osp
@@ -30,7 +31,7 @@ from ..apis.segmenter import PolypSegmenter
 from ..config import ConfigLike, load_config
 from ..cpu_features import cpu_description
 from ..evaluation.saved_maps import ground_truth
-from ..partial_outputs import removed_on_error
+from ..partial_outputs import staged
 from . import calibration as calib
 from . import quantization
 from .accuracy import ACCURACY_BOUND, compare, format_report, score_segmenter
@@ -357,9 +358,12 @@ def deploy(options: DeployOptions) -> DeployedModel:
         RuntimeError: If the ONNX export does not match PyTorch.
     """
     check_options(options)
-    with removed_on_error(options.out_dir), \
+    final_dir = options.out_dir
+    # Built in a staging folder beside out_dir and moved into place only
+    # when every step (the accuracy report included) has passed.
+    with staged(final_dir) as build_dir, \
             tempfile.TemporaryDirectory() as work_dir:
-        os.makedirs(options.out_dir, exist_ok=True)
+        options = dataclasses.replace(options, out_dir=build_dir)
         run = _Deployment(options, work_dir)
         run.export()
         model_files = run.write_engine_model()
@@ -375,4 +379,4 @@ def deploy(options: DeployOptions) -> DeployedModel:
                                   f'{options.backend} {options.precision}') +
                     '\n')
             write_metadata(options.out_dir, metadata)
-        return DeployedModel.load(options.out_dir)
+    return DeployedModel.load(final_dir)

@@ -12,7 +12,7 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 from ..config import config_dicts, set_dataset_pipeline
-from ..partial_outputs import removed_on_error
+from ..partial_outputs import staged
 from .checkpoints import resumable_checkpoint
 from .distributed import shutdown_distributed
 
@@ -175,14 +175,26 @@ def test_config(cfg: Config,
 def test(cfg: Config, output_dirs: Iterable[Optional[str]] = ()) -> dict:
     """Build the Runner of ``cfg`` and test; returns the metrics.
 
-    A failure (e.g. an unreadable test image) leaves nothing behind in
-    ``output_dirs`` (what ``--out`` / ``--show-dir`` name) that could pass
-    for a complete run.
+    What the run writes into ``output_dirs`` (what ``--out`` /
+    ``--show-dir`` name, and ``cfg`` points at) goes to staging folders
+    first and is moved into place only when the test has finished, so a
+    failure (e.g. an unreadable test image) leaves those folders as they
+    were: nothing that could pass for a complete run, and nothing of theirs
+    removed or overwritten.
     """
     with contextlib.ExitStack() as outputs:
         for folder in output_dirs:
             if folder is not None:
-                outputs.enter_context(removed_on_error(folder))
+                _redirect(cfg, folder, outputs.enter_context(staged(folder)))
         metrics = Runner.from_cfg(cfg).test()
     shutdown_distributed()
     return metrics
+
+
+def _redirect(cfg: Config, folder: str, staging: str) -> None:
+    """Point every setting of ``cfg`` that names ``folder`` at
+    ``staging``."""
+    for node in config_dicts(cfg._cfg_dict):
+        for key, value in node.items():
+            if isinstance(value, str) and value == folder:
+                node[key] = staging
