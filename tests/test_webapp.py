@@ -16,6 +16,7 @@ from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
 from ssformer_mmseg.apis import PolypSegmenter
+from ssformer_mmseg.apis.inputs import VideoSource
 from ssformer_mmseg.apis.writers import VideoOverlayWriter
 from ssformer_mmseg.datasets.image_io import MAX_PIXELS_ENV
 from ssformer_mmseg.evaluation import run_folder
@@ -109,19 +110,28 @@ def test_video_is_segmented_frame_by_frame(tiny_segmenter, tmp_path):
     result = segment.segment_video(
         counting,
         video,
+        str(tmp_path / 'session'),
         batch_size=2,
         progress=lambda done, total: progress.append(done))
     assert [f.name
             for f in result.frames] == [f'clip_{i:06d}' for i in range(5)]
     assert counting.frames == 5 and progress[-1] == 5
     assert result.fps == pytest.approx(10.0)
-    decoded = [f.frame for f in result.frames]
-    # The stored 8-bit maps are the segmenter's maps of the decoded frames.
-    for item, prob in zip(result.frames, tiny_segmenter(decoded)):
-        assert item.prob.dtype == np.uint8
+    with VideoSource(video) as source:
+        decoded = [image for _, image in source.frames()]
+    # The stored 8-bit maps are the segmenter's maps of the decoded frames;
+    # the frames are kept as JPEG copies (display only).
+    for item, prob, image in zip(result.frames, tiny_segmenter(decoded),
+                                 decoded):
+        assert item.prob().dtype == np.uint8
         np.testing.assert_array_equal(item.prob_map(),
                                       segment.to_uint8_map(prob))
-    files = segment.downloads(result, 0.5, str(tmp_path / 'out'))
+        assert item.frame().shape == image.shape
+        # Random noise is JPEG's worst case (mean error 13.4 measured).
+        assert np.abs(item.frame().astype(int) - image).mean() < 20
+    # Nothing of the result is in memory: the session folder holds it.
+    assert sorted(os.listdir(tmp_path / 'session')) == ['frames', 'probs']
+    files = segment.downloads(result, 0.5)
     assert [osp.basename(f) for f in files] == ['masks.zip', 'overlay.mp4']
     capture = cv2.VideoCapture(files[1])
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 5
@@ -131,17 +141,29 @@ def test_video_is_segmented_frame_by_frame(tiny_segmenter, tmp_path):
 def test_bad_videos_are_refused(tiny_segmenter, tmp_path, monkeypatch):
     junk = tmp_path / 'junk.mp4'
     junk.write_bytes(b'\x00' * 2000)
+    folder = str(tmp_path / 'session')
     with pytest.raises(segment.UploadError, match='junk.mp4'):
-        segment.segment_video(tiny_segmenter, str(junk))
+        segment.segment_video(tiny_segmenter, str(junk), folder)
     with pytest.raises(segment.UploadError, match='not a video'):
         segment.segment_video(tiny_segmenter,
-                              _write(tmp_path / 'frame.png', _frame(0)))
+                              _write(tmp_path / 'frame.png', _frame(0)),
+                              folder)
     long = _write_video(tmp_path / 'long.mp4', [_frame(i) for i in range(6)])
-    with pytest.raises(segment.UploadError, match='over the limit of 4'):
-        segment.segment_video(tiny_segmenter, long, max_frames=4)
+    with pytest.raises(
+            segment.UploadError,
+            match=r'long.mp4: 6 frames, over the limit of 4 per request '
+            r"\(the server's --max-video-frames sets it\)"):
+        segment.segment_video(tiny_segmenter, long, folder,
+                              segment.Budget(max_video_frames=4))
+    with pytest.raises(
+            segment.UploadError,
+            match=r'long.mp4: 18,432 pixels \(6 frames\), over the limit '
+            r"of 10,000 per request \(the server's --max-request-pixels"):
+        segment.segment_video(tiny_segmenter, long, folder,
+                              segment.Budget(max_request_pixels=10000))
     monkeypatch.setenv(MAX_PIXELS_ENV, '100')
     with pytest.raises(segment.UploadError, match='over the limit of 100 '):
-        segment.segment_video(tiny_segmenter, long)
+        segment.segment_video(tiny_segmenter, long, folder)
 
 
 # A test run folder -----------------------------------------------------------
@@ -477,8 +499,9 @@ def test_the_page_sends_no_telemetry(tiny_segmenter, tmp_path):
     assert build_app(tiny_segmenter, str(tmp_path)).analytics_enabled is False
 
 
+@pytest.mark.parametrize('stop', ['SIGINT', 'SIGTERM'])
 def test_the_tool_serves_until_ctrl_c_and_cleans_up(tiny_config_file,
-                                                    tiny_cli_options):
+                                                    tiny_cli_options, stop):
     import re
     import signal
     import subprocess
@@ -512,11 +535,192 @@ def test_the_tool_serves_until_ctrl_c_and_cleans_up(tiny_config_file,
         assert osp.isdir(temp_dir)
         with urllib.request.urlopen(url, timeout=30) as page:
             assert page.status == 200
-        tool.send_signal(signal.SIGINT)
+        # Ctrl-C, or a service manager's stop: both clean up.
+        tool.send_signal(getattr(signal, stop))
         assert tool.wait(timeout=60) == 0
     finally:
         tool.kill()
     assert not osp.exists(temp_dir)
+
+
+# Hardening: budgets, sessions, fairness, exposure ---------------------------
+
+
+def test_requests_over_budget_are_refused_before_decoding(
+        tiny_segmenter, tmp_path, write_png_header, monkeypatch):
+    paths = [_write(tmp_path / f'f{i}.png', _frame(i)) for i in range(3)]
+    folder = str(tmp_path / 'session')
+    with pytest.raises(
+            segment.UploadError,
+            match=r"3 images, over the limit of 2 per request \(the "
+            r"server's --max-files sets it\)"):
+        segment.segment_images(tiny_segmenter, paths, folder,
+                               segment.Budget(max_files=2))
+    # Pixels are summed from the headers: a 254-byte file claiming
+    # 4000x4000 counts as such, and nothing is decoded.
+    write_png_header(tmp_path / 'claims.png', 4000, 4000)
+    monkeypatch.setattr(cv2, 'imdecode',
+                        lambda *a: pytest.fail('decoded over budget'))
+    with pytest.raises(
+            segment.UploadError,
+            match=r'16,009,216 pixels in 4 images, over the limit of '
+            r"10,000,000 per request \(the server's --max-request-pixels"):
+        segment.segment_images(tiny_segmenter,
+                               paths + [str(tmp_path / 'claims.png')], folder,
+                               segment.Budget(max_request_pixels=10**7))
+    assert not osp.exists(folder)
+
+
+def test_a_result_holds_no_pixels_in_memory(tiny_segmenter, tmp_path):
+    paths = [
+        _write(tmp_path / f'{i}.png', _frame(i, (96, 128))) for i in range(3)
+    ]
+    result = segment.segment_images(tiny_segmenter, paths,
+                                    str(tmp_path / 'session'))
+    for item in result.frames:
+        arrays = [v for v in vars(item).values() if isinstance(v, np.ndarray)]
+        assert [a.size for a in arrays] == [256]  # the level counts only
+    # The masks are the segmenter's, read back from disk.
+    for item, prob in zip(
+            result.frames,
+            tiny_segmenter([_frame(i, (96, 128)) for i in range(3)])):
+        np.testing.assert_array_equal(
+            item.mask(0.5), (prob > 0.5).astype(np.uint8) * 255)
+        assert item.polyp_share(0.5) == pytest.approx(
+            float((segment.to_uint8_map(prob) > 127.5).mean()))
+    result.discard()
+    assert not osp.exists(tmp_path / 'session')
+
+
+def test_uploads_with_one_stem_keep_separate_masks(tiny_segmenter, tmp_path):
+    paths = [
+        _write(tmp_path / 'a' / 'f.png', _frame(1)),
+        _write(tmp_path / 'b' / 'f.jpg', _frame(2)),
+        _write(tmp_path / 'c' / 'f.png', _frame(3))
+    ]
+    result = segment.segment_images(tiny_segmenter, paths,
+                                    str(tmp_path / 'session'))
+    zipped = segment.downloads(result, 0.5)[0]
+    with zipfile.ZipFile(zipped) as archive:
+        assert archive.namelist() == ['f.png', 'f_2.png', 'f_3.png']
+
+
+def test_idle_session_folders_are_swept(tmp_path):
+    from ssformer_mmseg.webapp.serving import SessionFolders
+    sessions = SessionFolders(str(tmp_path / 'sessions'), idle_seconds=60)
+    old, new = sessions.new(), sessions.new()
+    (tmp_path / 'sessions' / old / 'x').write_text('frame')
+    long_ago = os.path.getmtime(old) - 3600
+    for path in (old, osp.join(old, 'x')):
+        os.utime(path, (long_ago, long_ago))
+    assert sessions.sweep() == [old]
+    assert osp.isdir(new) and not osp.exists(old)
+
+
+def test_the_model_serves_requests_in_arrival_order(tiny_segmenter):
+    import threading
+    import time
+
+    from ssformer_mmseg.webapp.serving import SharedSegmenter
+
+    class Slow:
+        backend, precision = 'slow', 'fp32'
+
+        def __call__(self, frames):
+            time.sleep(0.05)
+            return [np.zeros(f.shape[:2], np.float32) for f in frames]
+
+    shared = SharedSegmenter(Slow())
+    finished = []
+
+    def video():
+        for _ in range(20):  # a 20-batch video
+            shared([_frame(0)])
+        finished.append('video')
+
+    def single_frame():
+        shared([_frame(1)])
+        finished.append('frame')
+
+    runs = [threading.Thread(target=video)]
+    runs[0].start()
+    time.sleep(0.12)  # the video holds the model, batch after batch
+    runs.append(threading.Thread(target=single_frame))
+    start = time.perf_counter()
+    runs[1].start()
+    runs[1].join()
+    waited = time.perf_counter() - start
+    runs[0].join()
+    # The frame ran between two of the video's batches, not after it.
+    assert finished == ['frame', 'video']
+    assert waited < 0.5
+
+
+def test_review_opens_only_runs_under_the_review_folder(test_run, tmp_path):
+    outside = tmp_path / 'elsewhere'
+    outside.mkdir()
+    for folder in (str(outside), str(tmp_path / 'missing'), '../..', '/etc'):
+        with pytest.raises(review.NotATestRun) as error:
+            review.open_under(str(test_run), folder)
+        # One message whether it exists or not; no server path in it.
+        assert str(error.value) == (f'{folder!r}: not a test run folder '
+                                    'under the review folder')
+    assert review.open_under(str(test_run), '.').test_sets
+    assert review.open_under(str(test_run), str(test_run)).test_sets
+
+
+def test_a_bad_curves_file_is_a_message(test_run, tmp_path):
+    copy = tmp_path / 'run'
+    shutil.copytree(test_run, copy)
+    (copy / run_folder.CURVES_CSV).write_text('threshold,Kvasir\n0.5,high\n')
+    with pytest.raises(
+            review.NotATestRun, match='not a Dice-vs-threshold table'):
+        review.TestRun(str(copy)).dice_curves()
+
+
+def test_unexpected_errors_show_no_internals(served, tmp_path, monkeypatch,
+                                             caplog):
+    from ssformer_mmseg.webapp import app as app_module
+    _, client = served
+    _segment(client, [_write(tmp_path / 'f.png', _frame(5))])
+
+    def broken(*args):
+        raise RuntimeError('/srv/secret/path: library internals')
+
+    monkeypatch.setattr(segment, 'pictures', broken)
+    with pytest.raises(Exception) as error:
+        client.predict(0.5, 0, api_name='/show_frame')
+    assert app_module.INTERNAL_ERROR in str(error.value)
+    assert 'secret' not in str(error.value)
+    assert '/srv/secret/path' in caplog.text  # the details: server log
+
+
+def test_authentication_and_the_exposed_warning(tiny_segmenter, tmp_path,
+                                                caplog):
+    from ssformer_mmseg.webapp import WebApp
+    from ssformer_mmseg.webapp.app import is_loopback, parse_auth
+    assert parse_auth('ana:s3cret') == ('ana', 's3cret')
+    for bad in ('ana', ':x', 'ana:'):
+        with pytest.raises(ValueError, match='USER:PASS'):
+            parse_auth(bad)
+    assert is_loopback('127.0.0.1') and is_loopback('::1')
+    assert not is_loopback('0.0.0.0') and not is_loopback('192.168.1.2')
+    with WebApp(
+            tiny_segmenter, port=_free_port(), auth=('ana', 's3cret')) as app:
+        app.start()
+        with pytest.raises(Exception):
+            _client(app.url, tmp_path / 'd1')
+        client = gradio_client.Client(
+            app.url,
+            auth=('ana', 's3cret'),
+            verbose=False,
+            download_files=str(tmp_path / 'd2'))
+        assert 'pytorch' in _segment(
+            client, [_write(tmp_path / 'f.png', _frame(0))])[0]
+    assert 'without authentication' not in caplog.text
+    with WebApp(tiny_segmenter, host='0.0.0.0', port=_free_port()) as app:
+        app.start()
+    assert 'serving on 0.0.0.0 without authentication' in caplog.text
 
 
 # A real browser --------------------------------------------------------------

@@ -14,6 +14,7 @@ Examples:
         --backend openvino --model-file model.xml
 """
 import argparse
+import os
 import warnings
 from typing import List, Optional
 
@@ -22,6 +23,11 @@ from ssformer_mmseg.cli import (add_cfg_options_argument, add_model_arguments,
                                 build_segmenter, check_model_arguments)
 from ssformer_mmseg.deploy.artifact import is_deployed_folder
 from ssformer_mmseg.webapp import segment
+from ssformer_mmseg.webapp.app import (DEFAULT_CONCURRENCY,
+                                       DEFAULT_IDLE_SECONDS, parse_auth)
+
+#: Environment variable read for --auth.
+AUTH_ENV = 'SSFORMER_WEBAPP_AUTH'
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -49,13 +55,47 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         default=None,
         help='port (default: the first free one from 7860)')
     parser.add_argument(
-        '--review', help='a test run folder (tools/test.py --out) to open')
+        '--review',
+        help='a test run folder (tools/test.py --out), or a folder of them: '
+        'the only place the review tab opens runs from')
     parser.add_argument(
+        '--auth',
+        default=os.environ.get(AUTH_ENV),
+        help='USER:PASS the page asks for (default: $' + AUTH_ENV +
+        ', which keeps the password out of the process list); without it '
+        'a --host other than loopback is served with a warning')
+    limits = parser.add_argument_group(
+        'limits (each refusal names the option that sets it)')
+    budget = segment.Budget()
+    limits.add_argument(
+        '--max-files',
+        type=int,
+        default=budget.max_files,
+        help=f'images in one request (default: {budget.max_files})')
+    limits.add_argument(
+        '--max-request-pixels',
+        type=int,
+        default=budget.max_request_pixels,
+        help='pixels in one request: the images summed, or a video\'s '
+        f'frames x frame size (default: {budget.max_request_pixels:,})')
+    limits.add_argument(
         '--max-video-frames',
         type=int,
-        default=segment.DEFAULT_MAX_VIDEO_FRAMES,
-        help='most frames of an uploaded video (default: '
-        f'{segment.DEFAULT_MAX_VIDEO_FRAMES})')
+        default=budget.max_video_frames,
+        help='frames of one video (default: '
+        f'{budget.max_video_frames})')
+    limits.add_argument(
+        '--idle-minutes',
+        type=float,
+        default=DEFAULT_IDLE_SECONDS / 60,
+        help='a session\'s files are removed after this long unused '
+        f'(default: {DEFAULT_IDLE_SECONDS // 60})')
+    limits.add_argument(
+        '--concurrency',
+        type=int,
+        default=DEFAULT_CONCURRENCY,
+        help='requests run at once; the model takes them a batch at a '
+        f'time, in arrival order (default: {DEFAULT_CONCURRENCY})')
     add_model_arguments(parser)
     add_cfg_options_argument(parser)
     args = parser.parse_args(argv)
@@ -63,6 +103,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     if args.deployed and args.checkpoint is not None:
         parser.error('a deployed-model folder needs no checkpoint')
     check_model_arguments(parser, args)
+    for name in ('max_files', 'max_request_pixels', 'max_video_frames',
+                 'idle_minutes', 'concurrency'):
+        if getattr(args, name) <= 0:
+            parser.error(f'--{name.replace("_", "-")} must be positive')
+    try:
+        args.auth = parse_auth(args.auth)
+    except ValueError as error:
+        parser.error(f'--auth: {error}')
     return args
 
 
@@ -76,7 +124,11 @@ def main(argv: Optional[List[str]] = None) -> None:
         host=args.host,
         port=args.port,
         review_dir=args.review,
-        max_video_frames=args.max_video_frames)
+        budget=segment.Budget(args.max_files, args.max_request_pixels,
+                              args.max_video_frames),
+        auth=args.auth,
+        concurrency=args.concurrency,
+        idle_seconds=args.idle_minutes * 60)
     app.start(block=True)
 
 

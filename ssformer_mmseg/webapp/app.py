@@ -4,27 +4,40 @@ video, move the threshold, download masks and the overlay video) and a
 frame, ground truth, prediction and error map, and the Dice-vs-threshold
 curves).
 
-The page only wires :mod:`.segment` and :mod:`.review` to widgets. Bad
-input raises ``gr.Error``, which Gradio shows in the page while the server
-stays up. Uploads and downloads live in one temporary folder that
-:class:`WebApp` removes when it closes.
+The page only wires :mod:`.segment`, :mod:`.review` and :mod:`.serving`
+to widgets. Bad input raises ``gr.Error``, which Gradio shows in the page
+while the server stays up; any other error shows a generic message in the
+page and its details in the server log. Uploads, session folders and
+downloads live in one temporary folder that :class:`WebApp` removes when it
+closes (Ctrl-C or SIGTERM).
 """
+import functools
+import ipaddress
+import logging
 import os
 import os.path as osp
 import shutil
 import signal
 import tempfile
 import threading
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 
 from ..apis.optional import require
 from ..apis.segmenter import PolypSegmenter
-from . import review, segment
+from . import review, segment, serving
 
 #: Largest upload Gradio accepts (it refuses bigger ones itself).
 DEFAULT_MAX_FILE_SIZE = '500mb'
+#: Requests the page runs at once (each waits its turn at the model).
+DEFAULT_CONCURRENCY = 4
+#: A session's folder (its frames, maps and downloads) and Gradio's cached
+#: files are removed after this long unused.
+DEFAULT_IDLE_SECONDS = 30 * 60
+#: What the page shows for an error that is not the user's.
+INTERNAL_ERROR = 'Internal error; the details are in the server log.'
+logger = logging.getLogger(__name__)
 #: Widget ids the tests and the browser check look for.
 OVERLAY_ID = 'segment-overlay'
 
@@ -42,6 +55,28 @@ def _progress_callback(progress, description: str):
     return report
 
 
+def _page_errors(handler):
+    """Errors a user can act on as ``gr.Error`` with their message; any
+    other error logged with its traceback and shown as
+    :data:`INTERNAL_ERROR` (no server paths or library internals in the
+    page)."""
+    gr = _gradio()
+
+    @functools.wraps(handler)
+    def wrapped(*args, **kwargs):
+        try:
+            return handler(*args, **kwargs)
+        except gr.Error:
+            raise
+        except (segment.UploadError, review.NotATestRun) as error:
+            raise gr.Error(str(error)) from None
+        except Exception:
+            logger.exception('web app: %s failed', handler.__name__)
+            raise gr.Error(INTERNAL_ERROR) from None
+
+    return wrapped
+
+
 def _summary(result: segment.Segmentation) -> str:
     times = [item.seconds for item in result.frames]
     kind = 'video frame' if result.fps is not None else 'image'
@@ -54,37 +89,54 @@ def _summary(result: segment.Segmentation) -> str:
 def build_app(segmenter: PolypSegmenter,
               work_dir: str,
               review_dir: Optional[str] = None,
-              max_video_frames: int = segment.DEFAULT_MAX_VIDEO_FRAMES):
+              budget: segment.Budget = segment.Budget(),
+              idle_seconds: float = DEFAULT_IDLE_SECONDS):
     """The ``gr.Blocks`` page.
 
     Args:
-        segmenter (PolypSegmenter): What segments the uploads (any backend).
-        work_dir (str): Where downloads are written.
-        review_dir (str, optional): A test run folder to open in the review
-            tab at start.
-        max_video_frames (int): Most frames of a video.
+        segmenter (PolypSegmenter): What segments the uploads (any backend;
+            called one request at a time, in arrival order).
+        work_dir (str): Where the session folders (frames, maps, downloads)
+            are written.
+        review_dir (str, optional): The folder the review tab may open
+            runs under (a test run folder, or a folder of them), opened at
+            start; without it the review tab opens nothing.
+        budget (segment.Budget): What one request may ask.
+        idle_seconds (float): A session's folder is removed after this long
+            unused, or when its page is closed.
     """
     gr = _gradio()
+    shared = serving.SharedSegmenter(segmenter)
+    sessions = serving.SessionFolders(
+        osp.join(work_dir, 'sessions'), idle_seconds)
 
-    def run_segmentation(images, video, threshold, progress=gr.Progress()):
+    def discard(result) -> None:
+        if result is not None:
+            result.discard()
+
+    @_page_errors
+    def run_segmentation(images,
+                         video,
+                         threshold,
+                         previous,
+                         progress=gr.Progress()):
         if not images and not video:
             raise gr.Error('Upload one or more images, or a video.')
         if images and video:
             raise gr.Error('Upload images or a video, not both at once.')
+        discard(previous)  # a session keeps one result
+        folder = sessions.new()
         try:
+            report = _progress_callback(progress, 'segmenting')
             if video:
                 result = segment.segment_video(
-                    segmenter,
-                    video,
-                    max_video_frames,
-                    progress=_progress_callback(progress, 'segmenting'))
+                    shared, video, folder, budget, progress=report)
             else:
                 result = segment.segment_images(
-                    segmenter,
-                    images,
-                    progress=_progress_callback(progress, 'segmenting'))
-        except segment.UploadError as error:
-            raise gr.Error(str(error)) from None
+                    shared, images, folder, budget, progress=report)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         return (result, _summary(result),
                 gr.Slider(
                     minimum=0,
@@ -94,9 +146,15 @@ def build_app(segmenter: PolypSegmenter,
                 *_view(result, threshold, 0),
                 *_outputs(result, threshold, progress))
 
+    @_page_errors
+    def show_frame(result, threshold, index):
+        return _view(result, threshold, index)
+
     def _view(result, threshold, index):
-        if result is None:
-            raise gr.Error('Segment something first.')
+        if result is None or not osp.isdir(result.folder):
+            raise gr.Error('Segment something first (results are removed '
+                           'after a while unused).')
+        serving.touch(result.folder)
         index = int(min(max(index or 0, 0), len(result.frames) - 1))
         item = result.frames[index]
         overlay, heat, mask = segment.pictures(item, threshold)
@@ -105,22 +163,23 @@ def build_app(segmenter: PolypSegmenter,
         return overlay, heat, mask, caption
 
     def _outputs(result, threshold, progress=None):
-        out_dir = tempfile.mkdtemp(prefix='downloads-', dir=work_dir)
         files = segment.downloads(
-            result, threshold, out_dir,
+            result, threshold,
             None if progress is None else _progress_callback(
                 progress, 'writing the overlay video'))
         return segment.timing_rows(result, threshold), files
 
+    @_page_errors
     def rethreshold(result, threshold, index, progress=gr.Progress()):
         return (*_view(result, threshold, index),
                 *_outputs(result, threshold, progress))
 
+    @_page_errors
     def open_run(folder):
-        try:
-            run = review.TestRun(folder)
-        except review.NotATestRun as error:
-            raise gr.Error(str(error)) from None
+        if not review_dir:
+            raise gr.Error('No run can be opened: start the app with '
+                           '--review FOLDER.')
+        run = review.open_under(review_dir, folder)
         sets = ['all', *run.test_sets]
         table = run.table()
         return (run, gr.Dropdown(choices=sets, value='all'), table,
@@ -128,6 +187,7 @@ def build_app(segmenter: PolypSegmenter,
                     choices=_image_keys(table),
                     value=_image_keys(table)[0]), _curve_frame(run))
 
+    @_page_errors
     def filter_run(run, test_set):
         _check_open(run)
         table = run.table(None if test_set == 'all' else test_set)
@@ -140,6 +200,7 @@ def build_app(segmenter: PolypSegmenter,
             else table[event.index[0]]
         return f'{row[0]}/{row[1]}'
 
+    @_page_errors
     def show_image(run, key, threshold):
         if not key:
             return None, None, None, None, ''
@@ -148,7 +209,7 @@ def build_app(segmenter: PolypSegmenter,
         try:
             panels = run.panels(test_set, image, threshold)
             row = run.row(test_set, image)
-        except (KeyError, review.NotATestRun, review.OutsideTheRun) as error:
+        except (KeyError, review.OutsideTheRun) as error:
             raise gr.Error(str(error).strip('"')) from None
         scores = ', '.join(f'{c} {row[c]:.4f}'
                            for c in review.TABLE_COLUMNS[2:])
@@ -163,14 +224,21 @@ def build_app(segmenter: PolypSegmenter,
     # No telemetry or version check: the page serves medical frames
     # locally, and Gradio's reporting threads (not daemons) can hold up the
     # exit on Ctrl-C where the network is slow or absent.
+    # Gradio's own copies of uploads and outputs are dropped after the
+    # idle time too (checked every ten minutes at most).
     with gr.Blocks(
             title='SSFormer polyp segmentation',
-            analytics_enabled=False) as app:
+            analytics_enabled=False,
+            delete_cache=(min(600,
+                              int(idle_seconds)), int(idle_seconds))) as app:
         gr.Markdown('# SSFormer polyp segmentation\n'
                     f'Model: **{segmenter.backend} {segmenter.precision}** '
                     f'on {segmenter.device}.')
         with gr.Tab('Segment'):
-            result = gr.State(None)
+            # The result's files are removed when the session ends or
+            # after the idle time (and by SessionFolders.sweep).
+            result = gr.State(
+                None, time_to_live=idle_seconds, delete_callback=discard)
             with gr.Row():
                 images = gr.File(
                     label='Images',
@@ -214,11 +282,13 @@ def build_app(segmenter: PolypSegmenter,
             files = gr.File(label='Downloads', file_count='multiple')
             view = [overlay, heat, mask, caption]
             run.click(
-                run_segmentation, [images, video, threshold],
+                run_segmentation, [images, video, threshold, result],
                 [result, summary, frame, *view, timing, files],
                 api_name='segment')
             frame.change(
-                _view, [result, threshold, frame], view, api_name='show_frame')
+                show_frame, [result, threshold, frame],
+                view,
+                api_name='show_frame')
             threshold.release(
                 rethreshold, [result, threshold, frame],
                 [*view, timing, files],
@@ -227,8 +297,9 @@ def build_app(segmenter: PolypSegmenter,
             root = gr.State(None)
             with gr.Row():
                 folder = gr.Textbox(
-                    value=review_dir or '',
-                    label='Test run folder (tools/test.py --out)')
+                    value='.' if review_dir else '',
+                    label='Test run folder (tools/test.py --out), under the '
+                    'review folder')
                 open_button = gr.Button('Open', variant='primary')
             with gr.Row():
                 test_set = gr.Dropdown(['all'], value='all', label='Test set')
@@ -293,8 +364,9 @@ def _curve_frame(run: review.TestRun):
     ])
 
 
-def _stop_on_ctrl_c() -> None:
-    """Make Ctrl-C (SIGINT) raise KeyboardInterrupt in this process.
+def _stop_on_ctrl_c_or_sigterm() -> None:
+    """Make Ctrl-C (SIGINT) and SIGTERM (a service manager's stop) raise
+    KeyboardInterrupt in this process, so both clean up the same way.
 
     A process started by a parent that ignores SIGINT inherits that, and
     Python then never raises KeyboardInterrupt: the server would outlive
@@ -302,12 +374,38 @@ def _stop_on_ctrl_c() -> None:
     """
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` serves this machine only."""
+    if host == 'localhost':
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_auth(text: Optional[str]) -> Optional[Tuple[str, str]]:
+    """``'USER:PASS'`` as ``(user, password)``; None stays None.
+
+    Raises:
+        ValueError: Without a colon, or with an empty user or password.
+    """
+    if text is None:
+        return None
+    user, colon, password = text.partition(':')
+    if not colon or not user or not password:
+        raise ValueError('authentication must be USER:PASS (both '
+                         'non-empty)')
+    return user, password
 
 
 class WebApp:
-    """The app with its temporary folder: uploads and downloads go there,
-    and :meth:`close` (or leaving the ``with`` block) stops the server and
-    removes it.
+    """The app with its temporary folder: uploads, session folders and
+    downloads go there, and :meth:`close` (or leaving the ``with`` block)
+    stops the server and removes it.
 
     Args:
         segmenter (PolypSegmenter): What segments the uploads.
@@ -315,8 +413,14 @@ class WebApp:
             not reachable from other machines unless asked.
         port (int, optional): Port; None lets Gradio pick a free one from
             7860 up.
-        review_dir (str, optional): A test run folder opened at start.
-        max_video_frames (int): Most frames of a video.
+        review_dir (str, optional): The folder runs are reviewed under
+            (opened at start).
+        budget (segment.Budget): What one request may ask.
+        auth (tuple, optional): ``(user, password)`` the page asks for.
+        concurrency (int): Requests run at once (the model takes them one
+            batch at a time, in arrival order).
+        idle_seconds (float): A session's files are removed after this long
+            unused.
         max_file_size (str): Largest upload.
     """
 
@@ -325,28 +429,40 @@ class WebApp:
                  host: str = '127.0.0.1',
                  port: Optional[int] = None,
                  review_dir: Optional[str] = None,
-                 max_video_frames: int = segment.DEFAULT_MAX_VIDEO_FRAMES,
+                 budget: segment.Budget = segment.Budget(),
+                 auth: Optional[Tuple[str, str]] = None,
+                 concurrency: int = DEFAULT_CONCURRENCY,
+                 idle_seconds: float = DEFAULT_IDLE_SECONDS,
                  max_file_size: str = DEFAULT_MAX_FILE_SIZE):
         self.temp_dir = tempfile.mkdtemp(prefix='ssformer-webapp-')
         # Gradio stores uploads under GRADIO_TEMP_DIR.
         self._previous_temp = os.environ.get('GRADIO_TEMP_DIR')
         os.environ['GRADIO_TEMP_DIR'] = osp.join(self.temp_dir, 'uploads')
         self.host, self.port = host, port
+        self.auth = auth
+        self.concurrency = concurrency
         self.max_file_size = max_file_size
-        self.app = build_app(segmenter, self.temp_dir, review_dir,
-                             max_video_frames)
+        self.app = build_app(segmenter, self.temp_dir, review_dir, budget,
+                             idle_seconds)
         self.url: Optional[str] = None
 
     def start(self, block: bool = False) -> str:
-        """Serve; returns the local URL (``block``: serve until Ctrl-C,
-        then close)."""
-        self.app.queue()
+        """Serve; returns the local URL (``block``: serve until Ctrl-C or
+        SIGTERM, then close)."""
+        if not is_loopback(self.host) and self.auth is None:
+            logger.warning(
+                'serving on %s without authentication: anyone who can reach '
+                'this machine can upload frames and read the runs under the '
+                'review folder (--auth USER:PASS asks for a password)',
+                self.host)
+        self.app.queue(default_concurrency_limit=self.concurrency)
         try:
             self.app.launch(
                 server_name=self.host,
                 server_port=self.port,
                 prevent_thread_lock=True,
-                show_error=True,
+                show_error=False,
+                auth=self.auth,
                 max_file_size=self.max_file_size,
                 quiet=True)
         except BaseException:
@@ -354,7 +470,7 @@ class WebApp:
             raise
         self.url = self.app.local_url
         if block:
-            _stop_on_ctrl_c()
+            _stop_on_ctrl_c_or_sigterm()
             print(
                 f'serving on {self.url} (uploads in {self.temp_dir}, removed '
                 'on exit; Ctrl-C stops)',

@@ -8,6 +8,7 @@ that leaves the run folder, by ``..`` or through a symbolic link: the names
 in the CSV come from a file anyone can edit.
 """
 import csv
+import os
 import os.path as osp
 from typing import Dict, List, Optional
 
@@ -162,13 +163,43 @@ class TestRun:
         path = self.file(run_folder.CURVES_CSV)
         if not osp.isfile(path):
             return {}
-        with open(path, newline='') as f:
-            reader = csv.DictReader(f)
-            columns = {name: [] for name in reader.fieldnames or ()}
-            for row in reader:
-                for name in columns:
-                    columns[name].append(float(row[name]))
+        try:
+            with open(path, newline='') as f:
+                reader = csv.DictReader(f)
+                columns = {name: [] for name in reader.fieldnames or ()}
+                for row in reader:
+                    for name in columns:
+                        columns[name].append(float(row[name]))
+        except (ValueError, TypeError, csv.Error) as error:
+            raise NotATestRun(
+                f'{run_folder.CURVES_CSV}: not a Dice-vs-threshold table '
+                f'({error})') from None
+        if 'threshold' not in columns:
+            raise NotATestRun(
+                f'{run_folder.CURVES_CSV}: not a Dice-vs-threshold table '
+                '(no threshold column)')
         return {name: np.asarray(v) for name, v in columns.items()}
+
+
+def open_under(root: str, folder: str) -> TestRun:
+    """The test run ``folder`` (absolute, or relative to ``root``) if it
+    lies under ``root``; messages name paths relative to ``root`` only, and
+    a folder outside it gets the same message whether it exists or not.
+
+    Raises:
+        NotATestRun: If it is outside ``root`` or not a test run.
+    """
+    real_root = osp.realpath(root)
+    real = osp.realpath(osp.join(real_root, folder or '.'))
+    if osp.commonpath([real, real_root]) != real_root:
+        raise NotATestRun(f'{folder!r}: not a test run folder under the '
+                          'review folder')
+    try:
+        return TestRun(real)
+    except (NotATestRun, OutsideTheRun) as error:
+        shown = str(error).replace(real_root + os.sep,
+                                   '').replace(real_root, '.')
+        raise NotATestRun(shown) from None
 
 
 def error_map(predicted: np.ndarray, truth: np.ndarray) -> np.ndarray:

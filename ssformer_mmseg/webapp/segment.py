@@ -1,18 +1,21 @@
 """What the web app's *Segment* tab computes, without the page: checked
-uploads, segmentation with per-frame timing, the pictures at any threshold
-and the downloads.
+uploads within a budget, segmentation with per-frame timing, the pictures at
+any threshold and the downloads.
 
-Probabilities are kept, so moving the threshold re-draws without running
-the network again: for images as the network's float maps (their masks are
-:meth:`PolypSegmenter.mask`'s, exactly), for videos as 8-bit maps (the
-protocol's own quantisation,
-:func:`~ssformer_mmseg.evaluation.polyp_scores.to_uint8_map`, a quarter of
-the memory; thresholded as ``PolypMetric`` thresholds them, which differs
-from the float rule only within 1/510 of the threshold).
+Nothing of a result is held in memory: each frame and its probability map
+go to the session's folder on disk as they are segmented (frames as
+uploaded, video frames as JPEG; maps as the network's float maps for
+images, whose masks are :meth:`PolypSegmenter.mask`'s exactly, and as 8-bit
+PNGs for videos, the protocol's own quantisation
+:func:`~ssformer_mmseg.evaluation.polyp_scores.to_uint8_map`, thresholded as
+``PolypMetric`` thresholds them). A session keeps one result, replaced by
+the next, so its disk use is one request's budget (:class:`Budget`).
+Moving the threshold re-draws from disk without running the network.
 """
 import contextlib
 import os
 import os.path as osp
+import shutil
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -25,15 +28,37 @@ from ..apis.inputs import VIDEO_SUFFIXES, VideoSource
 from ..apis.postprocess import foreground_mask
 from ..apis.segmenter import PolypSegmenter
 from ..apis.writers import VideoOverlayWriter
-from ..datasets.polyp_files import IMAGE_SUFFIXES, PolypFileError, read_image
+from ..datasets.image_io import read_header, write_image
+from ..datasets.polyp_files import (IMAGE_SUFFIXES, PolypFileError, read_bytes,
+                                    read_image)
 from ..evaluation.polyp_scores import to_uint8_map
 from ..visualization.overlays import draw_overlay
 
-#: Most frames of an uploaded video that are segmented.
-DEFAULT_MAX_VIDEO_FRAMES = 3000
-
 #: Called with (frames done, frames in all) during long jobs.
 Progress = Optional[Callable[[int, int], None]]
+#: Quality of the JPEG copies of video frames (display and overlay only).
+VIDEO_FRAME_QUALITY = 95
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What one request may ask of the server; the page refuses more with a
+    message naming the limit and the option of ``tools/webapp.py`` that
+    sets it. (Each frame's own size is the checked reader's limit,
+    ``--max-pixels``.)
+
+    Attributes:
+        max_files (int): Images in one request (``--max-files``).
+        max_request_pixels (int): Pixels in one request: the images' sizes
+            summed, or a video's frames x its frame size
+            (``--max-request-pixels``). The default takes a 2-minute 720p
+            clip at 25 frames/s (2.8 G).
+        max_video_frames (int): Frames of one video
+            (``--max-video-frames``).
+    """
+    max_files: int = 100
+    max_request_pixels: int = 4 * 1024**3
+    max_video_frames: int = 3000
 
 
 class UploadError(ValueError):
@@ -43,46 +68,104 @@ class UploadError(ValueError):
 
 @dataclass
 class Segmented:
-    """One segmented frame.
+    """One segmented frame, on disk.
 
     Attributes:
         name (str): The upload's file name, or ``<video stem>_<index>``.
-        frame (np.ndarray): (H, W, 3) uint8 BGR frame.
-        prob (np.ndarray): (H, W) probability map: float32 (0-1) or, for
-            video frames, uint8 (0-255).
+        frame_file (str): The frame (BGR image file).
+        prob_file (str): Its probability map: ``.npy`` float32 (0-1) for
+            images, 8-bit ``.png`` (0-255) for video frames.
         seconds (float): Time of its segmentation (network and pre- and
             post-processing; a video's frames share their batch's time).
+        width (int): Frame width.
+        height (int): Frame height.
+        levels (np.ndarray): Pixel count of each of the 256 levels of its
+            8-bit map, for the polyp share at any threshold without reading
+            the map.
     """
     name: str
-    frame: np.ndarray
-    prob: np.ndarray
+    frame_file: str
+    prob_file: str
     seconds: float
+    width: int
+    height: int
+    levels: np.ndarray
+
+    def frame(self) -> np.ndarray:
+        """(H, W, 3) uint8 BGR frame."""
+        return cv2.imread(self.frame_file, cv2.IMREAD_COLOR)
+
+    def prob(self) -> np.ndarray:
+        """The probability map: float32 (0-1), or uint8 (0-255) for video
+        frames."""
+        if self.prob_file.endswith('.npy'):
+            return np.load(self.prob_file)
+        return cv2.imread(self.prob_file, cv2.IMREAD_GRAYSCALE)
 
     def mask(self, threshold: float) -> np.ndarray:
         """{0, 255} mask: probability above ``threshold`` (0-1)."""
-        if self.prob.dtype == np.uint8:
-            return np.where(self.prob > threshold * 255, 255,
-                            0).astype(np.uint8)
-        return foreground_mask(self.prob, threshold)
+        prob = self.prob()
+        if prob.dtype == np.uint8:
+            return np.where(prob > threshold * 255, 255, 0).astype(np.uint8)
+        return foreground_mask(prob, threshold)
 
     def prob_map(self) -> np.ndarray:
         """The probability as an 8-bit map."""
-        return self.prob if self.prob.dtype == np.uint8 else to_uint8_map(
-            self.prob)
+        prob = self.prob()
+        return prob if prob.dtype == np.uint8 else to_uint8_map(prob)
+
+    def polyp_share(self, threshold: float) -> float:
+        """Share of pixels whose 8-bit map is above ``threshold``."""
+        above = self.levels[int(np.floor(threshold * 255)) + 1:].sum()
+        return float(above) / max(int(self.levels.sum()), 1)
 
 
 @dataclass
 class Segmentation:
-    """The frames of one run of the tab, and where they came from.
+    """The frames of one run of the tab, where they came from, and the
+    folder holding them.
 
     Attributes:
+        folder (str): The session folder holding the frames and maps (and
+            the downloads); :meth:`discard` removes it.
         frames (list[Segmented]): In upload (or video) order.
         fps (float, optional): The video's frame rate; None for images.
         backend (str): What ran the network (``'pytorch fp32'``, ...).
     """
+    folder: str
     frames: List[Segmented] = field(default_factory=list)
     fps: Optional[float] = None
     backend: str = ''
+
+    def add(self,
+            name: str,
+            frame: np.ndarray,
+            prob: np.ndarray,
+            seconds: float,
+            frame_file: Optional[str] = None) -> None:
+        """Store one frame (``frame_file``: an existing copy of it) and its
+        map; neither stays in memory."""
+        index = len(self.frames)
+        if frame_file is None:
+            frame_file = osp.join(self.folder, 'frames', f'{index:06d}.jpg')
+            write_image(frame_file, frame)
+        if prob.dtype == np.uint8:
+            prob_file = write_image(
+                osp.join(self.folder, 'probs', f'{index:06d}.png'), prob)
+        else:
+            prob_file = osp.join(self.folder, 'probs', f'{index:06d}.npy')
+            os.makedirs(osp.dirname(prob_file), exist_ok=True)
+            np.save(prob_file, prob)
+        levels = np.bincount(
+            (prob if prob.dtype == np.uint8 else to_uint8_map(prob)).ravel(),
+            minlength=256)
+        self.frames.append(
+            Segmented(name, frame_file, prob_file, seconds, frame.shape[1],
+                      frame.shape[0], levels))
+
+    def discard(self) -> None:
+        """Remove the session folder (frames, maps, downloads)."""
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def read_upload_image(path: str) -> np.ndarray:
@@ -121,57 +204,111 @@ def _backend_name(segmenter: PolypSegmenter) -> str:
     return f'{segmenter.backend} {segmenter.precision}'
 
 
-def segment_images(segmenter: PolypSegmenter,
-                   paths: Sequence[str],
-                   progress: Progress = None) -> Segmentation:
-    """Segment uploaded images one by one, each timed.
+def _over_budget(what: str, limit: int, option: str) -> UploadError:
+    return UploadError(f'{what}, over the limit of {limit:,} per request '
+                       f'(the server\'s {option} sets it)')
 
-    Every file is checked before the first one runs, so one bad file in a
-    selection gives its message and no partial result.
+
+def check_images_budget(paths: Sequence[str], budget: Budget) -> None:
+    """Refuse a request of too many images or pixels, from the files'
+    headers, before any is decoded.
 
     Raises:
-        UploadError: For the first file that cannot be used.
+        UploadError: Naming the limit and the option that sets it.
     """
-    frames = [(osp.basename(p), read_upload_image(p)) for p in paths]
-    result = Segmentation(backend=_backend_name(segmenter))
-    for index, (name, frame) in enumerate(frames):
+    if len(paths) > budget.max_files:
+        raise _over_budget(f'{len(paths)} images', budget.max_files,
+                           '--max-files')
+    pixels = 0
+    for path in paths:
+        _check_suffix(path, IMAGE_SUFFIXES, 'an image')
+        with _named_errors(path):
+            header = read_header(read_bytes(path), path)
+        pixels += header.width * header.height
+    if pixels > budget.max_request_pixels:
+        raise _over_budget(f'{pixels:,} pixels in {len(paths)} images',
+                           budget.max_request_pixels, '--max-request-pixels')
+
+
+def segment_images(segmenter: PolypSegmenter,
+                   paths: Sequence[str],
+                   folder: str,
+                   budget: Budget = Budget(),
+                   progress: Progress = None) -> Segmentation:
+    """Segment uploaded images one by one, each timed, into ``folder``.
+
+    The request's budget is checked from the headers first, then every file
+    is checked before the first one runs, so one bad file in a selection
+    gives its message and no partial result; one frame is in memory at a
+    time.
+
+    Raises:
+        UploadError: For the first file that cannot be used, or a request
+            over ``budget``.
+    """
+    check_images_budget(paths, budget)
+    for path in paths:
+        read_upload_image(path)
+    result = Segmentation(folder, backend=_backend_name(segmenter))
+    names = unique_names(osp.basename(p) for p in paths)
+    for index, (name, path) in enumerate(zip(names, paths)):
+        frame = read_upload_image(path)
         start = time.perf_counter()
         prob = segmenter([frame])[0]
         seconds = time.perf_counter() - start
-        result.frames.append(Segmented(name, frame, prob, seconds))
+        copy = osp.join(folder, 'frames',
+                        f'{index:06d}{osp.splitext(path)[1].lower()}')
+        os.makedirs(osp.dirname(copy), exist_ok=True)
+        shutil.copyfile(path, copy)
+        result.add(name, frame, prob, seconds, frame_file=copy)
         if progress is not None:
-            progress(index + 1, len(frames))
+            progress(index + 1, len(paths))
     return result
+
+
+def unique_names(names: Sequence[str]) -> List[str]:
+    """The names with ``_2``, ``_3``, ... before the suffix of repeated
+    stems, so two uploads named alike keep separate downloads."""
+    seen, unique = {}, []
+    for name in names:
+        stem, suffix = osp.splitext(name)
+        count = seen[stem] = seen.get(stem, 0) + 1
+        unique.append(name if count == 1 else f'{stem}_{count}{suffix}')
+    return unique
 
 
 def segment_video(segmenter: PolypSegmenter,
                   path: str,
-                  max_frames: int = DEFAULT_MAX_VIDEO_FRAMES,
+                  folder: str,
+                  budget: Budget = Budget(),
                   batch_size: int = 1,
                   progress: Progress = None) -> Segmentation:
-    """Segment the frames of an uploaded video.
+    """Segment the frames of an uploaded video into ``folder``, a batch in
+    memory at a time.
 
     Raises:
         UploadError: For a file that is not a video by its suffix, cannot be
             opened or decoded, holds frames of another size, has frames over
-            the size limit or more than ``max_frames`` frames.
+            the pixel limit, or more frames or pixels than ``budget``.
     """
     name = osp.basename(path)
     _check_suffix(path, VIDEO_SUFFIXES, 'a video')
     with _named_errors(path):
         source = VideoSource(path)
+    frame_pixels = source.width * source.height
+    max_frames = min(budget.max_video_frames,
+                     budget.max_request_pixels // frame_pixels)
     with source, _named_errors(path):
-        result = Segmentation(fps=source.fps, backend=_backend_name(segmenter))
+        _check_frames(name, source.frame_count, frame_pixels, budget)
+        result = Segmentation(
+            folder, fps=source.fps, backend=_backend_name(segmenter))
         total = source.frame_count
-        if total > max_frames:
-            raise UploadError(f'{name}: {total} frames, over the limit of '
-                              f'{max_frames}')
         batch: List[tuple] = []
         for frame_name, frame in source.frames():
             batch.append((frame_name, frame))
             if len(result.frames) + len(batch) > max_frames:
-                raise UploadError(f'{name}: more than {max_frames} frames, '
-                                  'over the limit')
+                _check_frames(name, max_frames + 1, frame_pixels, budget,
+                              'more than ')
             if len(batch) == batch_size:
                 _segment_batch(segmenter, batch, result)
                 batch = []
@@ -185,22 +322,35 @@ def segment_video(segmenter: PolypSegmenter,
     return result
 
 
+def _check_frames(name: str,
+                  frames: int,
+                  frame_pixels: int,
+                  budget: Budget,
+                  more: str = '') -> None:
+    if frames > budget.max_video_frames:
+        raise _over_budget(f'{name}: {more}{frames - bool(more)} frames',
+                           budget.max_video_frames, '--max-video-frames')
+    if frames * frame_pixels > budget.max_request_pixels:
+        raise _over_budget(
+            f'{name}: {more}{(frames - bool(more)) * frame_pixels:,} pixels '
+            f'({frames - bool(more)} frames)', budget.max_request_pixels,
+            '--max-request-pixels')
+
+
 def _segment_batch(segmenter: PolypSegmenter, batch: List[tuple],
                    result: Segmentation) -> None:
     start = time.perf_counter()
     probs = segmenter([frame for _, frame in batch])
     seconds = (time.perf_counter() - start) / len(batch)
-    result.frames += [
-        Segmented(name, frame, to_uint8_map(prob), seconds)
-        for (name, frame), prob in zip(batch, probs)
-    ]
+    for (name, frame), prob in zip(batch, probs):
+        result.add(name, frame, to_uint8_map(prob), seconds)
 
 
 def pictures(item: Segmented, threshold: float) -> tuple:
     """Overlay, probability map and mask of one frame, as RGB / grey
     uint8 images for the page."""
     mask = item.mask(threshold)
-    overlay = cv2.cvtColor(draw_overlay(item.frame, mask), cv2.COLOR_BGR2RGB)
+    overlay = cv2.cvtColor(draw_overlay(item.frame(), mask), cv2.COLOR_BGR2RGB)
     heat = cv2.cvtColor(
         cv2.applyColorMap(item.prob_map(), cv2.COLORMAP_INFERNO),
         cv2.COLOR_BGR2RGB)
@@ -212,7 +362,8 @@ def write_masks_zip(result: Segmentation, threshold: float, path: str) -> str:
     with zipfile.ZipFile(path, 'w', zipfile.ZIP_DEFLATED) as archive:
         for item in result.frames:
             ok, png = cv2.imencode('.png', item.mask(threshold))
-            assert ok, 'OpenCV failed to encode a PNG'
+            if not ok:
+                raise OSError(f'{path}: a mask could not be encoded as PNG')
             archive.writestr(osp.splitext(item.name)[0] + '.png', png)
     return path
 
@@ -221,11 +372,13 @@ def write_overlay_video(result: Segmentation,
                         threshold: float,
                         path: str,
                         progress: Progress = None) -> str:
-    """The overlays of a video's frames as an MP4 at the video's rate."""
-    height, width = result.frames[0].frame.shape[:2]
-    with VideoOverlayWriter(path, result.fps, (width, height)) as writer:
+    """The overlays of a video's frames as an MP4 at the video's rate
+    (verified after writing)."""
+    first = result.frames[0]
+    with VideoOverlayWriter(path, result.fps,
+                            (first.width, first.height)) as writer:
         for index, item in enumerate(result.frames):
-            writer.write(draw_overlay(item.frame, item.mask(threshold)))
+            writer.write(draw_overlay(item.frame(), item.mask(threshold)))
             if progress is not None:
                 progress(index + 1, len(result.frames))
     return path
@@ -234,19 +387,21 @@ def write_overlay_video(result: Segmentation,
 def timing_rows(result: Segmentation, threshold: float) -> List[list]:
     """Rows of the page's frame table: name, size, ms, polyp share."""
     return [[
-        item.name, f'{item.frame.shape[1]}x{item.frame.shape[0]}',
+        item.name, f'{item.width}x{item.height}',
         round(item.seconds * 1e3, 1),
-        round(float((item.mask(threshold) > 0).mean()) * 100, 2)
+        round(item.polyp_share(threshold) * 100, 2)
     ] for item in result.frames]
 
 
 def downloads(result: Segmentation,
               threshold: float,
-              out_dir: str,
               progress: Progress = None) -> List[str]:
-    """Write the masks zip (and for a video, the overlay video) into
-    ``out_dir``; returns the files."""
-    os.makedirs(out_dir, exist_ok=True)
+    """Write the masks zip (and for a video, the overlay video) into the
+    result's ``downloads`` folder, replacing the previous ones; returns the
+    files."""
+    out_dir = osp.join(result.folder, 'downloads')
+    shutil.rmtree(out_dir, ignore_errors=True)
+    os.makedirs(out_dir)
     files = [
         write_masks_zip(result, threshold, osp.join(out_dir, 'masks.zip'))
     ]
