@@ -723,6 +723,33 @@ def test_authentication_and_the_exposed_warning(tiny_segmenter, tmp_path,
     assert 'serving on 0.0.0.0 without authentication' in caplog.text
 
 
+@pytest.mark.slow
+def test_four_clients_at_once_all_get_their_answers(served, tmp_path):
+    # The load test: 4 clients x 20 requests, every fifth a 4-frame clip;
+    # every answer is checked, the latencies printed (pytest -s).
+    from ssformer_mmseg.webapp.load import peak_rss, run_load
+    app, _ = served
+    frames = [
+        _write(tmp_path / f'f{i}.png', _frame(30 + i, (60, 80)))
+        for i in range(5)
+    ]
+    clip = _write_video(tmp_path / 'clip.mp4', [_frame(i) for i in range(4)])
+    with peak_rss() as memory:
+        report = run_load(
+            app.url,
+            frames,
+            clip,
+            clients=4,
+            requests=20,
+            clip_frames=4,
+            download_dir=str(tmp_path / 'downloads'))
+    assert report.errors == []
+    counts = {k: p['count'] for k, p in report.percentiles().items()}
+    assert counts == {'frame': 64, 'clip': 16}
+    print(f'\n{report.table()}\nwall {report.wall:.1f} s, peak RSS +'
+          f'{memory.added / 2**20:.0f} MiB')
+
+
 # A real browser --------------------------------------------------------------
 
 

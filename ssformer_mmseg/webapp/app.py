@@ -109,6 +109,9 @@ def build_app(segmenter: PolypSegmenter,
     shared = serving.SharedSegmenter(segmenter)
     sessions = serving.SessionFolders(
         osp.join(work_dir, 'sessions'), idle_seconds)
+    # The review's pictures, kept a few minutes (Gradio copies them).
+    review_views = serving.SessionFolders(
+        osp.join(work_dir, 'review_views'), min(idle_seconds, 300))
 
     def discard(result) -> None:
         if result is not None:
@@ -157,10 +160,10 @@ def build_app(segmenter: PolypSegmenter,
         serving.touch(result.folder)
         index = int(min(max(index or 0, 0), len(result.frames) - 1))
         item = result.frames[index]
-        overlay, heat, mask = segment.pictures(item, threshold)
+        pictures = segment.pictures(item, threshold)
         caption = (f'{item.name}: {item.seconds * 1e3:.1f} ms, '
                    f'{result.backend}')
-        return overlay, heat, mask, caption
+        return (*serving.picture_files(result.folder, pictures), caption)
 
     def _outputs(result, threshold, progress=None):
         files = segment.downloads(
@@ -213,8 +216,11 @@ def build_app(segmenter: PolypSegmenter,
             raise gr.Error(str(error).strip('"')) from None
         scores = ', '.join(f'{c} {row[c]:.4f}'
                            for c in review.TABLE_COLUMNS[2:])
-        return (panels['frame'], panels['ground_truth'], panels['prediction'],
-                panels['errors'], f'**{key}**: {scores}')
+        files = serving.picture_files(review_views.new(), [
+            panels[k]
+            for k in ('frame', 'ground_truth', 'prediction', 'errors')
+        ])
+        return (*files, f'**{key}**: {scores}')
 
     def _check_open(run):
         # The opened TestRun is kept per session: its CSV is read once.

@@ -17,7 +17,11 @@ import time
 import uuid
 from typing import List
 
+import cv2
+import numpy as np
+
 from ..apis.segmenter import PolypSegmenter
+from ..datasets.image_io import write_image
 
 
 class FairLock:
@@ -113,3 +117,32 @@ def touch(folder: str) -> None:
     """Mark a session folder as used now."""
     if osp.isdir(folder):
         os.utime(folder)
+
+
+#: Picture files kept per folder (the rest of a session's views go).
+KEPT_VIEWS = 4
+
+
+def picture_files(folder: str, pictures: List[np.ndarray]) -> List[str]:
+    """Write RGB (or grey) pictures as PNGs in a new ``views/<n>`` folder of
+    ``folder`` (keeping the last :data:`KEPT_VIEWS`); returns their paths.
+
+    The page gets files, not arrays: Gradio writes an array into its cache
+    under a name made from its content, without a temporary name, so two
+    users shown the same picture at once could be served a file being
+    rewritten (seen in the load test as a truncated response). Files are
+    copied into the cache atomically.
+    """
+    views = osp.join(folder, 'views')
+    os.makedirs(views, exist_ok=True)
+    numbers = sorted(int(n) for n in os.listdir(views) if n.isdigit())
+    for old in numbers[:max(len(numbers) - KEPT_VIEWS + 1, 0)]:
+        shutil.rmtree(osp.join(views, str(old)), ignore_errors=True)
+    view = osp.join(views, str(numbers[-1] + 1 if numbers else 0))
+    os.makedirs(view)
+    paths = []
+    for index, picture in enumerate(pictures):
+        bgr = cv2.cvtColor(picture, cv2.COLOR_RGB2BGR) \
+            if picture.ndim == 3 else picture
+        paths.append(write_image(osp.join(view, f'{index}.png'), bgr))
+    return paths
