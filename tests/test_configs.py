@@ -31,6 +31,11 @@ def test_training_configs_keep_the_safety_hooks(name):
         return
     hooks = [hook['type'] for hook in cfg.get('custom_hooks', [])]
     assert set(SAFETY_HOOKS) <= set(hooks), (name, hooks)
+    # save_best through the hook that keeps the previous best until the
+    # new one is written.
+    checkpoint = cfg.get('default_hooks', {}).get('checkpoint', {})
+    if checkpoint.get('save_best'):
+        assert checkpoint['type'] == 'BestCheckpointHook', name
 
 
 @pytest.mark.parametrize('name', ALL_CONFIGS)

@@ -1163,6 +1163,24 @@ def test_out_dir_that_is_a_file_is_left_alone(untrained, tmp_path):
     assert out.read_text() == 'mine'
 
 
+def test_missing_training_split_stops_before_any_work(untrained, tmp_path,
+                                                      monkeypatch):
+    # Calibrating on a folder still checks int8 on held-out training frames:
+    # a training split that is not on disk stops the run before the export
+    # and calibration (minutes on a real model), naming what is missing.
+    cfg = load_config(untrained.config)
+    frames = os.path.join(cfg.data_root, 'kvasir-seg', 'images')
+    cfg.train_dataloader.dataset.data_root = str(tmp_path / 'gone')
+    options = _options(
+        untrained, 'openvino', 'int8', tmp_path / 'out', calib_data=frames)
+    options.config = cfg
+    monkeypatch.setattr(deploy_build._Deployment, 'export',
+                        lambda self: pytest.fail('exported before checking'))
+    with pytest.raises(ValueError, match=str(tmp_path / 'gone')):
+        deploy(options)
+    assert os.listdir(tmp_path) == []
+
+
 @pytest.mark.parametrize('exists', [False, True], ids=['new', 'empty'])
 def test_undeployable_config_writes_nothing(exists, untrained, tmp_path):
     cfg = load_config(untrained.config)

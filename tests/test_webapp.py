@@ -698,7 +698,7 @@ def test_unexpected_errors_show_no_internals(served, tmp_path, monkeypatch,
 def test_authentication_and_the_exposed_warning(tiny_segmenter, tmp_path,
                                                 caplog):
     from ssformer_mmseg.webapp import WebApp
-    from ssformer_mmseg.webapp.app import is_loopback, parse_auth
+    from ssformer_mmseg.webapp.server import is_loopback, parse_auth
     assert parse_auth('ana:s3cret') == ('ana', 's3cret')
     for bad in ('ana', ':x', 'ana:'):
         with pytest.raises(ValueError, match='USER:PASS'):

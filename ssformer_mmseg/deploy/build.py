@@ -171,6 +171,23 @@ class _Deployment:
         self.onnx_file = osp.join(work_dir, 'model.onnx')
         self.calibration: Optional[calib.FrameSet] = None
         self.quantization: Optional[dict] = None
+        self.check_data()
+
+    def check_data(self) -> None:
+        """Build every sample list the run will read (the training split
+        for calibration and the held-out int8 check, the test sets for the
+        accuracy report) before anything expensive runs, so a missing
+        folder or split file stops the run at once, named."""
+        o = self.options
+        if o.precision == 'int8' and (o.calib_data is None
+                                      or o.accuracy_control != 'never'):
+            calib.training_frames(self.cfg, 1, o.seed)
+        if o.calib_data is not None:
+            calib.folder_frames(o.calib_data, 1, o.seed)
+        if o.check_accuracy:
+            eval_cfg = self.cfg if o.eval_config is None else load_config(
+                o.eval_config, o.cfg_options)
+            ground_truth(eval_cfg, o.eval_sets)
 
     def export(self) -> None:
         size = network_input_size(self.cfg)

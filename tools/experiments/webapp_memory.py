@@ -124,13 +124,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     segmenter = PolypSegmenter(
         load_config(args.config, args.cfg_options), args.checkpoint)
     rows = []
-    print(f'{cpu_description()}; process RSS at start '
-          f'{rss_bytes() / 2**20:.0f} MiB', flush=True)
+    print(
+        f'{cpu_description()}; process RSS at start '
+        f'{rss_bytes() / 2**20:.0f} MiB',
+        flush=True)
     scenarios = [
         ('default budget', f'{args.frames} Kvasir-SEG frames',
          dict(images=frames[:args.frames])),
-        ('default budget', f'{clip_frames}-frame 720p clip',
-         dict(video=clip)),
+        ('default budget', f'{clip_frames}-frame 720p clip', dict(video=clip)),
         ('default budget', f'{len(copies)} files', dict(images=copies)),
         ('default budget', 'PNG header claiming 60000x60000',
          dict(images=[bomb])),
@@ -149,9 +150,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                 download_files=osp.join(args.work_dir, 'downloads'))
             outcome, seconds, memory = request(client, **upload)
         rows.append((what, budget_name, outcome, seconds, memory))
-        print(f'{what} ({budget_name}): {outcome}; {seconds:.1f} s; peak RSS '
-              f'+{memory.added / 2**20:.0f} MiB (process '
-              f'{memory.peak / 2**20:.0f} MiB)', flush=True)
+        print(
+            f'{what} ({budget_name}): {outcome}; {seconds:.1f} s; peak RSS '
+            f'+{memory.added / 2**20:.0f} MiB (process '
+            f'{memory.peak / 2**20:.0f} MiB)',
+            flush=True)
     print('\n| request | budget | outcome | s | peak RSS added | process '
           'peak |\n| --- | --- | --- | --- | --- | --- |')
     for what, budget_name, outcome, seconds, memory in rows:

@@ -39,9 +39,10 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=10, log_metric_by_epoch=True),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    # Every 10 epochs, as officially, and the best on the held-out frames.
+    # Every 10 epochs, as officially, and the best on the held-out frames
+    # (our hook keeps the previous best until the new one is written).
     checkpoint=dict(
-        type='CheckpointHook',
+        type='BestCheckpointHook',
         by_epoch=True,
         interval=10,
         max_keep_ckpts=3,
