@@ -34,11 +34,13 @@ _active: List['OutputRecord'] = []
 _active_lock = threading.Lock()
 
 
-def _owner_tag() -> str:
+def owner_tag() -> str:
+    """``<host>-<pid>``: what names a folder of this process, so that a
+    later run can tell whether its owner still runs."""
     return f'{socket.gethostname()}-{os.getpid()}'
 
 
-def _is_dead_owner(name: str, prefix: str) -> bool:
+def is_dead_owner(name: str, prefix: str) -> bool:
     """Whether a ``<prefix>-<host>-<pid>-...`` folder was made on this host
     by a process that no longer runs."""
     host = socket.gethostname()
@@ -105,7 +107,7 @@ class OutputRecord:
         if self._replaced_dir is None:
             self._make_folders(self.folder)
             self._replaced_dir = tempfile.mkdtemp(
-                prefix=f'{_REPLACED}-{_owner_tag()}-', dir=self.folder)
+                prefix=f'{_REPLACED}-{owner_tag()}-', dir=self.folder)
         return self._replaced_dir
 
     def undo(self) -> int:
@@ -158,7 +160,7 @@ def _warn_of_leftovers(folder: str) -> None:
             continue
         for name in os.listdir(root):
             path = osp.join(root, name)
-            if not name.startswith(prefix) or not _is_dead_owner(name, prefix):
+            if not name.startswith(prefix) or not is_dead_owner(name, prefix):
                 continue
             if prefix == staging:
                 shutil.rmtree(path, ignore_errors=True)
@@ -203,8 +205,7 @@ def staged(folder: str) -> Iterator[str]:
     parent = osp.dirname(folder)
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(
-        prefix=f'.{osp.basename(folder)}{_STAGING}-{_owner_tag()}-',
-        dir=parent)
+        prefix=f'.{osp.basename(folder)}{_STAGING}-{owner_tag()}-', dir=parent)
     try:
         yield staging
         with removed_on_error(folder) as record:

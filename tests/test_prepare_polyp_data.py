@@ -739,3 +739,55 @@ def test_command_line(run_tool, tmp_path):
     assert tree(out) == (
         layout('kvasir-seg', ('cju1a', 'cju2b', 'cju3c'), '.jpg')
         | layout('etis-laribpolypdb', (1, 2), '.png'))
+
+
+def test_a_failed_commit_that_cannot_be_undone_keeps_the_old_sets(
+        tmp_path, monkeypatch):
+    out = tmp_path / 'out'
+    kvasir = make_kvasir(tmp_path)
+    prepare(out, kvasir=kvasir)
+    before = {p: (out / p).read_bytes() for p in tree(out)}
+    real_rename = os.rename
+    calls = []
+
+    def rename(source, target):
+        # The old set moves aside, placing the new one fails, and so does
+        # putting the old one back (a disk gone read-only, say).
+        calls.append(source)
+        if len(calls) > 1:
+            raise OSError('Read-only file system')
+        real_rename(source, target)
+
+    monkeypatch.setattr(os, 'rename', rename)
+    with pytest.raises(OSError, match='undoing it failed too') as error:
+        prepare(out, kvasir=kvasir, overwrite=True)
+    monkeypatch.undo()
+    kept = re.search(r'kept in (\S+): move', str(error.value)).group(1)
+    # Nothing deleted: the old set is in the folder the message names.
+    moved = os.listdir(kept)
+    assert len(moved) == 1
+    restored = {
+        p: open(osp.join(kept, moved[0], p[len('kvasir-seg/'):]), 'rb').read()
+        for p in before if p.startswith('kvasir-seg/')
+    }
+    assert restored == {p: before[p] for p in restored}
+
+
+def test_staging_folders_of_killed_runs_are_removed(tmp_path):
+    import socket
+    import subprocess
+    import sys
+    out = tmp_path / 'out'
+    out.mkdir()
+    process = subprocess.Popen([sys.executable, '-c', 'pass'])
+    process.wait()
+    tag = f'{socket.gethostname()}-{process.pid}'
+    dead = out / f'.prepare-{tag}-abc'
+    (dead / 'kvasir-seg').mkdir(parents=True)
+    holding = out / f'.prepare-{tag}-def'
+    (holding / 'replaced' / '0-kvasir-seg').mkdir(parents=True)
+    _, lines = prepare(out, kvasir=make_kvasir(tmp_path))
+    assert not dead.exists()
+    assert holding.exists()
+    assert f'{holding}: left by a killed run' in lines
+    assert sorted(os.listdir(out)) == [holding.name, 'kvasir-seg']

@@ -12,14 +12,18 @@ import shutil
 import tempfile
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from ...partial_outputs import is_dead_owner, owner_tag
 from ..polyp_files import PolypFileError
 from .options import PrepareOptions, option_error
 from .pairing import SetPlan, plan_official, plan_pranet
 from .sources import SETS, SETS_BY_KEY
 from .splits import (PRANET_SPLITS, existing_stems, plan_sequence_split,
                      read_split_dir)
-from .staging import (Report, SetResult, Track, commit, report_nothing,
-                      stage_set, stage_splits, track_nothing)
+from .staging import (CommitUndoError, Report, SetResult, Track, commit,
+                      report_nothing, stage_set, stage_splits, track_nothing)
+
+#: Staging folders in the output folder: ``<prefix>-<host>-<pid>-...``.
+STAGE_PREFIX = '.prepare'
 
 
 class PrepareError(Exception):
@@ -167,9 +171,11 @@ def prepare(options: PrepareOptions,
 
     created = _missing_folders(out)
     os.makedirs(out, exist_ok=True)
-    # Beside the targets, so that moving a finished folder is one rename.
-    stage = tempfile.mkdtemp(prefix='.prepare-', dir=out)
-    committed = False
+    remove_dead_stages(out, report)
+    # Beside the targets, so that moving a finished folder is one rename;
+    # named after this process, so a later run can remove it if it dies.
+    stage = tempfile.mkdtemp(prefix=f'{STAGE_PREFIX}-{owner_tag()}-', dir=out)
+    committed = keep_stage = False
     try:
         results = {
             p.polyp_set.folder:
@@ -182,11 +188,16 @@ def prepare(options: PrepareOptions,
             raise PrepareError(problems)
         trash = osp.join(stage, 'replaced')
         os.makedirs(trash)
-        commit([(osp.join(stage, name), target) for name, target in staged],
-               trash)
+        try:
+            commit([(osp.join(stage, name), target)
+                    for name, target in staged], trash)
+        except CommitUndoError:
+            keep_stage = True  # it holds the sets the commit replaced
+            raise
         committed = True
     finally:
-        shutil.rmtree(stage, ignore_errors=True)
+        if not keep_stage:
+            shutil.rmtree(stage, ignore_errors=True)
         if not committed:
             for folder in created:
                 if osp.isdir(folder) and not os.listdir(folder):
@@ -194,6 +205,22 @@ def prepare(options: PrepareOptions,
     if sequence_note:
         report(sequence_note)
     return [results[s.folder] for s in SETS if s.folder in results]
+
+
+def remove_dead_stages(out: str, report: Report = report_nothing) -> None:
+    """Remove the staging folders that killed runs left in ``out``; one
+    that holds replaced sets (killed while committing) is kept and named."""
+    for name in sorted(os.listdir(out)):
+        folder = osp.join(out, name)
+        if not (name.startswith(STAGE_PREFIX + '-')
+                and is_dead_owner(name, STAGE_PREFIX)):
+            continue
+        replaced = osp.join(folder, 'replaced')
+        if osp.isdir(replaced) and os.listdir(replaced):
+            report(f'{folder}: left by a killed run, holds sets it had '
+                   'replaced (kept; move them back by hand)')
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def summary_table(results: Sequence[SetResult]) -> str:

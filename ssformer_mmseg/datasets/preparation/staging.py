@@ -159,6 +159,11 @@ def stage_splits(stage: str, split_lists: Dict[str, Dict[str, List[str]]],
                 f'{len(lists[prefix + "test"])}')
 
 
+class CommitUndoError(OSError):
+    """A failed :func:`commit` that could not be undone; the message names
+    the folder keeping the replaced sets, which must not be removed."""
+
+
 def commit(staged: List[Tuple[str, str]], trash: str) -> None:
     """Move staged folders into place; undo every move if one fails.
 
@@ -166,6 +171,9 @@ def commit(staged: List[Tuple[str, str]], trash: str) -> None:
         staged (list): (staged folder, target) pairs.
         trash (str): Where replaced targets are moved (on the targets'
             file system, so that every move is one rename).
+
+    Raises:
+        CommitUndoError: If a move failed and undoing failed as well.
     """
     done: List[Tuple[str, str]] = []
     try:
@@ -177,7 +185,14 @@ def commit(staged: List[Tuple[str, str]], trash: str) -> None:
                 done.append((target, old))
             os.rename(source, target)
             done.append((source, target))
-    except OSError:
-        for before, after in reversed(done):
-            os.rename(after, before)
+    except OSError as error:
+        try:
+            for before, after in reversed(done):
+                os.rename(after, before)
+        except OSError as undo_error:
+            raise CommitUndoError(
+                f'moving the prepared sets into place failed ({error}) and '
+                f'undoing it failed too ({undo_error}); the sets it had '
+                f'replaced are kept in {trash}: move them back by hand'
+            ) from error
         raise
