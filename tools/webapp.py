@@ -23,8 +23,7 @@ from ssformer_mmseg.cli import (add_cfg_options_argument, add_model_arguments,
                                 build_segmenter, check_model_arguments)
 from ssformer_mmseg.deploy.artifact import is_deployed_folder
 from ssformer_mmseg.webapp import segment
-from ssformer_mmseg.webapp.app import (DEFAULT_CONCURRENCY,
-                                       DEFAULT_IDLE_SECONDS)
+from ssformer_mmseg.webapp.app import DEFAULT_CONCURRENCY, DEFAULT_IDLE_SECONDS
 from ssformer_mmseg.webapp.server import parse_auth
 
 #: Environment variable read for --auth.
