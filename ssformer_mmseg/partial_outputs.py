@@ -69,6 +69,7 @@ class OutputRecord:
     def __init__(self, folder: str):
         self.folder = osp.abspath(folder)
         self.written: List[str] = []
+        self._claimed = set()
         self.created_folders: List[str] = []
         self.replaced: Dict[str, str] = {}
         self._replaced_dir = None
@@ -83,7 +84,7 @@ class OutputRecord:
         to be restored if the run fails. Returns ``path``."""
         target = osp.abspath(path)
         with self._lock:
-            if target in self.written:
+            if target in self._claimed:
                 return path
             self._make_folders(osp.dirname(target))
             if osp.lexists(target) and not osp.isdir(target):
@@ -92,6 +93,7 @@ class OutputRecord:
                 os.replace(target, aside)
                 self.replaced[target] = aside
             self.written.append(target)
+            self._claimed.add(target)
         return path
 
     def _make_folders(self, folder: str) -> None:
