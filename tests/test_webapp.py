@@ -605,6 +605,26 @@ def test_uploads_with_one_stem_keep_separate_masks(tiny_segmenter, tmp_path):
         assert archive.namelist() == ['f.png', 'f_2.png', 'f_3.png']
 
 
+def test_a_session_keeps_its_newest_result_only(tiny_segmenter, tmp_path):
+    from ssformer_mmseg.webapp import WebApp
+    with WebApp(tiny_segmenter, port=_free_port()) as app:
+        app.start()
+        client = _client(app.url, tmp_path / 'downloads')
+        sessions = osp.join(app.temp_dir, 'sessions')
+        _segment(client, [_write(tmp_path / 'a.png', _frame(1))])
+        first = os.listdir(sessions)
+        assert len(first) == 1
+        # A refused request leaves the result there, still on view.
+        (tmp_path / 'b.txt').write_text('not a frame')
+        with pytest.raises(Exception, match='not an image'):
+            _segment(client, [tmp_path / 'b.txt'])
+        assert os.listdir(sessions) == first
+        assert 'a.png' in client.predict(0.5, 0, api_name='/show_frame')[3]
+        _segment(client, [_write(tmp_path / 'c.png', _frame(3))])
+        second = os.listdir(sessions)
+        assert len(second) == 1 and second != first
+
+
 def test_idle_session_folders_are_swept(tmp_path):
     from ssformer_mmseg.webapp.serving import SessionFolders
     sessions = SessionFolders(str(tmp_path / 'sessions'), idle_seconds=60)

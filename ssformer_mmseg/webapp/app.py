@@ -119,7 +119,6 @@ def build_app(segmenter: PolypSegmenter,
             raise gr.Error('Upload one or more images, or a video.')
         if images and video:
             raise gr.Error('Upload images or a video, not both at once.')
-        discard(previous)  # a session keeps one result
         folder = sessions.new()
         try:
             report = _progress_callback(progress, 'segmenting')
@@ -132,6 +131,7 @@ def build_app(segmenter: PolypSegmenter,
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
+        discard(previous)  # a session keeps one result: the newest
         return (result, _summary(result),
                 gr.Slider(
                     minimum=0,
