@@ -598,6 +598,13 @@ BAD_INPUTS = {
     'corrupt tiff': (lambda k, c: _corrupt_tiff(f'{c}/Original/2.tif'),
                      'Original/2.tif', 'cannot be decoded by OpenCV or '
                      'Pillow'),
+    # Refused from its header (the tool used to crash in OpenCV on the
+    # 254-byte PNG claiming 60000x60000 that the reader tests use).
+    'image over the pixel limit':
+    (lambda k, c: write(f'{k}/images/cju1a.jpg',
+                        np.zeros(
+                            (4000, 5000, 3), np.uint8)), 'images/cju1a.jpg',
+     r'image is 5000x4000 \(20,000,000 pixels\), over the limit'),
     'grayscale image': (lambda k, c: write(f'{k}/images/cju1a.jpg',
                                            frame()[..., 0]),
                         'images/cju1a.jpg', 'grayscale image'),
