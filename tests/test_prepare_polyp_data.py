@@ -604,7 +604,7 @@ BAD_INPUTS = {
     (lambda k, c: write(f'{k}/images/cju1a.jpg',
                         np.zeros(
                             (4000, 5000, 3), np.uint8)), 'images/cju1a.jpg',
-     r'image is 5000x4000 \(20,000,000 pixels\), over the limit'),
+     'image is 5000x4000 (20,000,000 pixels), over the limit'),
     'grayscale image': (lambda k, c: write(f'{k}/images/cju1a.jpg',
                                            frame()[..., 0]),
                         'images/cju1a.jpg', 'grayscale image'),
