@@ -666,14 +666,11 @@ def test_the_model_serves_requests_in_arrival_order(tiny_segmenter):
     runs[0].start()
     time.sleep(0.12)  # the video holds the model, batch after batch
     runs.append(threading.Thread(target=single_frame))
-    start = time.perf_counter()
     runs[1].start()
-    runs[1].join()
-    waited = time.perf_counter() - start
-    runs[0].join()
+    for run in runs:
+        run.join()
     # The frame ran between two of the video's batches, not after it.
     assert finished == ['frame', 'video']
-    assert waited < 0.5
 
 
 def test_review_opens_only_runs_under_the_review_folder(test_run, tmp_path):
