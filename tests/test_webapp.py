@@ -637,40 +637,41 @@ def test_idle_session_folders_are_swept(tmp_path):
     assert osp.isdir(new) and not osp.exists(old)
 
 
-def test_the_model_serves_requests_in_arrival_order(tiny_segmenter):
+def test_the_model_serves_requests_in_arrival_order():
     import threading
     import time
 
     from ssformer_mmseg.webapp.serving import SharedSegmenter
 
-    class Slow:
-        backend, precision = 'slow', 'fp32'
+    calls = []
+
+    class Model:
+        """Holds the video's second batch until the single frame waits."""
 
         def __call__(self, frames):
-            time.sleep(0.05)
-            return [np.zeros(f.shape[:2], np.float32) for f in frames]
+            calls.append(frames[0])
+            if calls == ['v', 'v']:
+                while not shared.lock._waiting:
+                    time.sleep(0.001)
+            return frames
 
-    shared = SharedSegmenter(Slow())
-    finished = []
+    shared = SharedSegmenter(Model())
 
-    def video():
-        for _ in range(20):  # a 20-batch video
-            shared([_frame(0)])
-        finished.append('video')
-
-    def single_frame():
-        shared([_frame(1)])
-        finished.append('frame')
+    def video():  # back to the model at once after each batch
+        for _ in range(5):
+            shared(['v'])
 
     runs = [threading.Thread(target=video)]
     runs[0].start()
-    time.sleep(0.12)  # the video holds the model, batch after batch
-    runs.append(threading.Thread(target=single_frame))
+    while len(calls) < 2:
+        time.sleep(0.001)
+    runs.append(threading.Thread(target=shared, args=(['f'], )))
     runs[1].start()
     for run in runs:
         run.join()
-    # The frame ran between two of the video's batches, not after it.
-    assert finished == ['frame', 'video']
+    # The frame ran right after the batch it waited for, not after the
+    # video (a plain lock lets the thread that releases it take it back).
+    assert calls == ['v', 'v', 'f', 'v', 'v', 'v']
 
 
 def test_review_opens_only_runs_under_the_review_folder(test_run, tmp_path):
