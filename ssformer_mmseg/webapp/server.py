@@ -3,13 +3,13 @@
 clean up alike); authentication, and the warning when the page is exposed
 beyond this machine without it."""
 import ipaddress
-import logging
 import os
 import os.path as osp
 import shutil
 import signal
 import tempfile
 import threading
+import warnings
 from typing import Optional, Tuple
 
 from ..apis.segmenter import PolypSegmenter
@@ -18,7 +18,10 @@ from .app import DEFAULT_CONCURRENCY, DEFAULT_IDLE_SECONDS, build_app
 
 #: Largest upload Gradio accepts (it refuses bigger ones itself).
 DEFAULT_MAX_FILE_SIZE = '500mb'
-logger = logging.getLogger(__name__)
+
+
+class ExposedWithoutAuthWarning(UserWarning):
+    """The page serves beyond this machine and asks for no login."""
 
 
 def _stop_on_ctrl_c_or_sigterm() -> None:
@@ -107,11 +110,15 @@ class WebApp:
         """Serve; returns the local URL (``block``: serve until Ctrl-C or
         SIGTERM, then close)."""
         if not is_loopback(self.host) and self.auth is None:
-            logger.warning(
-                'serving on %s without authentication: anyone who can reach '
-                'this machine can upload frames and read the runs under the '
-                'review folder (--auth USER:PASS asks for a password)',
-                self.host)
+            # A warning, not a log record: logging may be configured to
+            # hide warnings, and this one is for whoever starts the server.
+            warnings.warn(
+                f'serving on {self.host} without authentication: anyone who '
+                'can reach this machine can upload frames and read the runs '
+                'under the review folder (--auth USER:PASS asks for a '
+                'password)',
+                ExposedWithoutAuthWarning,
+                stacklevel=2)
         self.app.queue(default_concurrency_limit=self.concurrency)
         try:
             self.app.launch(
