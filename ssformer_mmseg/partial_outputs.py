@@ -177,6 +177,14 @@ def removed_on_error(folder: str) -> Iterator[OutputRecord]:
     module doc); the exception propagates, with a note of how many files
     were removed."""
     _warn_of_leftovers(folder)
+    with _recorded(folder) as record:
+        yield record
+
+
+@contextlib.contextmanager
+def _recorded(folder: str) -> Iterator[OutputRecord]:
+    """:func:`removed_on_error` without the scan for leftovers (which
+    :func:`staged` has done already)."""
     record = OutputRecord(folder)
     with _active_lock:
         _active.append(record)
@@ -210,7 +218,7 @@ def staged(folder: str) -> Iterator[str]:
         prefix=f'.{osp.basename(folder)}{_STAGING}-{owner_tag()}-', dir=parent)
     try:
         yield staging
-        with removed_on_error(folder) as record:
+        with _recorded(folder) as record:
             for root, _, names in os.walk(staging):
                 for name in names:
                     source = osp.join(root, name)

@@ -39,7 +39,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ..messages import listing
 from .file_errors import PolypFileError
-from .image_io import check_header
+from .image_io import PNG_SIGNATURE, check_header
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.tif', '.tiff', '.bmp')
 MASK_THRESHOLD = 127
@@ -48,7 +48,6 @@ MASK_THRESHOLD = 127
 # noise in Kvasir-SEG stays within 8 of 0/255; soft edges are thin.
 MAX_GREY_SHARE = 0.05
 JPEG_SIGNATURE = b'\xff\xd8\xff'
-PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 _JPEG_END = b'\xff\xd9'
 _PNG_END = b'IEND\xaeB`\x82'
 # What operating systems and file managers drop into folders; never data.

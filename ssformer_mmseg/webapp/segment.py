@@ -36,8 +36,6 @@ from ..visualization.overlays import draw_overlay
 
 #: Called with (frames done, frames in all) during long jobs.
 Progress = Optional[Callable[[int, int], None]]
-#: Quality of the JPEG copies of video frames (display and overlay only).
-VIDEO_FRAME_QUALITY = 95
 
 
 @dataclass(frozen=True)
@@ -64,6 +62,19 @@ class Budget:
 class UploadError(ValueError):
     """An upload the app cannot segment; the message says why, naming the
     file."""
+
+
+def threshold_map(prob: np.ndarray, threshold: float) -> np.ndarray:
+    """{0, 255} mask of a float (0-1) or 8-bit (0-255) probability map:
+    above ``threshold`` (0-1)."""
+    if prob.dtype == np.uint8:
+        return np.where(prob > threshold * 255, 255, 0).astype(np.uint8)
+    return foreground_mask(prob, threshold)
+
+
+def as_uint8_map(prob: np.ndarray) -> np.ndarray:
+    """A float or 8-bit probability map as an 8-bit map."""
+    return prob if prob.dtype == np.uint8 else to_uint8_map(prob)
 
 
 @dataclass
@@ -104,15 +115,11 @@ class Segmented:
 
     def mask(self, threshold: float) -> np.ndarray:
         """{0, 255} mask: probability above ``threshold`` (0-1)."""
-        prob = self.prob()
-        if prob.dtype == np.uint8:
-            return np.where(prob > threshold * 255, 255, 0).astype(np.uint8)
-        return foreground_mask(prob, threshold)
+        return threshold_map(self.prob(), threshold)
 
     def prob_map(self) -> np.ndarray:
         """The probability as an 8-bit map."""
-        prob = self.prob()
-        return prob if prob.dtype == np.uint8 else to_uint8_map(prob)
+        return as_uint8_map(self.prob())
 
     def polyp_share(self, threshold: float) -> float:
         """Share of pixels whose 8-bit map is above ``threshold``."""
@@ -146,7 +153,7 @@ class Segmentation:
         """Store one frame (``frame_file``: an existing copy of it) and its
         map; neither stays in memory."""
         index = len(self.frames)
-        if frame_file is None:
+        if frame_file is None:  # JPEG at OpenCV's default quality, 95
             frame_file = osp.join(self.folder, 'frames', f'{index:06d}.jpg')
             write_image(frame_file, frame)
         if prob.dtype == np.uint8:
@@ -156,9 +163,7 @@ class Segmentation:
             prob_file = osp.join(self.folder, 'probs', f'{index:06d}.npy')
             os.makedirs(osp.dirname(prob_file), exist_ok=True)
             np.save(prob_file, prob)
-        levels = np.bincount(
-            (prob if prob.dtype == np.uint8 else to_uint8_map(prob)).ravel(),
-            minlength=256)
+        levels = np.bincount(as_uint8_map(prob).ravel(), minlength=256)
         self.frames.append(
             Segmented(name, frame_file, prob_file, seconds, frame.shape[1],
                       frame.shape[0], levels))
@@ -349,10 +354,11 @@ def _segment_batch(segmenter: PolypSegmenter, batch: List[tuple],
 def pictures(item: Segmented, threshold: float) -> tuple:
     """Overlay, probability map and mask of one frame, as RGB / grey
     uint8 images for the page."""
-    mask = item.mask(threshold)
+    prob = item.prob()  # read once for all three
+    mask = threshold_map(prob, threshold)
     overlay = cv2.cvtColor(draw_overlay(item.frame(), mask), cv2.COLOR_BGR2RGB)
     heat = cv2.cvtColor(
-        cv2.applyColorMap(item.prob_map(), cv2.COLORMAP_INFERNO),
+        cv2.applyColorMap(as_uint8_map(prob), cv2.COLORMAP_INFERNO),
         cv2.COLOR_BGR2RGB)
     return overlay, heat, mask
 
