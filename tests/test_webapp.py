@@ -132,7 +132,7 @@ def test_video_is_segmented_frame_by_frame(tiny_segmenter, tmp_path):
         assert np.abs(item.frame().astype(int) - image).mean() < 20
     # Nothing of the result is in memory: the session folder holds it.
     assert sorted(os.listdir(tmp_path / 'session')) == ['frames', 'probs']
-    files = segment.downloads(result, 0.5)
+    files = segment.downloads(result, 0.5, str(tmp_path / 'downloads'))
     assert [osp.basename(f) for f in files] == ['masks.zip', 'overlay.mp4']
     capture = cv2.VideoCapture(files[1])
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 5
@@ -601,7 +601,7 @@ def test_uploads_with_one_stem_keep_separate_masks(tiny_segmenter, tmp_path):
     ]
     result = segment.segment_images(tiny_segmenter, paths,
                                     str(tmp_path / 'session'))
-    zipped = segment.downloads(result, 0.5)[0]
+    zipped = segment.downloads(result, 0.5, str(tmp_path / 'downloads'))[0]
     with zipfile.ZipFile(zipped) as archive:
         assert archive.namelist() == ['f.png', 'f_2.png', 'f_3.png']
 
@@ -636,6 +636,41 @@ def test_idle_session_folders_are_swept(tmp_path):
         os.utime(path, (long_ago, long_ago))
     assert sessions.sweep() == [old]
     assert osp.isdir(new) and not osp.exists(old)
+
+
+def test_a_sweep_meets_folders_removed_meanwhile(tmp_path, monkeypatch):
+    # Another request's sweep, or a session replacing its result, may remove
+    # a folder between the listing and its stat (seen in the load test as an
+    # internal error of an unrelated request).
+    from ssformer_mmseg.webapp import serving
+    sessions = serving.SessionFolders(str(tmp_path / 'sessions'), 60)
+    kept = sessions.new()
+    listdir = os.listdir
+    monkeypatch.setattr(serving.os, 'listdir',
+                        lambda path: [*listdir(path), 'removed-meanwhile'])
+    assert sessions.sweep() == []
+    assert osp.isdir(kept)
+
+
+def test_requests_at_once_get_their_own_numbered_folders(
+        tmp_path, monkeypatch):
+    # Two views (or downloads) of one session at once, e.g. the frame slider
+    # moved while the threshold is redrawn: the request that lists second
+    # must not take the number the first just made.
+    from ssformer_mmseg.webapp import serving
+    parent = str(tmp_path / 'views')
+    made = [serving.numbered_folder(parent) for _ in range(6)]
+    assert [osp.basename(f) for f in made] == ['0', '1', '2', '3', '4', '5']
+    # The newest KEPT_FOLDERS stay (the one just made included).
+    assert sorted(os.listdir(parent)) == ['2', '3', '4', '5']
+    listdir = os.listdir
+    monkeypatch.setattr(serving.os, 'listdir',
+                        lambda path: [n for n in listdir(path) if n != '5'])
+    assert osp.basename(serving.numbered_folder(parent)) == '6'
+    picture = np.zeros((4, 4, 3), np.uint8)
+    paths = serving.picture_files(str(tmp_path), [picture, picture[..., 0]])
+    assert [osp.basename(p) for p in paths] == ['0.png', '1.png']
+    assert cv2.imread(paths[1], cv2.IMREAD_UNCHANGED).ndim == 2
 
 
 def test_the_model_serves_requests_in_arrival_order():

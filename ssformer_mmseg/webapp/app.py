@@ -160,6 +160,7 @@ def build_app(segmenter: PolypSegmenter,
     def _outputs(result, threshold, progress=None):
         files = segment.downloads(
             result, threshold,
+            serving.numbered_folder(osp.join(result.folder, 'downloads')),
             None if progress is None else _progress_callback(
                 progress, 'writing the overlay video'))
         return segment.timing_rows(result, threshold), files

@@ -401,13 +401,11 @@ def timing_rows(result: Segmentation, threshold: float) -> List[list]:
 
 def downloads(result: Segmentation,
               threshold: float,
+              out_dir: str,
               progress: Progress = None) -> List[str]:
-    """Write the masks zip (and for a video, the overlay video) into the
-    result's ``downloads`` folder, replacing the previous ones; returns the
-    files."""
-    out_dir = osp.join(result.folder, 'downloads')
-    shutil.rmtree(out_dir, ignore_errors=True)
-    os.makedirs(out_dir)
+    """Write the masks zip (and for a video, the overlay video) into
+    ``out_dir``; returns the files."""
+    os.makedirs(out_dir, exist_ok=True)
     files = [
         write_masks_zip(result, threshold, osp.join(out_dir, 'masks.zip'))
     ]

@@ -15,7 +15,7 @@ import shutil
 import threading
 import time
 import uuid
-from typing import List
+from typing import List, Optional
 
 import cv2
 import numpy as np
@@ -95,15 +95,22 @@ class SessionFolders:
         now = time.time()
         for name in os.listdir(self.root):
             folder = osp.join(self.root, name)
-            if now - _last_use(folder) > self.idle_seconds:
+            last_use = _last_use(folder)
+            # None: removed meanwhile (its session replaced its result, or
+            # a sweep of another request got there first).
+            if last_use is not None and now - last_use > self.idle_seconds:
                 shutil.rmtree(folder, ignore_errors=True)
                 removed.append(folder)
         return removed
 
 
-def _last_use(folder: str) -> float:
-    """The newest modification time in ``folder`` (itself included)."""
-    newest = os.stat(folder).st_mtime
+def _last_use(folder: str) -> Optional[float]:
+    """The newest modification time in ``folder`` (itself included), or
+    None if ``folder`` is gone."""
+    try:
+        newest = os.stat(folder).st_mtime
+    except FileNotFoundError:
+        return None
     for root, dirs, files in os.walk(folder):
         for name in dirs + files:
             try:
@@ -119,13 +126,37 @@ def touch(folder: str) -> None:
         os.utime(folder)
 
 
-#: Picture files kept per folder (the rest of a session's views go).
-KEPT_VIEWS = 4
+#: Numbered folders (views, downloads) kept per session folder: a page
+#: copies its files at once, older ones are only a client's late download.
+KEPT_FOLDERS = 4
+
+
+def numbered_folder(parent: str) -> str:
+    """A new folder ``parent/<n>`` (one past the newest), removing all but
+    the newest :data:`KEPT_FOLDERS` - 1 before it.
+
+    Each view and each set of downloads gets its own folder rather than
+    rewriting the last one: two requests of one session may run at once
+    (the frame slider moved while the threshold is redrawn), and Gradio
+    copies a file after the handler returns.
+    """
+    os.makedirs(parent, exist_ok=True)
+    numbers = sorted(int(n) for n in os.listdir(parent) if n.isdigit())
+    for old in numbers[:max(len(numbers) - KEPT_FOLDERS + 1, 0)]:
+        shutil.rmtree(osp.join(parent, str(old)), ignore_errors=True)
+    number = numbers[-1] + 1 if numbers else 0
+    while True:  # a request at once with this one may take a number first
+        folder = osp.join(parent, str(number))
+        try:
+            os.makedirs(folder)
+            return folder
+        except FileExistsError:
+            number += 1
 
 
 def picture_files(folder: str, pictures: List[np.ndarray]) -> List[str]:
-    """Write RGB (or grey) pictures as PNGs in a new ``views/<n>`` folder of
-    ``folder`` (keeping the last :data:`KEPT_VIEWS`); returns their paths.
+    """Write RGB (or grey) pictures as PNGs in a new numbered folder of
+    ``folder/views`` (see :func:`numbered_folder`); returns their paths.
 
     The page gets files, not arrays: Gradio writes an array into its cache
     under a name made from its content, without a temporary name, so two
@@ -133,13 +164,7 @@ def picture_files(folder: str, pictures: List[np.ndarray]) -> List[str]:
     rewritten (seen in the load test as a truncated response). Files are
     copied into the cache atomically.
     """
-    views = osp.join(folder, 'views')
-    os.makedirs(views, exist_ok=True)
-    numbers = sorted(int(n) for n in os.listdir(views) if n.isdigit())
-    for old in numbers[:max(len(numbers) - KEPT_VIEWS + 1, 0)]:
-        shutil.rmtree(osp.join(views, str(old)), ignore_errors=True)
-    view = osp.join(views, str(numbers[-1] + 1 if numbers else 0))
-    os.makedirs(view)
+    view = numbered_folder(osp.join(folder, 'views'))
     paths = []
     for index, picture in enumerate(pictures):
         bgr = cv2.cvtColor(picture, cv2.COLOR_RGB2BGR) \
