@@ -9,12 +9,18 @@ LINT_PATHS := ssformer_mmseg tools tests configs setup.py _ssformer_mmseg_startu
 .PHONY: install demo test lint-deps lint format
 
 # torch==2.13.0 only when no torch is installed: a bare `pip install torch`
-# would pull the multi-GB CUDA build. mmcv-lite only when no mmcv is installed,
-# so a full (compiled) mmcv is never shadowed.
+# would pull the multi-GB CUDA build. The OpenMMLab stack only where none is
+# importable, so an installed one (upstream or the onedl forks, full mmcv
+# with compiled ops) is never replaced: mmseg and mmengine from upstream
+# ([upstream]), mmcv as mmcv-lite ([lite]).
+HAS_MODULES = $(PYTHON) -c "import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in sys.argv[1:]))"
 install:
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PIP) install "torch==2.13.0"
-	@$(PYTHON) -c "import mmcv" 2>/dev/null || $(PIP) install "mmcv-lite>=2.1.0,<2.2.0"
-	$(PIP) install --quiet -e ".[tests]"
+	@extras=tests; \
+	$(HAS_MODULES) mmseg mmengine || extras="$$extras,upstream"; \
+	$(HAS_MODULES) mmcv || extras="$$extras,lite"; \
+	echo "pip install -e \".[$$extras]\""; \
+	$(PIP) install --quiet -e ".[$$extras]"
 
 demo: install
 	$(PYTHON) tools/demo.py --out-dir $(DEMO_DIR)

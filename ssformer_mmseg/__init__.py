@@ -5,8 +5,9 @@ Importing this package applies the stack workarounds of
 registries, so configs only need ``custom_imports =
 dict(imports=['ssformer_mmseg'], allow_failed_imports=False)``.
 """
-from . import compat
+from . import compat, stack
 
+stack.check()  # a missing or doubly installed mmseg / mmengine / mmcv
 compat.apply()
 
 # After compat.apply(): mmseg's models need its fixes (E402 is allowed for
@@ -15,8 +16,8 @@ from . import datasets  # noqa: F401  (registers datasets, transforms)
 from . import engine  # noqa: F401  (registers hooks)
 from .evaluation import PolypMetric
 from .models import BinaryDiceLoss, NVMixVisionTransformer, PLDHead
+from .version import __version__
 
-__version__ = '0.1.0'
 __all__ = [
     'NVMixVisionTransformer', 'PLDHead', 'BinaryDiceLoss', 'PolypMetric',
     '__version__'

@@ -16,6 +16,32 @@ from .datasets.image_io import (DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV,
                                 set_max_pixels)
 from .engine.distributed import use_cpu_ddp_wrapper
 from .optimize import PRECISIONS
+from .packaged import ConfigNotFoundError, find_config
+
+
+def config_argument(value: str) -> str:
+    """argparse ``type`` of a config argument: a path, or a packaged config
+    by name (:func:`~ssformer_mmseg.packaged.find_config`)."""
+    try:
+        return find_config(value)
+    except ConfigNotFoundError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def add_config_argument(parser: argparse.ArgumentParser,
+                        help: str = 'config file',
+                        name: str = 'config',
+                        **kwargs) -> None:
+    """A tool's config argument (positional ``config`` unless ``name`` says
+    otherwise): a file, or a packaged config by name
+    (``ssformer_s_kvasir``; ``ssformer-mmseg configs`` lists them).
+    ``kwargs`` go to ``add_argument``."""
+    parser.add_argument(
+        name,
+        type=config_argument,
+        help=f'{help}: a path, or a packaged config by name (see '
+        '"ssformer-mmseg configs")',
+        **kwargs)
 
 
 def add_cfg_options_argument(parser: argparse.ArgumentParser) -> None:

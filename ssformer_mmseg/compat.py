@@ -33,10 +33,14 @@ models are imported. Each fix does nothing where the stack does not need it.
    a checkpoint's pickle could run code: :func:`load_weights_only_by_default`
    gives ``torch.load`` the default of torch 2.6 there (an explicit
    ``weights_only=False`` still works, as on newer torch).
-3. **setuptools >= 82 has no ``pkg_resources``.** mmengine needs it to
-   resolve ``mmseg::`` base configs. Our own configs do not inherit from
-   mmseg's, but user configs may: :func:`patch_package_lookup` gives mmengine
-   ``importlib``-based replacements when ``pkg_resources`` is missing.
+3. **mmengine resolves ``package::`` base configs through distribution
+   names and ``pkg_resources``.** setuptools >= 82 has no ``pkg_resources``,
+   and the maintained forks install ``mmseg`` as ``onedl-mmsegmentation``.
+   Our own configs do not inherit from mmseg's, but user configs may:
+   :func:`patch_package_lookup` gives mmengine ``importlib``-based
+   look-ups of the module that imports, and registers our package, so a
+   user config can start from ours with
+   ``_base_ = ['ssformer_mmseg::ssformer_s_kvasir.py']``.
 4. **mmengine's PyTorch launcher assumes CUDA.** It calls
    ``torch.cuda.set_device`` before creating the process group, which fails
    on CPU-only PyTorch, and configs default to the GPU-only NCCL backend.
@@ -44,6 +48,11 @@ models are imported. Each fix does nothing where the stack does not need it.
    uses gloo instead of NCCL. (What a CPU run also needs at run time, a DDP
    wrapper config without device ids and a clean process-group shutdown,
    is in :mod:`ssformer_mmseg.engine.distributed`, applied by our tools.)
+5. **onedl-mmengine retries a refused checkpoint with ``weights_only=False``**
+   (0.10.12, on torch >= 2.6), so a hostile checkpoint's pickle runs, and
+   its allow-list context drops ours. :func:`refuse_unsafe_checkpoint_fallback`
+   loads with ``weights_only`` only, as upstream does; nothing changes on
+   upstream mmengine, which has no such loader.
 """
 import functools
 import importlib.machinery
@@ -250,19 +259,35 @@ def load_weights_only_by_default(torch_module: Any = torch) -> bool:
     return True
 
 
+#: Our package in ``_base_ = ['ssformer_mmseg::ssformer_s_kvasir.py']``.
+CONFIG_PACKAGE = 'ssformer_mmseg'
+
+
+def _module_of(package: str) -> str:
+    """The module a distribution name in mmengine's table stands for
+    (``mmsegmentation`` -> ``mmseg``), else the name itself."""
+    from mmengine.config.utils import MODULE2PACKAGE
+    for module, dist in MODULE2PACKAGE.items():
+        if dist == package:
+            return module
+    return package
+
+
 def _is_installed(package: str) -> bool:
     try:
         importlib.metadata.distribution(package)
         return True
     except importlib.metadata.PackageNotFoundError:
-        spec = importlib.util.find_spec(package)
+        spec = importlib.util.find_spec(_module_of(package))
         return spec is not None and spec.origin is not None
 
 
 def _get_installed_path(package: str) -> str:
-    spec = importlib.util.find_spec(package)
+    # The module that imports, whichever distribution installed it (the
+    # forks install mmseg as onedl-mmsegmentation, not mmsegmentation).
+    spec = importlib.util.find_spec(_module_of(package))
     if spec is None or spec.origin is None:
-        # A distribution name such as 'mmsegmentation' for module 'mmseg'.
+        # A distribution name mmengine's table does not know.
         dist = importlib.metadata.distribution(package)
         module = (dist.read_text('top_level.txt') or package).split()[0]
         spec = importlib.util.find_spec(module)
@@ -272,23 +297,80 @@ def _get_installed_path(package: str) -> str:
     return osp.dirname(spec.origin)
 
 
+def _get_package_and_cfg_path(original):
+    """mmengine's ``package::path`` parser, also taking a path without a
+    folder for our package (``ssformer_mmseg::ssformer_s_kvasir.py``: our
+    runnable configs are not in per-model folders)."""
+
+    @functools.wraps(original)
+    def parse(cfg_path: str):
+        package, separator, path = cfg_path.partition('::')
+        if separator and package == CONFIG_PACKAGE and '::' not in path:
+            return package, path
+        return original(cfg_path)
+
+    parse.is_ssformer_patch = True
+    return parse
+
+
 def patch_package_lookup() -> bool:
-    """Give mmengine ``pkg_resources``-free package lookups if needed.
+    """Let mmengine resolve ``package::`` base configs on any stack.
+
+    mmengine finds ``mmseg::`` through the distribution ``mmsegmentation``
+    (with ``pkg_resources``, gone from setuptools >= 82); the maintained
+    forks install ``mmseg`` as ``onedl-mmsegmentation``. The replacements
+    find the module that imports, by ``importlib``. It also registers
+    ``ssformer_mmseg::`` (configs in ``ssformer_mmseg/.mim/configs``).
 
     Returns:
-        bool: True if mmengine was patched (``pkg_resources`` is missing).
+        bool: True if mmengine was patched now (False: already patched).
     """
-    if importlib.util.find_spec('pkg_resources') is not None:
-        return False
     import mmengine.config.config as config_module
+    import mmengine.config.utils as config_utils
     import mmengine.hub.hub as hub_module
     import mmengine.utils as utils_module
     import mmengine.utils.package_utils as package_utils
 
+    config_utils.MODULE2PACKAGE.setdefault(CONFIG_PACKAGE, CONFIG_PACKAGE)
+    if getattr(config_module._get_package_and_cfg_path, 'is_ssformer_patch',
+               False):
+        return False
     # Each module bound the functions by name at import: patch every binding.
     for module in (package_utils, utils_module, config_module, hub_module):
         module.is_installed = _is_installed
         module.get_installed_path = _get_installed_path
+    for module in (config_module, hub_module):
+        module._get_package_and_cfg_path = _get_package_and_cfg_path(
+            module._get_package_and_cfg_path)
+    return True
+
+
+def refuse_unsafe_checkpoint_fallback() -> bool:
+    """onedl-mmengine (0.10.12) loads a checkpoint that ``weights_only``
+    refuses again with ``weights_only=False``, running whatever its pickle
+    says, and its allow-list context drops the globals we allow-listed.
+    Its loader is replaced by a plain ``weights_only`` load, which refuses
+    such checkpoints with torch's error naming the global (as upstream
+    mmengine on torch >= 2.6 does).
+
+    Returns:
+        bool: True if mmengine has that loader (and it was replaced).
+    """
+    import mmengine.runner.checkpoint as checkpoint
+    original = getattr(checkpoint, '_safe_torch_load', None)
+    if original is None:
+        return False
+    if getattr(original, 'is_ssformer_patch', False):
+        return True
+
+    def load(file, map_location=None, weights_only=None):
+        return torch.load(
+            file,
+            map_location=map_location,
+            weights_only=True if weights_only is None else weights_only)
+
+    load.is_ssformer_patch = True
+    checkpoint._safe_torch_load = load
     return True
 
 
@@ -324,6 +406,7 @@ def apply() -> None:
     allow_runner_checkpoint_globals()
     load_weights_only_by_default()
     patch_package_lookup()
+    refuse_unsafe_checkpoint_fallback()
     patch_cpu_distributed_init()
 
 

@@ -1,4 +1,5 @@
 """One test group per workaround of ssformer_mmseg.compat."""
+import dataclasses
 import os
 import os.path as osp
 import pickle
@@ -11,7 +12,7 @@ import torch
 import torch.nn as nn
 
 from conftest import REPO_ROOT
-from ssformer_mmseg import compat
+from ssformer_mmseg import compat, stack
 
 FULL_MMCV = compat.mmcv_has_compiled_ops()
 
@@ -23,12 +24,25 @@ def run_python(run_tool):
     :class:`conftest.ToolRun`)."""
 
     def run(code: str, **env: str):
-        return run_tool(
+        result = run_tool(
             '-c',
             textwrap.dedent(code),
             env=dict(os.environ, PYTHONPATH=REPO_ROOT, **env))
+        # onedl-mmsegmentation 1.4 prints this on stdout at every import of
+        # mmseg.datasets when its optional onedl package is absent.
+        return dataclasses.replace(
+            result,
+            stdout=''.join(
+                line for line in result.stdout.splitlines(keepends=True)
+                if line.strip() != FORK_IMPORT_NOISE))
 
     return run
+
+
+#: What onedl-mmsegmentation prints at import (see run_python).
+FORK_IMPORT_NOISE = 'Could not import OneDL'
+#: The distribution that installed mmseg: upstream or a fork.
+MMSEG_DISTRIBUTION = stack.providers(('mmseg', ))['mmseg'][0].split()[0]
 
 
 # 1. mmcv without compiled ops ------------------------------------------------
@@ -41,7 +55,10 @@ def test_mmseg_needs_the_fallback_and_imports_with_it(run_python):
     # alone cannot import its models on mmcv-lite ...
     bare = run_python(
         'import mmseg.models', SSFORMER_MMSEG_NO_STARTUP_HOOK='1')
-    assert bare.code != 0 and 'mmcv._ext' in bare.stderr
+    if MMSEG_DISTRIBUTION == 'mmsegmentation':
+        assert bare.code != 0 and 'mmcv._ext' in bare.stderr
+    else:  # onedl-mmsegmentation guards every mmcv.ops import itself
+        assert bare.code == 0, bare.stderr
     # ... with it, it can, without importing ssformer_mmseg (which mmseg's
     # own tools do only later, through a config's custom_imports).
     hooked = run_python("""
@@ -85,7 +102,8 @@ def test_mmseg_guards_take_their_fallback_branch():
     assert cc_head.CrissCrossAttention is None
     assert psa_head.PSAMask is None
     assert point_head.point_sample is compat.point_sample
-    with pytest.raises(RuntimeError, match='mmcv-full'):
+    # mmseg's message names mmcv-full, onedl-mmsegmentation's onedl-mmcv.
+    with pytest.raises(RuntimeError, match='mmcv-full|onedl-mmcv'):
         MODELS.build(
             dict(type='CCHead', in_channels=8, channels=8, num_classes=2))
 
@@ -266,6 +284,33 @@ def test_checkpoint_with_foreign_global_is_refused(write_hostile_checkpoint,
     assert not marker.exists()
 
 
+def test_a_loader_that_retries_unsafely_is_replaced(write_hostile_checkpoint,
+                                                   tmp_path, monkeypatch):
+    # onedl-mmengine 0.10.12's loader: a refused checkpoint is loaded again
+    # with weights_only=False (its pickle runs). Upstream has no such loader.
+    import mmengine.runner.checkpoint as checkpoint
+
+    def retries_unsafely(file, map_location=None, weights_only=None):
+        try:
+            return torch.load(file, map_location=map_location)
+        except pickle.UnpicklingError:
+            return torch.load(
+                file, map_location=map_location, weights_only=False)
+
+    monkeypatch.setattr(
+        checkpoint, '_safe_torch_load', retries_unsafely, raising=False)
+    assert compat.refuse_unsafe_checkpoint_fallback()
+    assert checkpoint._safe_torch_load is not retries_unsafely
+    marker = tmp_path / 'pwned'
+    write_hostile_checkpoint(tmp_path / 'evil.pth', marker)
+    with pytest.raises(pickle.UnpicklingError, match=r'\bsystem\b'):
+        checkpoint._safe_torch_load(str(tmp_path / 'evil.pth'), 'cpu')
+    assert not marker.exists()
+    # Runner checkpoints still load through it.
+    torch.save({'meta': {'x': np.zeros(2)}}, tmp_path / 'ok.pth')
+    assert checkpoint._safe_torch_load(str(tmp_path / 'ok.pth'))['meta']
+
+
 def test_getattr_in_checkpoint_is_restricted(tmp_path):
     path = tmp_path / 'getattr.pth'
     torch.save({'x': ReachesAttribute()}, path)
@@ -297,13 +342,39 @@ def test_package_lookup_replacements():
     assert not compat._is_installed('surely_not_an_installed_package')
 
 
-def test_patched_only_without_pkg_resources():
-    import importlib.util
-    missing = importlib.util.find_spec('pkg_resources') is None
-    assert compat.patch_package_lookup() is missing
-    if missing:
-        import mmengine.config.config as config_module
-        assert config_module.get_installed_path is compat._get_installed_path
+def test_package_lookup_is_patched_once_in_every_binding():
+    import mmengine.config.config as config_module
+    import mmengine.config.utils as config_utils
+    import mmengine.hub.hub as hub_module
+    assert compat.patch_package_lookup() is False  # done at import
+    assert config_module.get_installed_path is compat._get_installed_path
+    assert config_module.is_installed is compat._is_installed
+    assert config_utils.MODULE2PACKAGE['ssformer_mmseg'] == 'ssformer_mmseg'
+    for parse in (config_module._get_package_and_cfg_path,
+                  hub_module._get_package_and_cfg_path):
+        # Our runnable configs need no folder; other packages' rules stay.
+        assert parse('ssformer_mmseg::ssformer_s_kvasir.py') == (
+            'ssformer_mmseg', 'ssformer_s_kvasir.py')
+        assert parse('mmseg::segformer/a.py') == ('mmsegmentation',
+                                                  'segformer/a.py')
+        with pytest.raises(ValueError):
+            parse('mmseg::a.py')
+
+
+def test_a_user_config_starts_from_a_packaged_one(run_python, tmp_path):
+    cfg_file = tmp_path / 'mine.py'
+    cfg_file.write_text(
+        "_base_ = ['ssformer_mmseg::ssformer_s_kvasir.py']\n"
+        "train_dataloader = dict(batch_size=2)\n")
+    result = run_python(f"""
+        import ssformer_mmseg
+        from mmengine import Config
+        cfg = Config.fromfile({str(cfg_file)!r})
+        print(cfg.model.decode_head.type, cfg.train_dataloader.batch_size,
+              cfg.train_cfg.max_iters)
+    """)
+    assert result.code == 0, result.stderr
+    assert result.stdout.split() == ['PLDHead', '2', '20000']
 
 
 def test_mmseg_base_config_inheritance(run_python, tmp_path):

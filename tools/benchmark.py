@@ -26,7 +26,7 @@ import torch
 import ssformer_mmseg  # noqa: F401  (compat + registration)
 from ssformer_mmseg import benchmark
 from ssformer_mmseg.benchmark import BenchmarkOptions, run_benchmark
-from ssformer_mmseg.cli import add_cfg_options_argument
+from ssformer_mmseg.cli import add_cfg_options_argument, add_config_argument
 from ssformer_mmseg.config import load_config
 from ssformer_mmseg.optimize import PRECISIONS
 
@@ -37,7 +37,7 @@ def parse_args() -> argparse.Namespace:
         epilog=benchmark.__doc__.split('\n\n', 1)[1].split('\nModules:')[0] +
         '\n' + __doc__.split('\n\n', 2)[2],
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('config')
+    add_config_argument(parser)
     parser.add_argument(
         'checkpoint',
         nargs='?',

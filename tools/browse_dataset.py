@@ -15,7 +15,7 @@ import os
 import os.path as osp
 
 import ssformer_mmseg  # noqa: F401  (compat + registration)
-from ssformer_mmseg.cli import add_cfg_options_argument
+from ssformer_mmseg.cli import add_cfg_options_argument, add_config_argument
 from ssformer_mmseg.config import load_config
 from ssformer_mmseg.datasets.image_io import write_image
 from ssformer_mmseg.visualization.training_samples import draw_training_samples
@@ -23,7 +23,7 @@ from ssformer_mmseg.visualization.training_samples import draw_training_samples
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('config', help='training config')
+    add_config_argument(parser, 'training config')
     parser.add_argument(
         '--out',
         default='work_dirs/browse/train_samples.png',

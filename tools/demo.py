@@ -26,11 +26,8 @@ import functools
 import os.path as osp
 from typing import Optional, Sequence
 
-from ssformer_mmseg.cli import add_cfg_options_argument
+from ssformer_mmseg.cli import add_cfg_options_argument, add_config_argument
 from ssformer_mmseg.demo import DemoOptions, banner, format_summary, run_demo
-
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-DEFAULT_CONFIG = osp.join(REPO_ROOT, 'configs', 'demo_ssformer_s_synthetic.py')
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -42,7 +39,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '--out-dir',
         default='work_dirs/demo',
         help='folder for everything the demo writes')
-    parser.add_argument('--config', default=DEFAULT_CONFIG)
+    add_config_argument(
+        parser,
+        'the demo model and schedule',
+        name='--config',
+        default='demo_ssformer_s_synthetic')
     parser.add_argument(
         '--iters',
         type=int,

@@ -30,7 +30,8 @@ import sys
 from typing import List, Optional
 
 import ssformer_mmseg  # noqa: F401  (compat + registration)
-from ssformer_mmseg.cli import add_cfg_options_argument, progress_bar
+from ssformer_mmseg.cli import (add_cfg_options_argument, add_config_argument,
+                                progress_bar)
 from ssformer_mmseg.datasets import PolypFileError
 from ssformer_mmseg.deploy import ACCURACY_BOUND, DeployOptions, deploy
 from ssformer_mmseg.deploy.accuracy import format_report
@@ -45,7 +46,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         description=__doc__.split('\n\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split('\n\n', 1)[1])
-    parser.add_argument('config')
+    add_config_argument(parser)
     parser.add_argument('checkpoint')
     parser.add_argument(
         '--backend', required=True, choices=sorted(MODEL_FILES))

@@ -17,7 +17,7 @@ import sys
 from typing import Dict, List, Optional
 
 import ssformer_mmseg  # noqa: F401  (compat + registration)
-from ssformer_mmseg.cli import add_cfg_options_argument
+from ssformer_mmseg.cli import add_cfg_options_argument, add_config_argument
 from ssformer_mmseg.config import load_config
 from ssformer_mmseg.datasets import PolypFileError
 from ssformer_mmseg.evaluation.polyp_scores import group_by_set, summarise
@@ -31,7 +31,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         epilog=__doc__.split('\n', 2)[2],
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('pred_dir', help='folder of <test set>/<stem>.png')
-    parser.add_argument('config', help='config whose test sets to score')
+    add_config_argument(parser, 'config whose test sets to score')
     parser.add_argument(
         '--sets', help='comma-separated test sets to score (default: all)')
     parser.add_argument(

@@ -29,7 +29,7 @@ import ssformer_mmseg  # noqa: F401  (compat + registration)
 from ssformer_mmseg.apis import load_segmentor, network_input_size
 from ssformer_mmseg.apis.onnx_export import (export_checked,
                                              require_export_packages)
-from ssformer_mmseg.cli import add_cfg_options_argument
+from ssformer_mmseg.cli import add_cfg_options_argument, add_config_argument
 from ssformer_mmseg.config import load_config
 
 
@@ -38,7 +38,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         description=__doc__.split('\n\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split('\n\n', 1)[1])
-    parser.add_argument('config')
+    add_config_argument(parser)
     parser.add_argument(
         'checkpoint', help='checkpoint; "-" exports random weights')
     parser.add_argument('--out', required=True, help='the .onnx file')

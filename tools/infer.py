@@ -23,8 +23,9 @@ from typing import List, Optional
 
 import ssformer_mmseg  # noqa: F401  (compat + registration)
 from ssformer_mmseg.apis import run_inference
-from ssformer_mmseg.cli import (add_cfg_options_argument, add_model_arguments,
-                                build_segmenter, check_model_arguments)
+from ssformer_mmseg.cli import (add_cfg_options_argument, add_config_argument,
+                                add_model_arguments, build_segmenter,
+                                check_model_arguments)
 from ssformer_mmseg.datasets import PolypFileError
 from ssformer_mmseg.deploy.artifact import is_deployed_folder
 from ssformer_mmseg.messages import listing
@@ -35,8 +36,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         description=__doc__.split('\n\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split('\n\n', 1)[1])
-    parser.add_argument(
-        'config',
+    add_config_argument(
+        parser,
         help='config with a test pipeline, or a deployed-model folder '
         '(then give only INPUT after it)')
     parser.add_argument(

@@ -9,7 +9,8 @@ Examples:
 import argparse
 
 import ssformer_mmseg  # noqa: F401  (compat + registration)
-from ssformer_mmseg.cli import (add_fast_inference_arguments,
+from ssformer_mmseg.cli import (add_config_argument,
+                                add_fast_inference_arguments,
                                 add_runner_arguments, fast_inference_options,
                                 runner_config)
 from ssformer_mmseg.engine import runs
@@ -17,7 +18,7 @@ from ssformer_mmseg.engine import runs
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Test a segmentor')
-    parser.add_argument('config', help='test config file path')
+    add_config_argument(parser, 'test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument(
         '--out',

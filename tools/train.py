@@ -9,13 +9,14 @@ import argparse
 import sys
 
 import ssformer_mmseg  # noqa: F401  (compat + registration)
-from ssformer_mmseg.cli import add_runner_arguments, runner_config
+from ssformer_mmseg.cli import (add_config_argument, add_runner_arguments,
+                                runner_config)
 from ssformer_mmseg.engine import runs
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Train a segmentor')
-    parser.add_argument('config', help='train config file path')
+    add_config_argument(parser, 'train config file path')
     parser.add_argument(
         '--resume',
         action='store_true',

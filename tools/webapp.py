@@ -19,8 +19,9 @@ import warnings
 from typing import List, Optional
 
 import ssformer_mmseg  # noqa: F401  (compat + registration)
-from ssformer_mmseg.cli import (add_cfg_options_argument, add_model_arguments,
-                                build_segmenter, check_model_arguments)
+from ssformer_mmseg.cli import (add_cfg_options_argument, add_config_argument,
+                                add_model_arguments, build_segmenter,
+                                check_model_arguments)
 from ssformer_mmseg.deploy.artifact import is_deployed_folder
 from ssformer_mmseg.webapp import segment
 from ssformer_mmseg.webapp.app import DEFAULT_CONCURRENCY, DEFAULT_IDLE_SECONDS
@@ -35,8 +36,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         description=__doc__.split('\n\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split('\n\n', 1)[1])
-    parser.add_argument(
-        'config',
+    add_config_argument(
+        parser,
         help='config with a test pipeline, or a deployed-model '
         'folder')
     parser.add_argument(

@@ -29,6 +29,7 @@ from ssformer_mmseg.apis.video_clip import (default_data_root,
                                             measure_video_throughput,
                                             sequence_frames, write_clip)
 from ssformer_mmseg.cli import (ENGINES, add_cfg_options_argument,
+                                add_config_argument,
                                 add_fast_inference_arguments, build_segmenter)
 from ssformer_mmseg.datasets import PolypFileError
 from ssformer_mmseg.deploy.artifact import is_deployed_folder
@@ -39,8 +40,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         description=__doc__.split('\n\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split('\n\n', 1)[1])
-    parser.add_argument(
-        'config',
+    add_config_argument(
+        parser,
         help='config with a test pipeline, or a deployed-model folder')
     parser.add_argument(
         'checkpoint',

@@ -28,7 +28,7 @@ import cv2
 
 import ssformer_mmseg  # noqa: F401  (compat + registration)
 from ssformer_mmseg.apis import PolypSegmenter
-from ssformer_mmseg.cli import add_cfg_options_argument
+from ssformer_mmseg.cli import add_cfg_options_argument, add_config_argument
 from ssformer_mmseg.config import load_config
 from ssformer_mmseg.cpu_features import cpu_description
 from ssformer_mmseg.webapp import WebApp, segment
@@ -40,7 +40,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         description=__doc__.split('\n\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split('\n\n', 1)[1])
-    parser.add_argument('config')
+    add_config_argument(parser)
     parser.add_argument('checkpoint', nargs='?')
     parser.add_argument(
         '--data-root',
