@@ -81,8 +81,7 @@ def run_tool(script: str, name: str, args: Sequence[str]) -> int:
     """Run one tool with ``args`` as ``python tools/<tool>.py args`` would
     (a launcher through bash, with ``PYTHON`` set to this interpreter)."""
     if script.endswith('.sh'):
-        env = dict(os.environ, PYTHON=os.environ.get('PYTHON',
-                                                     sys.executable))
+        env = dict(os.environ, PYTHON=os.environ.get('PYTHON', sys.executable))
         return subprocess.call(['bash', script, *args], env=env)
     saved = sys.argv, sys.path[:], sys.modules['__main__']
     # As `python script` would: the script is __main__, its folder first on
@@ -124,8 +123,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 0
     script = scripts.get(command.replace('_', '-'))
     if script is None:
-        print(f'{COMMAND}: no command {command!r}\n\n{usage(scripts)}',
-              file=sys.stderr)
+        print(
+            f'{COMMAND}: no command {command!r}\n\n{usage(scripts)}',
+            file=sys.stderr)
         return 2
     return run_tool(script, command.replace('_', '-'), args)
 

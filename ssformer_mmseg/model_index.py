@@ -119,13 +119,12 @@ def results_table(models: List[dict]) -> str:
     """One row per model and test set, one column per metric any of them
     has, with the recipe and budget of each model."""
     metrics = [
-        m for m in TABLE_METRICS if any(
-            m in r['Metrics'] for model in models
-            for r in model.get('Results', []))
+        m for m in TABLE_METRICS if any(m in r['Metrics'] for model in models
+                                        for r in model.get('Results', []))
     ]
     rows = [
-        '| config | recipe, budget | test set | ' + ' | '.join(metrics) +
-        ' |', '| --- | --- | --- |' + ' --- |' * len(metrics)
+        '| config | recipe, budget | test set | ' + ' | '.join(metrics) + ' |',
+        '| --- | --- | --- |' + ' --- |' * len(metrics)
     ]
     for model in models:
         meta = model['Metadata']
@@ -155,8 +154,7 @@ def summary_table(models: List[dict]) -> str:
         source = meta['Results From'].split(';')[0].split(',')[0]
         rows.append(f'| `{model["Name"]}` | {meta["Recipe"]}: '
                     f'{meta["Training Budget"]} | {source} | ' +
-                    ' | '.join(_cell(scores.get(s)) for s in TEST_SETS) +
-                    ' |')
+                    ' | '.join(_cell(scores.get(s)) for s in TEST_SETS) + ' |')
     return '\n'.join(rows)
 
 

@@ -31,7 +31,6 @@ INSTALL_COMMANDS = (
     '  (the "Installation" matrix of the ssformer-mmseg README has the '
     'variants)')
 
-
 #: How to align OpenCV with pysodmetrics 1.6.2's opencv-python-headless<5.
 OPENCV_FIX = 'pip install "opencv-python<5"'
 

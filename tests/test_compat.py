@@ -44,7 +44,6 @@ FORK_IMPORT_NOISE = 'Could not import OneDL'
 #: The distribution that installed mmseg: upstream or a fork.
 MMSEG_DISTRIBUTION = stack.providers(('mmseg', ))['mmseg'][0].split()[0]
 
-
 # 1. mmcv without compiled ops ------------------------------------------------
 
 
@@ -285,7 +284,7 @@ def test_checkpoint_with_foreign_global_is_refused(write_hostile_checkpoint,
 
 
 def test_a_loader_that_retries_unsafely_is_replaced(write_hostile_checkpoint,
-                                                   tmp_path, monkeypatch):
+                                                    tmp_path, monkeypatch):
     # onedl-mmengine 0.10.12's loader: a refused checkpoint is loaded again
     # with weights_only=False (its pickle runs). Upstream has no such loader.
     import mmengine.runner.checkpoint as checkpoint
@@ -363,9 +362,8 @@ def test_package_lookup_is_patched_once_in_every_binding():
 
 def test_a_user_config_starts_from_a_packaged_one(run_python, tmp_path):
     cfg_file = tmp_path / 'mine.py'
-    cfg_file.write_text(
-        "_base_ = ['ssformer_mmseg::ssformer_s_kvasir.py']\n"
-        "train_dataloader = dict(batch_size=2)\n")
+    cfg_file.write_text("_base_ = ['ssformer_mmseg::ssformer_s_kvasir.py']\n"
+                        "train_dataloader = dict(batch_size=2)\n")
     result = run_python(f"""
         import ssformer_mmseg
         from mmengine import Config

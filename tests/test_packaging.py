@@ -33,7 +33,7 @@ def _tracked(folder: str) -> set:
     return set(listed)
 
 
-# The files of a release --------------------------------------------------------
+# The files of a release ------------------------------------------------------
 
 
 def test_the_version_is_said_once_and_repeated_consistently():
@@ -104,10 +104,7 @@ def test_the_wheel_carries_package_configs_tools_and_licence(distributions):
         'ssformer_mmseg/version.py', 'ssformer_mmseg/commands.py',
         f'ssformer_mmseg-{__version__}.dist-info/licenses/LICENSE'
     }
-    expected |= {
-        p
-        for p in _tracked('ssformer_mmseg') if p.endswith('.py')
-    }
+    expected |= {p for p in _tracked('ssformer_mmseg') if p.endswith('.py')}
     assert expected <= names, sorted(expected - names)[:10]
     # Nothing else: no tests, docs, caches or build leftovers.
     extra = {
@@ -135,11 +132,11 @@ def test_the_sdist_carries_what_the_wheel_is_built_from(distributions):
     required |= {p for p in _tracked('ssformer_mmseg') if p.endswith('.py')}
     assert required <= names, sorted(required - names)[:10]
     assert not any(
-        n.startswith(('ssformer_mmseg/.mim', 'tests/', 'docs/', 'work_dirs'))
-        or '__pycache__' in n for n in names)
+        n.startswith(('ssformer_mmseg/.mim', 'tests/', 'docs/',
+                      'work_dirs')) or '__pycache__' in n for n in names)
 
 
-# The command and the packaged configs -------------------------------------------
+# The command and the packaged configs ----------------------------------------
 
 
 def test_packaged_configs_are_found_by_name():
@@ -169,8 +166,9 @@ def test_a_path_wins_over_a_packaged_name(tmp_path):
 
 
 def test_an_unknown_config_names_the_closest(capsys):
-    with pytest.raises(packaged.ConfigNotFoundError,
-                       match='did you mean ssformer_s_kvasir'):
+    with pytest.raises(
+            packaged.ConfigNotFoundError,
+            match='did you mean ssformer_s_kvasir'):
         packaged.find_config('ssformer_s_kvasr')
     with pytest.raises(packaged.ConfigNotFoundError, match='configs lists'):
         packaged.find_config('nothing_like_it_at_all')
@@ -206,7 +204,7 @@ def test_a_subcommand_is_its_tool(capsys):
     assert commands.main(['eval_maps', '--help']) == 0
     help_text = capsys.readouterr().out
     assert help_text.startswith('usage: ssformer-mmseg eval-maps')
-    assert 'packaged config by name' in help_text
+    assert 'packaged config by name' in ' '.join(help_text.split())
     before = list(sys.argv), list(sys.path)
     assert commands.main(['eval-maps']) == 2  # missing arguments
     assert (list(sys.argv), list(sys.path)) == before
@@ -226,23 +224,23 @@ def test_the_installed_command_runs(tmp_path):
     assert result.stdout.split() == packaged.config_names()
 
 
-# The model index ---------------------------------------------------------------------
+# The model index -------------------------------------------------------------
 
 
 def test_the_model_index_keeps_the_rules_mim_relies_on():
     index = model_index.load()
     assert model_index.problems(index) == []
-    assert {m['Name'] for m in index['Models']} == {
-        n.split('/')[-1]
-        for n in packaged.config_names()
-    }
+    assert {m['Name']
+            for m in index['Models']
+            } == {n.split('/')[-1]
+                  for n in packaged.config_names()}
     reported = [
         m for m in index['Models']
         if m['Metadata']['Results From'].startswith('reported')
     ]
-    assert {m['Name'] for m in reported} == {
-        'ssformer_s_pranet_authors', 'ssformer_l_pranet_authors'
-    }
+    assert {m['Name']
+            for m in reported
+            } == {'ssformer_s_pranet_authors', 'ssformer_l_pranet_authors'}
     assert {r['Dataset']
             for r in reported[0]['Results']} == set(model_index.TEST_SETS)
 
@@ -289,14 +287,14 @@ def test_the_model_zoo_tables_are_generated_from_the_index():
     assert '| `ssformer_s_pranet_authors` | the authors\': 2000 epochs' in text
 
 
-# The stack check -----------------------------------------------------------------------
+# The stack check -------------------------------------------------------------
 
 
 def _fake_distribution(site, name, version, module):
     info = site / f'{name.replace("-", "_")}-{version}.dist-info'
     info.mkdir(parents=True)
-    (info / 'METADATA').write_text(
-        f'Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n')
+    (info / 'METADATA'
+     ).write_text(f'Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n')
     (info / 'top_level.txt').write_text(f'{module}\n')
 
 
@@ -313,9 +311,9 @@ def test_two_distributions_of_one_module_are_named(tmp_path, monkeypatch):
     (mmseg, ) = [m for m in messages if "module 'mmseg'" in m]
     assert ('pip uninstall -y onedl-mmsegmentation && pip install '
             '--force-reinstall --no-deps "mmsegmentation==') in mmseg
-    assert ('pip uninstall -y mmsegmentation && pip install '
-            '--force-reinstall --no-deps "onedl-mmsegmentation==1.4.2"'
-            ) in mmseg
+    assert (
+        'pip uninstall -y mmsegmentation && pip install '
+        '--force-reinstall --no-deps "onedl-mmsegmentation==1.4.2"') in mmseg
     (opencv, ) = [m for m in messages if "module 'cv2'" in m]
     assert 'opencv-python 5.1.0' in opencv and stack.OPENCV_FIX in opencv
 

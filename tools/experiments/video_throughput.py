@@ -41,8 +41,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split('\n\n', 1)[1])
     add_config_argument(
-        parser,
-        help='config with a test pipeline, or a deployed-model folder')
+        parser, help='config with a test pipeline, or a deployed-model folder')
     parser.add_argument(
         'checkpoint',
         nargs='?',
