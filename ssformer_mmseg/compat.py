@@ -313,6 +313,24 @@ def _get_package_and_cfg_path(original):
     return parse
 
 
+#: The registry scope of our modules (registered in mmseg's registries).
+CONFIG_SCOPE = 'mmseg'
+
+
+def _get_cfg_path(original):
+    """``Config._get_cfg_path``, giving the dicts of our configs the scope
+    of the registries our modules are in: mmengine names the scope after the
+    package (``ssformer_mmseg``), which has no registries of its own, so
+    e.g. mmseg's ``SegLocalVisualizer`` would not be found."""
+
+    def get(cfg_path: str, filename: str):
+        path, scope = original(cfg_path, filename)
+        return path, CONFIG_SCOPE if scope == CONFIG_PACKAGE else scope
+
+    get.is_ssformer_patch = True
+    return staticmethod(get)
+
+
 def patch_package_lookup() -> bool:
     """Let mmengine resolve ``package::`` base configs on any stack.
 
@@ -342,6 +360,8 @@ def patch_package_lookup() -> bool:
     for module in (config_module, hub_module):
         module._get_package_and_cfg_path = _get_package_and_cfg_path(
             module._get_package_and_cfg_path)
+    config_module.Config._get_cfg_path = _get_cfg_path(
+        config_module.Config._get_cfg_path)
     return True
 
 

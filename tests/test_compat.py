@@ -369,10 +369,17 @@ def test_a_user_config_starts_from_a_packaged_one(run_python, tmp_path):
         from mmengine import Config
         cfg = Config.fromfile({str(cfg_file)!r})
         print(cfg.model.decode_head.type, cfg.train_dataloader.batch_size,
-              cfg.train_cfg.max_iters)
+              cfg.train_cfg.max_iters, cfg.model._scope_,
+              cfg.visualizer._scope_)
+        # Built in the scope of mmseg's registries, where ours are.
+        from mmengine.registry import VISUALIZERS
+        import mmseg.visualization
+        print(type(VISUALIZERS.build(cfg.visualizer)).__name__)
     """)
     assert result.code == 0, result.stderr
-    assert result.stdout.split() == ['PLDHead', '2', '20000']
+    assert result.stdout.split() == [
+        'PLDHead', '2', '20000', 'mmseg', 'mmseg', 'SegLocalVisualizer'
+    ]
 
 
 def test_mmseg_base_config_inheritance(run_python, tmp_path):
