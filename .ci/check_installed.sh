@@ -67,8 +67,9 @@ ssformer-mmseg export-onnx demo_ssformer_s_synthetic train/iter_4.pth --out mode
 test -s model.onnx
 
 step "mmseg's own tools/train.py on a packaged config"
-mmseg_tools=$("$py" -c "import mmseg, os.path as p; print(p.join(p.dirname(mmseg.__file__), '.mim', 'tools'))")
-config=$("$py" -c "from ssformer_mmseg.packaged import find_config; print(find_config('demo_ssformer_s_synthetic'))")
+# The last line: the forks print "Could not import OneDL" on stdout at import.
+mmseg_tools=$("$py" -c "import mmseg, os.path as p; print(p.join(p.dirname(mmseg.__file__), '.mim', 'tools'))" | tail -n 1)
+config=$("$py" -c "from ssformer_mmseg.packaged import find_config; print(find_config('demo_ssformer_s_synthetic'))" | tail -n 1)
 "$py" "$mmseg_tools/train.py" "$config" --work-dir mmseg_train --cfg-options \
   train_cfg.max_iters=2 train_cfg.val_interval=2 default_hooks.checkpoint.interval=2 \
   train_dataloader.num_workers=0 train_dataloader.persistent_workers=False \
