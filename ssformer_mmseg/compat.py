@@ -53,11 +53,19 @@ models are imported. Each fix does nothing where the stack does not need it.
    its allow-list context drops ours. :func:`refuse_unsafe_checkpoint_fallback`
    loads with ``weights_only`` only, as upstream does; nothing changes on
    upstream mmengine, which has no such loader.
+6. **onedl-mmsegmentation prints "Could not import OneDL" on stdout**
+   (1.4.2, twice, at ``import mmseg.datasets`` when its optional ``onedl``
+   package is absent: a DEBUG message given to ``print_log`` without a
+   logger), which spoils the output of commands that print a result, such as
+   ``ssformer-mmseg configs``. :func:`import_mmseg_datasets` imports it with
+   that one line held back; anything else printed passes through.
 """
+import contextlib
 import functools
 import importlib.machinery
 import importlib.metadata
 import importlib.util
+import io
 import os.path as osp
 import pickle
 import re
@@ -78,6 +86,9 @@ MMCV_FULL_HINT = (
 # (beyond point_sample, which is provided): they get call-time placeholders so
 # that ``import mmseg.models`` works.
 UNGUARDED_MMCV_OPS = ('sigmoid_focal_loss', )
+
+#: What onedl-mmsegmentation prints on stdout at import (point 6).
+FORK_IMPORT_NOTICE = 'Could not import OneDL'
 
 
 class MissingMMCVOpError(ModuleNotFoundError):
@@ -420,6 +431,33 @@ def patch_cpu_distributed_init() -> bool:
     return True
 
 
+def import_without_notice(module: str,
+                          notice: str = FORK_IMPORT_NOTICE) -> bool:
+    """Import ``module`` with the lines equal to ``notice`` held back from
+    stdout (what else it prints is written through afterwards).
+
+    Returns:
+        True if it was imported now, False if it already was.
+    """
+    if module in sys.modules:
+        return False
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):
+            importlib.import_module(module)
+    finally:
+        sys.stdout.write(''.join(
+            line for line in printed.getvalue().splitlines(keepends=True)
+            if line.rstrip('\n') != notice))
+    return True
+
+
+def import_mmseg_datasets() -> bool:
+    """Import ``mmseg.datasets`` without the fork's import notice (point
+    6); True if it was imported now."""
+    return import_without_notice('mmseg.datasets')
+
+
 def apply() -> None:
     """Apply every workaround; safe to call more than once."""
     install_mmcv_ops_fallback()
@@ -428,6 +466,7 @@ def apply() -> None:
     patch_package_lookup()
     refuse_unsafe_checkpoint_fallback()
     patch_cpu_distributed_init()
+    import_mmseg_datasets()
 
 
 _MOVED = {

@@ -13,7 +13,7 @@ the commands that keep either.
 
 OpenCV is checked too: mmengine and mmseg ask for ``opencv-python``,
 pysodmetrics 1.6.2 for ``opencv-python-headless<5``; both unpack into one
-``cv2`` folder, which works while they share a major version.
+``cv2`` folder, which works while they share a major version (4 or 5).
 
 Imports nothing beyond the standard library.
 """
@@ -31,8 +31,14 @@ INSTALL_COMMANDS = (
     '  (the "Installation" matrix of the ssformer-mmseg README has the '
     'variants)')
 
-#: How to align OpenCV with pysodmetrics 1.6.2's opencv-python-headless<5.
-OPENCV_FIX = 'pip install "opencv-python<5"'
+#: Each OpenCV major version the package is tested on -> what to say of it.
+OPENCV_MAJORS = {
+    '4':
+    'OpenCV 4, as pysodmetrics 1.6.2 asks',
+    '5':
+    "OpenCV 5, which works too (pip check then names pysodmetrics' "
+    'opencv-python-headless<5)',
+}
 
 
 class StackConflictWarning(UserWarning):
@@ -93,10 +99,16 @@ def opencv_mix_message(distributions: List[str]) -> Optional[str]:
     majors = {d.split()[1].split('.')[0] for d in distributions}
     if len(majors) < 2:
         return None
+    names = [d.split()[0] for d in distributions]
+    keep = [
+        f'  {said}: pip install ' +
+        ' '.join(f'"{name}>={major},<{int(major) + 1}"' for name in names)
+        for major, said in OPENCV_MAJORS.items()
+    ]
     return (f'the module \'cv2\' is installed by {", ".join(distributions)}, '
             'of different major versions, into one folder: the mix is not a '
-            'working OpenCV. pysodmetrics 1.6.2 needs opencv-python-headless'
-            f'<5; align the others with it: {OPENCV_FIX}')
+            'working OpenCV. Align them on one major version:\n' +
+            '\n'.join(keep))
 
 
 def check() -> None:

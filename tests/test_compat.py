@@ -34,13 +34,11 @@ def run_python(run_tool):
             result,
             stdout=''.join(
                 line for line in result.stdout.splitlines(keepends=True)
-                if line.strip() != FORK_IMPORT_NOISE))
+                if line.strip() != compat.FORK_IMPORT_NOTICE))
 
     return run
 
 
-#: What onedl-mmsegmentation prints at import (see run_python).
-FORK_IMPORT_NOISE = 'Could not import OneDL'
 #: The distribution that installed mmseg: upstream or a fork.
 MMSEG_DISTRIBUTION = stack.providers(('mmseg', ))['mmseg'][0].split()[0]
 
@@ -494,3 +492,28 @@ def test_torch_from_2_6_is_left_alone(version):
     load = new.load
     assert not compat.load_weights_only_by_default(new)
     assert new.load == load
+
+
+# 6. The fork's import notice on stdout ---------------------------------------
+
+
+def test_an_import_notice_is_held_back_and_the_rest_printed(
+        tmp_path, monkeypatch, capsys):
+    (tmp_path / 'noisy_fork_module.py').write_text(
+        f'print({compat.FORK_IMPORT_NOTICE!r})\n'
+        "print('a line of its own')\n"
+        f'print({compat.FORK_IMPORT_NOTICE!r})\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert compat.import_without_notice('noisy_fork_module')
+    assert capsys.readouterr().out == 'a line of its own\n'
+    assert not compat.import_without_notice('noisy_fork_module')  # imported
+    monkeypatch.delitem(sys.modules, 'noisy_fork_module')
+
+
+def test_importing_the_package_prints_nothing(run_tool):
+    # Not even on the forks, whose mmseg.datasets prints the notice.
+    result = run_tool(
+        '-c',
+        'import ssformer_mmseg',
+        env=dict(os.environ, PYTHONPATH=REPO_ROOT))
+    assert (result.code, result.stdout) == (0, ''), result.stderr

@@ -11,6 +11,7 @@ import tarfile
 import warnings
 import zipfile
 
+import cv2
 import pytest
 import yaml
 
@@ -299,23 +300,31 @@ def _fake_distribution(site, name, version, module):
 
 
 def test_two_distributions_of_one_module_are_named(tmp_path, monkeypatch):
-    _fake_distribution(tmp_path, 'onedl-mmsegmentation', '1.4.2', 'mmseg')
-    _fake_distribution(tmp_path, 'opencv-python', '5.1.0', 'cv2')
+    # A second distribution of mmseg beside the installed one: the fork
+    # beside upstream, or upstream beside the fork.
+    (installed, ) = stack.providers(('mmseg', ))['mmseg']
+    other = ('mmsegmentation 1.2.2' if installed.startswith('onedl-') else
+             'onedl-mmsegmentation 1.4.2')
+    _fake_distribution(tmp_path, *other.split(), 'mmseg')
+    # And an OpenCV of the other major version.
+    opencv_major = cv2.__version__.split('.')[0]
+    mixed = '4.12.0' if opencv_major == '5' else '5.1.0'
+    _fake_distribution(tmp_path, 'opencv-python', mixed, 'cv2')
     monkeypatch.syspath_prepend(str(tmp_path))
     found = stack.providers(('mmseg', 'cv2'))
-    assert 'onedl-mmsegmentation 1.4.2' in found['mmseg']
-    assert len(found['mmseg']) == 2
+    assert found['mmseg'] == sorted([installed, other])
     with pytest.warns(stack.StackConflictWarning) as caught:
         stack.check()
     messages = [str(w.message) for w in caught]
     (mmseg, ) = [m for m in messages if "module 'mmseg'" in m]
-    assert ('pip uninstall -y onedl-mmsegmentation && pip install '
-            '--force-reinstall --no-deps "mmsegmentation==') in mmseg
-    assert (
-        'pip uninstall -y mmsegmentation && pip install '
-        '--force-reinstall --no-deps "onedl-mmsegmentation==1.4.2"') in mmseg
+    for kept, removed in (installed, other), (other, installed):
+        name, version = kept.split()
+        assert (f'pip uninstall -y {removed.split()[0]} && pip install '
+                f'--force-reinstall --no-deps "{name}=={version}"') in mmseg
     (opencv, ) = [m for m in messages if "module 'cv2'" in m]
-    assert 'opencv-python 5.1.0' in opencv and stack.OPENCV_FIX in opencv
+    assert f'opencv-python {mixed}' in opencv
+    assert '"opencv-python>=4,<5"' in opencv
+    assert '"opencv-python>=5,<6"' in opencv
 
 
 def test_one_distribution_per_module_is_quiet():
