@@ -94,13 +94,13 @@ def run_tool(script: str, name: str, args: Sequence[str]) -> int:
     sys.modules['__main__'] = module
     try:
         with open(script, encoding='utf-8') as f:
-            code = compile(f.read(), script, 'exec')
-        exec(code, module.__dict__)
+            compiled = compile(f.read(), script, 'exec')
+        exec(compiled, module.__dict__)
     except SystemExit as done:
-        code = done.code
-        if code is None or isinstance(code, int):
-            return code or 0
-        print(code, file=sys.stderr)
+        status = done.code
+        if status is None or isinstance(status, int):
+            return status or 0
+        print(status, file=sys.stderr)  # sys.exit('message')
         return 1
     finally:
         sys.argv, sys.path[:], sys.modules['__main__'] = saved
