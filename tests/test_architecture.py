@@ -1,6 +1,7 @@
 """The layout's promises: what ``import ssformer_mmseg`` loads, the API page,
 old import paths of moved names, module sizes, thin tools."""
 import ast
+import graphlib
 import importlib
 import os
 import os.path as osp
@@ -129,6 +130,58 @@ def imported_modules(path):
             yield from (alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0:
             yield node.module
+
+
+def package_modules():
+    """Dotted name -> file of every module of the package."""
+    modules = {}
+    for path in python_files('ssformer_mmseg'):
+        parts = osp.relpath(path, REPO_ROOT)[:-len('.py')].split(os.sep)
+        if parts[-1] == '__init__':
+            parts.pop()
+        modules['.'.join(parts)] = path
+    return modules
+
+
+def package_imports(modules):
+    """Module -> the package modules it imports, at module level or inside
+    a function (a deferred import hides a cycle; it does not remove it).
+    ``from X import name`` counts as X.name where that is a module."""
+    graph = {}
+    for name, path in modules.items():
+        package = name if path.endswith('__init__.py') else name.rpartition(
+            '.')[0]
+        with open(path) as f:
+            tree = ast.parse(f.read())
+        targets = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ''
+                if node.level:
+                    parent = package.split('.')[:len(package.split('.')) -
+                                                node.level + 1]
+                    base = '.'.join(parent + ([base] if base else []))
+                targets.update(
+                    f'{base}.{alias.name}' if f'{base}.{alias.name}' in
+                    modules else base for alias in node.names)
+        for target in targets:
+            while target not in modules and '.' in target:
+                target = target.rpartition('.')[0]
+            if target in modules and target != name:
+                graph.setdefault(name, set()).add(target)
+    return graph
+
+
+def test_no_import_cycles_in_the_package():
+    graph = package_imports(package_modules())
+    assert 'ssformer_mmseg.apis.onnx_file' in graph[
+        'ssformer_mmseg.apis.onnx_export']  # the check sees imports
+    try:
+        graphlib.TopologicalSorter(graph).prepare()
+    except graphlib.CycleError as error:
+        pytest.fail(f'import cycle: {" -> ".join(error.args[1])}')
 
 
 def test_tools_do_not_edit_sys_path_and_tests_do_not_import_tools():

@@ -19,12 +19,13 @@ from ..optimize import default_precision, optimize_for_inference
 from ..visualization.overlays import draw_overlay
 from .backends import (BACKENDS, InferenceBackend, OnnxRuntimeBackend,
                        OpenVINOBackend, PyTorchBackend, build_backend,
-                       onnx_session, register_backend)
+                       register_backend)
 from .batch_inference import BatchRunner, InferenceSummary, run_inference
 from .inputs import VIDEO_SUFFIXES, VideoSource, input_kind, list_images
 from .loading import load_segmentor
 from .onnx_export import (LogitsAtInputSize, export_onnx, onnx_opset,
                           onnx_parity)
+from .onnx_file import onnx_session
 from .optional import require
 from .pipeline import (config_test_pipeline, frame_pipeline, inference_config,
                        network_input_size)

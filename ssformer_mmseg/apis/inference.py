@@ -21,13 +21,13 @@ _MOVED = {
     'LogitsAtInputSize': 'ssformer_mmseg.apis.onnx_export.LogitsAtInputSize',
     'export_onnx': 'ssformer_mmseg.apis.onnx_export.export_onnx',
     'onnx_parity': 'ssformer_mmseg.apis.onnx_export.onnx_parity',
-    'onnx_session': 'ssformer_mmseg.apis.backends.onnx_runtime.onnx_session',
+    'onnx_session': 'ssformer_mmseg.apis.onnx_file.onnx_session',
     'onnx_opset': 'ssformer_mmseg.apis.onnx_export.onnx_opset',
     'network_input_size': 'ssformer_mmseg.apis.pipeline.network_input_size',
     'require': 'ssformer_mmseg.apis.optional.require',
     'VIDEO_SUFFIXES': 'ssformer_mmseg.apis.inputs.VIDEO_SUFFIXES',
-    'ONNX_INPUT': 'ssformer_mmseg.apis.onnx_export.ONNX_INPUT',
-    'ONNX_OUTPUTS': 'ssformer_mmseg.apis.onnx_export.ONNX_OUTPUTS',
+    'ONNX_INPUT': 'ssformer_mmseg.apis.onnx_file.ONNX_INPUT',
+    'ONNX_OUTPUTS': 'ssformer_mmseg.apis.onnx_file.ONNX_OUTPUTS',
     'ConfigLike': 'ssformer_mmseg.config.ConfigLike',
 }
 __all__ = list(_MOVED)

@@ -20,10 +20,9 @@ import torch
 import torch.nn as nn
 from mmseg.models.utils import resize
 
+from .onnx_file import (ONNX_INPUT, ONNX_LOGITS, ONNX_OUTPUTS, ONNX_PROBS,
+                        onnx_session)
 from .optional import require
-
-ONNX_INPUT = 'input'
-ONNX_OUTPUTS = ('logits', 'probs')
 
 
 class LogitsAtInputSize(nn.Module):
@@ -161,7 +160,6 @@ def onnx_parity(model: nn.Module,
         expected = [
             out.numpy() for out in LogitsAtInputSize(model).eval()(inputs)
         ]
-    from .backends.onnx_runtime import onnx_session
     got = onnx_session(onnx_file).run(
         list(ONNX_OUTPUTS), {ONNX_INPUT: inputs.numpy()})
     diffs = {
@@ -169,10 +167,10 @@ def onnx_parity(model: nn.Module,
         for name, out, ref in zip(ONNX_OUTPUTS, got, expected)
     }
     return dict(
-        logits=float(diffs['logits'].max()),
-        logits_rel=float(diffs['logits'].max() /
+        logits=float(diffs[ONNX_LOGITS].max()),
+        logits_rel=float(diffs[ONNX_LOGITS].max() /
                          max(1.0, float(np.abs(expected[0]).max()))),
-        probs=float(diffs['probs'].max()))
+        probs=float(diffs[ONNX_PROBS].max()))
 
 
 @dataclass

@@ -304,7 +304,7 @@ def _inspect_model_file(backend: str,
                                               read_model)
         model = read_model(model_file)
         return is_quantized(model), input_size(model)
-    from ..apis.backends.onnx_runtime import input_size, is_quantized
+    from ..apis.onnx_file import input_size, is_quantized
     return is_quantized(model_file), input_size(model_file)
 
 

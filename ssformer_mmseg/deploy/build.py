@@ -25,6 +25,7 @@ import torch
 from .. import __version__
 from ..apis.backends import BACKENDS
 from ..apis.onnx_export import export_checked
+from ..apis.onnx_file import ONNX_INPUT, ONNX_LOGITS, onnx_session
 from ..apis.optional import installed_versions, require
 from ..apis.pipeline import network_input_size
 from ..apis.segmenter import PolypSegmenter
@@ -148,7 +149,7 @@ def _validation_drop(reference: PolypSegmenter, engine_model,
                 size=inputs.shape[2:],
                 mode='bilinear',
                 align_corners=reference.align_corners)
-        return dict(logits=logits.numpy())
+        return {ONNX_LOGITS: logits.numpy()}
 
     float_score, _ = quantization._validate(reference_model, pairs)
     int8_score, _ = quantization._validate(engine_model, pairs)
@@ -254,13 +255,13 @@ class _Deployment:
     def check_onnx_int8(self, onnx_file: str) -> None:
         """Measure int8 on held-out training frames; accuracy-aware
         quantization is OpenVINO's, so a miss is reported, not repaired."""
-        from ..apis.backends.onnx_runtime import onnx_session
-        from ..apis.onnx_export import ONNX_INPUT
         session = onnx_session(onnx_file)
 
         def engine_model(inputs):
-            return dict(
-                logits=session.run(['logits'], {ONNX_INPUT: inputs})[0])
+            return {
+                ONNX_LOGITS: session.run([ONNX_LOGITS],
+                                         {ONNX_INPUT: inputs})[0]
+            }
 
         check = _validation_drop(self.reference, engine_model,
                                  self.validation_pairs())
@@ -322,7 +323,7 @@ class _Deployment:
             input=input_entry,
             preprocessing=preprocessing,
             output=dict(
-                name='logits',
+                name=ONNX_LOGITS,
                 activation='sigmoid',
                 resize_to_frame='bilinear',
                 align_corners=self.reference.align_corners,

@@ -11,7 +11,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 
 from ..apis.backends.openvino import read_model
-from ..apis.onnx_export import ONNX_INPUT
+from ..apis.onnx_file import ONNX_INPUT, ONNX_LOGITS
 from ..apis.optional import require
 from ..evaluation.polyp_scores import score_image, to_uint8_map
 
@@ -61,7 +61,7 @@ def _validate(compiled_model, items) -> tuple:
     """NNCF's validation function: meanDic over (input, mask) items."""
     scores = []
     for inputs, mask in items:
-        logits = np.asarray(compiled_model(inputs)['logits'])
+        logits = np.asarray(compiled_model(inputs)[ONNX_LOGITS])
         scores.append(mean_dice(1 / (1 + np.exp(-logits[0, 0])), mask))
     return float(np.mean(scores)), scores
 

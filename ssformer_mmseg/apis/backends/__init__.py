@@ -1,9 +1,10 @@
 """Inference backends, one per runtime, behind one interface
 (:class:`~.base.InferenceBackend`). The engines' packages are imported only
 when a backend is built."""
+from ..onnx_file import onnx_session
 from .base import (BACKENDS, InferenceBackend, build_backend, check_input_size,
                    register_backend)
-from .onnx_runtime import OnnxRuntimeBackend, onnx_session
+from .onnx_runtime import OnnxRuntimeBackend
 from .openvino import OpenVINOBackend
 from .pytorch import PyTorchBackend
 

@@ -1,60 +1,13 @@
 """ONNX Runtime as an inference backend, on an exported ONNX file
 (``tools/export_onnx.py``)."""
-import os.path as osp
-from typing import List, Optional, Tuple
+from typing import Optional, Tuple
 
 import torch
 from mmengine.config import Config
 from mmseg.registry import MODELS
 
-from ..onnx_export import ONNX_INPUT, ONNX_OUTPUTS
-from ..optional import require
+from ..onnx_file import ONNX_INPUT, ONNX_LOGITS, is_quantized, onnx_session
 from .base import InferenceBackend, check_input_size, register_backend
-
-#: Op types that only a quantized (int8) model holds.
-QUANTIZED_OP_TYPES = ('QuantizeLinear', 'DequantizeLinear', 'QLinearConv',
-                      'QLinearMatMul', 'MatMulInteger', 'ConvInteger')
-
-
-def onnx_session(onnx_file: str, device: str = 'cpu'):
-    """An ONNX Runtime session on the CPU, or CUDA when asked.
-
-    Raises:
-        ValueError: If CUDA is asked but this onnxruntime has no CUDA
-            provider (``pip install onnxruntime-gpu``).
-    """
-    ort = require('onnxruntime')
-    if not osp.isfile(onnx_file):
-        raise FileNotFoundError(f'{onnx_file}: ONNX file not found')
-    providers = ['CPUExecutionProvider']
-    if device.startswith('cuda'):
-        if 'CUDAExecutionProvider' not in ort.get_available_providers():
-            raise ValueError(
-                'this onnxruntime has no CUDAExecutionProvider; install '
-                'onnxruntime-gpu or use --device cpu')
-        index = int(device.split(':')[1]) if ':' in device else 0
-        providers = [('CUDAExecutionProvider', dict(device_id=index))
-                     ] + providers
-    options = ort.SessionOptions()
-    # The same CPU threads as PyTorch, so comparisons are fair.
-    options.intra_op_num_threads = torch.get_num_threads()
-    return ort.InferenceSession(
-        onnx_file, sess_options=options, providers=providers)
-
-
-def is_quantized(onnx_file: str) -> bool:
-    """Whether an ONNX file holds int8 quantization ops."""
-    onnx = require('onnx')
-    graph = onnx.load(onnx_file, load_external_data=False).graph
-    return any(node.op_type in QUANTIZED_OP_TYPES for node in graph.node)
-
-
-def input_size(onnx_file: str) -> List[Optional[int]]:
-    """Height and width of an ONNX file's input (None where not fixed)."""
-    onnx = require('onnx')
-    graph = onnx.load(onnx_file, load_external_data=False).graph
-    dims = graph.input[0].type.tensor_type.shape.dim[2:]
-    return [d.dim_value if d.HasField('dim_value') else None for d in dims]
 
 
 @register_backend('onnxruntime')
@@ -136,6 +89,5 @@ class OnnxRuntimeBackend(InferenceBackend):
     def logits(self, inputs: torch.Tensor, data_samples: list) -> torch.Tensor:
         check_input_size(self.input_hw, inputs.shape[2:])
         logits, = self.session.run(
-            [ONNX_OUTPUTS[0]],
-            {ONNX_INPUT: inputs.detach().cpu().float().numpy()})
+            [ONNX_LOGITS], {ONNX_INPUT: inputs.detach().cpu().float().numpy()})
         return torch.from_numpy(logits)

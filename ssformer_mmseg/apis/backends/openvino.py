@@ -16,6 +16,7 @@ import torch
 from mmengine.config import Config
 from mmseg.registry import MODELS
 
+from ..onnx_file import ONNX_LOGITS
 from ..optional import require
 from .base import InferenceBackend, check_input_size, register_backend
 
@@ -103,7 +104,7 @@ class OpenVINOBackend(InferenceBackend):
         self.precision = precision
         self.throughput = throughput
         self.input_hw = input_size(compiled)
-        self.output = compiled.output('logits')
+        self.output = compiled.output(ONNX_LOGITS)
         self.request = compiled.create_infer_request()
         self.queue = None
         if throughput:
