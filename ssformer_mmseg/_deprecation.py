@@ -1,4 +1,6 @@
-"""Old import paths of names that moved, still served with a warning.
+"""Deprecated names: old import paths of names that moved, still served with
+a warning, and the one wording every deprecation uses, which names the
+release that removes the old name (:data:`REMOVED_IN`).
 
 A module whose names moved sets ``__getattr__ = moved_names(__name__,
 {...})``; Python calls it only for names the module does not define, so
@@ -8,6 +10,20 @@ location is imported only when an old name is actually used.
 import importlib
 import warnings
 from typing import Any, Callable, Dict
+
+#: The release that removes every name deprecated so far.
+REMOVED_IN = '0.3.0'
+
+
+def warn_deprecated(old: str, instead: str, stacklevel: int = 3) -> None:
+    """Warn that ``old`` is deprecated, say what to use ``instead`` and when
+    ``old`` goes (a ``DeprecationWarning``; ``stacklevel`` 3 points at the
+    caller of the function that calls this)."""
+    warnings.warn(
+        f'{old} is deprecated and will be removed in ssformer-mmseg '
+        f'{REMOVED_IN}; {instead}',
+        DeprecationWarning,
+        stacklevel=stacklevel)
 
 
 def moved_names(module: str, moves: Dict[str, str]) -> Callable[[str], Any]:
@@ -29,7 +45,7 @@ def moved_names(module: str, moves: Dict[str, str]) -> Callable[[str], Any]:
         new_module, _, new_name = target.rpartition('.')
         warnings.warn(
             f'{module}.{name} has moved to {target}; the old name will be '
-            'removed in a future release',
+            f'removed in ssformer-mmseg {REMOVED_IN}',
             DeprecationWarning,
             stacklevel=2)
         return getattr(importlib.import_module(new_module), new_name)

@@ -6,12 +6,11 @@ looks into a config's test datasets goes through :func:`dataset_parts`.
 """
 import copy
 import os.path as osp
-import warnings
 from typing import Any, Iterator, List, Optional, Union
 
 from mmengine.config import Config
 
-from ._deprecation import moved_names
+from ._deprecation import moved_names, warn_deprecated
 
 ConfigLike = Union[str, Config]
 
@@ -36,11 +35,8 @@ def load_config(config: Optional[ConfigLike] = None,
         Config: The config, a private copy.
     """
     if path is not None:
-        warnings.warn(
-            'load_config(path=...) is deprecated; pass the config '
-            'as the first argument',
-            DeprecationWarning,
-            stacklevel=2)
+        warn_deprecated('load_config(path=...)',
+                        'pass the config as the first argument')
         config = path
     if config is None:
         raise TypeError('load_config() needs a config file or object')

@@ -34,6 +34,7 @@ from .datasets.synthetic import (FOLDER, SyntheticPolypDataset,
                                  synthetic_set_is_complete)
 from .evaluation.polyp_scores import METRIC_NAMES
 from .evaluation.reports import format_table
+from .messages import quiet
 from .visualization.overlays import grid, prediction_tile
 from .visualization.plots import plot_learning_curve
 
@@ -53,10 +54,6 @@ class DemoOptions:
     overlays: int = 8
     regenerate: bool = False
     cfg_options: Optional[dict] = None
-
-
-def quiet(message: str) -> None:
-    """The default ``log``: say nothing."""
 
 
 def banner(text: str) -> str:

@@ -1,4 +1,6 @@
-"""How error messages name many things: one rule for every list."""
+"""How messages are put: one rule for every list of names, and the log
+callback that says nothing (the default of every ``log`` / ``progress``
+argument)."""
 from typing import Iterable
 
 
@@ -8,3 +10,7 @@ def listing(names: Iterable[str], limit: int = 20) -> str:
     names = list(names)
     more = f', ... ({len(names)} in all)' if len(names) > limit else ''
     return ', '.join(names[:limit]) + more
+
+
+def quiet(message: str) -> None:
+    """A log or progress callback that says nothing."""

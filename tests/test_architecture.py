@@ -12,6 +12,7 @@ import warnings
 import pytest
 
 from ssformer_mmseg import api_reference
+from ssformer_mmseg._deprecation import REMOVED_IN
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PACKAGE = osp.join(REPO_ROOT, 'ssformer_mmseg')
@@ -92,7 +93,10 @@ MOVED = [
 
 @pytest.mark.parametrize('old,name,new', MOVED)
 def test_moved_names_still_import_with_a_warning(old, name, new):
-    with pytest.warns(DeprecationWarning, match=f'{old}.{name} has moved'):
+    with pytest.warns(
+            DeprecationWarning,
+            match=f'{old}.{name} has moved to {new}[.a-z_]*.{name}; '
+            f'the old name will be removed in ssformer-mmseg {REMOVED_IN}'):
         value = getattr(importlib.import_module(old), name)
     assert value is getattr(importlib.import_module(new), name)
 
@@ -199,8 +203,13 @@ def test_renamed_keyword_and_return_type_stay_compatible(tmp_path):
     from ssformer_mmseg.checkpoint_converters import ConversionResult
     from ssformer_mmseg.config import load_config
     config = osp.join(REPO_ROOT, 'configs', 'ssformer_s_kvasir.py')
-    with pytest.warns(DeprecationWarning, match=r'path=\.\.\.'):
+    with pytest.warns(
+            DeprecationWarning,
+            match=r'load_config\(path=\.\.\.\) is deprecated and '
+            f'will be removed in ssformer-mmseg {REMOVED_IN}; pass '
+            'the config as the first argument') as caught:
         cfg = load_config(path=config)
+    assert caught[0].filename == __file__  # points at the caller
     assert cfg.model.decode_head.type == 'PLDHead'
     # convert_checkpoint_file returned the dropped keys; it still does.
     result = ConversionResult(12, ['head.weight', 'head.bias'])

@@ -2,9 +2,7 @@
 from dataclasses import dataclass, field
 from typing import Callable, List, Tuple
 
-
-def quiet(message: str) -> None:
-    """The default progress callback: say nothing."""
+from ..messages import quiet
 
 
 @dataclass

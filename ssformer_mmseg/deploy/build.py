@@ -32,6 +32,7 @@ from ..apis.segmenter import PolypSegmenter
 from ..config import ConfigLike, load_config
 from ..cpu_features import cpu_description
 from ..evaluation.saved_maps import ground_truth
+from ..messages import quiet
 from ..partial_outputs import staged
 from . import calibration as calib
 from . import quantization
@@ -42,10 +43,6 @@ from .artifact import (FORMAT, FORMAT_VERSION, MODEL_FILES, DeployedModel,
 
 REPORT_FILE = 'accuracy.md'
 ACCURACY_CONTROL = ('auto', 'always', 'never')
-
-
-def quiet(message: str) -> None:
-    """The default log: say nothing."""
 
 
 @dataclass
