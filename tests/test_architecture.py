@@ -84,6 +84,8 @@ MOVED = [
     ('ssformer_mmseg.compat', 'shutdown_distributed',
      'ssformer_mmseg.engine.distributed'),
     ('ssformer_mmseg.config', 'runner_config', 'ssformer_mmseg.cli'),
+    ('ssformer_mmseg.apis.video_clip', 'measure_video_throughput',
+     'ssformer_mmseg.benchmark.video_clip'),
     ('ssformer_mmseg.evaluation.polyp_scores', 'format_table',
      'ssformer_mmseg.evaluation.reports'),
     ('ssformer_mmseg.evaluation.polyp_scores', 'write_report',

@@ -1,7 +1,7 @@
 """The batch loop of inference (ssformer_mmseg.apis.batch_inference): skip
 mode for unreadable frames, the overlapped reader / inference / writer
 stages and how they fail, and the CVC-ClinicDB clip of
-ssformer_mmseg.apis.video_clip.
+ssformer_mmseg.benchmark.video_clip.
 
 The shared tiny SSFormer-S of conftest.py at a 64x64 input, with random
 weights, on small synthetic frames; nothing is downloaded.
@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 
 from ssformer_mmseg.apis import (BatchRunner, PolypSegmenter, batch_inference,
-                                 inputs, run_inference, video_clip)
+                                 inputs, run_inference)
 from ssformer_mmseg.apis.inputs import VideoSource
 from ssformer_mmseg.apis.writers import VideoOverlayWriter
+from ssformer_mmseg.benchmark import video_clip
 from ssformer_mmseg.datasets import PolypFileError
 
 # Network input of these tests: the loop is under test, not the model.

@@ -39,7 +39,9 @@ FLOPs and parameters come from mmengine's analysis tools.
 
 Modules: :mod:`.measure` (timing, memory), :mod:`.inference`,
 :mod:`.engines`, :mod:`.kernels`, :mod:`.training`, :mod:`.data`,
-:mod:`.report`, :mod:`.metric` (the cost of the evaluation protocol). Not
+:mod:`.report`, :mod:`.metric` (the cost of the evaluation protocol),
+:mod:`.video_clip` (a real clip, and what a segmenter keeps of its speed on
+it). Not
 imported by ``import ssformer_mmseg``.
 """
 import copy

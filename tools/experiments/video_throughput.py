@@ -3,7 +3,7 @@ end to end (decode, infer, overlay video), sequential and overlapped.
 
 The clip is one CVC-ClinicDB sequence (the longest by default) encoded as
 an MPEG-4 video under --work-dir. What is measured, and how:
-ssformer_mmseg.apis.video_clip.measure_video_throughput. The model is a
+ssformer_mmseg.benchmark.video_clip.measure_video_throughput. The model is a
 config (with a checkpoint, or an engine's model file) or a deployed-model
 folder, as for tools/infer.py. Without a checkpoint the PyTorch model keeps
 random weights: the speed is the same.
@@ -25,9 +25,9 @@ from typing import List, Optional
 
 import ssformer_mmseg  # noqa: F401  (compat + registration)
 from ssformer_mmseg.apis import BACKENDS
-from ssformer_mmseg.apis.video_clip import (default_data_root,
-                                            measure_video_throughput,
-                                            sequence_frames, write_clip)
+from ssformer_mmseg.benchmark.video_clip import (default_data_root,
+                                                 measure_video_throughput,
+                                                 sequence_frames, write_clip)
 from ssformer_mmseg.cli import (ENGINES, add_cfg_options_argument,
                                 add_config_argument,
                                 add_fast_inference_arguments, build_segmenter)
