@@ -266,3 +266,41 @@ def test_kernels_time_the_fast_path_without_each_kernel(
     assert any(isinstance(m, WinogradConv2d) for m in with_winograd.modules())
     assert not any(
         isinstance(m, WinogradConv2d) for m in without_winograd.modules())
+
+
+# Complexity and progress -----------------------------------------------------
+
+
+def test_complexity_is_mmengines_count_without_its_warnings(
+        tiny_config, monkeypatch):
+    from mmengine.analysis import get_model_complexity_info, jit_analysis
+
+    from ssformer_mmseg.apis import load_segmentor
+    from ssformer_mmseg.benchmark.report import complexity
+    said = []
+    monkeypatch.setattr(jit_analysis, 'print_log',
+                        lambda message, *args, **kwargs: said.append(message))
+    model = load_segmentor(tiny_config, None, 'cpu')
+    info = complexity(model, (64, 64))
+    assert said == []
+    expected = get_model_complexity_info(
+        model,
+        inputs=(torch.randn(1, 3, 64, 64), ),
+        show_table=False,
+        show_arch=False)
+    assert any('never called' in message for message in said)  # its own
+    assert info == dict(
+        gflops=expected['flops'] / 1e9, params_m=expected['params'] / 1e6)
+
+
+def test_timing_says_where_it_is():
+    from ssformer_mmseg.benchmark.measure import interleaved_times
+    said = []
+    calls = dict(a=lambda: None, b=lambda: None)
+    times = interleaved_times(calls, 'cpu', 1, 3, said.append, every_s=0)
+    assert {name: len(t) for name, t in times.items()} == dict(a=3, b=3)
+    assert [line.split('(')[0].strip() for line in said
+            ] == [f'round {n}/3 of 2 timed calls' for n in (1, 2, 3)]
+    said.clear()
+    interleaved_times(calls, 'cpu', 1, 3, said.append)  # at most every 10 s
+    assert len(said) == 1 and said[0].strip().startswith('round 3/3')

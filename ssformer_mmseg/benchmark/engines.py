@@ -387,7 +387,8 @@ def benchmark_engines(cfg: Config,
         }
         options.log(f'timing {len(variants)} rows at 1 and {batch} frames x '
                     f'{options.rounds} rounds')
-        times = interleaved_times(calls, 'cpu', options.warmup, options.rounds)
+        times = interleaved_times(calls, 'cpu', options.warmup, options.rounds,
+                                  options.log)
         eager = variants[0].latency
         references = tuple(
             _call(eager, x)().float() for x in (inputs[:1], inputs))

@@ -56,8 +56,8 @@ def benchmark_inference(model: torch.nn.Module,
         options.log(f'first calls took {time.perf_counter() - start:.1f} s; '
                     f'timing {len(calls)} variants x {options.rounds} rounds')
         rows = summarize(
-            interleaved_times(calls, device, options.warmup, options.rounds),
-            options.batch_size)
+            interleaved_times(calls, device, options.warmup, options.rounds,
+                              options.log), options.batch_size)
         results = []
         for name, (net, x, settings) in variants.items():
             difference = (net(x, mode='tensor').float() -

@@ -80,7 +80,7 @@ def benchmark_kernels(model: torch.nn.Module,
                     if kernel == 'winograd' else _call(fast, inputs, kernel))
             reference = calls[None]().float()
             times = interleaved_times(calls, options.device, options.warmup,
-                                      options.rounds)
+                                      options.rounds, options.log)
             for kernel in kernels:
                 gain = statistics.median(
                     without / with_all - 1

@@ -9,6 +9,8 @@ from typing import Any, Callable, Dict, List, Tuple
 
 import torch
 
+from ..messages import quiet
+
 
 def synchronize(device: str) -> None:
     if device.startswith('cuda'):
@@ -70,20 +72,35 @@ def _rss_bytes() -> int:
         return int(statm.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
 
 
-def interleaved_times(calls: Dict[str, Callable], device: str, warmup: int,
-                      rounds: int) -> Dict[str, List[float]]:
-    """Seconds per call of each function, measured round-robin."""
+def interleaved_times(calls: Dict[str, Callable],
+                      device: str,
+                      warmup: int,
+                      rounds: int,
+                      progress: Callable[[str], None] = quiet,
+                      every_s: float = 10.0) -> Dict[str, List[float]]:
+    """Seconds per call of each function, measured round-robin.
+
+    ``progress`` hears where the timing is at most every ``every_s``
+    seconds (and at the last round), so a long measurement is not silent.
+    """
+    started = time.perf_counter()
     for function in calls.values():
         for _ in range(warmup):
             function()
     times = {name: [] for name in calls}
-    for _ in range(rounds):
+    said = time.perf_counter()
+    for done in range(1, rounds + 1):
         for name, function in calls.items():
             synchronize(device)
             start = time.perf_counter()
             function()
             synchronize(device)
             times[name].append(time.perf_counter() - start)
+        now = time.perf_counter()
+        if now - said >= every_s or done == rounds:
+            progress(f'  round {done}/{rounds} of {len(calls)} timed calls '
+                     f'({now - started:.0f} s)')
+            said = now
     return times
 
 

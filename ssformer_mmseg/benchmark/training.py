@@ -85,8 +85,8 @@ def benchmark_training(model: torch.nn.Module,
         for name in recipes
     }
     rows = summarize(
-        interleaved_times(calls, device, 1, max(3, options.rounds // 2)),
-        batch)
+        interleaved_times(calls, device, 1, max(3, options.rounds // 2),
+                          options.log), batch)
     results = [
         dict(name=name, batch_size=batch, **rows[name]) for name in recipes
     ]
