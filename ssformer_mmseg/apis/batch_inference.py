@@ -5,7 +5,8 @@ A run has three stages: reading (decode + preprocess a batch), inference
 (the backend's logits) and finishing (logits to probabilities, then the
 PNGs / overlay video). With ``overlap`` they run at once on consecutive
 batches: a reader thread feeds a bounded queue, inference runs in the
-calling thread, a writer thread consumes its results in order. Decoding,
+calling thread, a writer thread consumes its results in order
+(:class:`~.overlapped_stages.OverlappedStages`). Decoding,
 OpenCV, torch and the inference engines release the GIL, so the stages
 overlap. Outputs are the same, in the same order, and a run fails the
 same way: a frame that cannot be read raises after the batches before it
@@ -22,15 +23,12 @@ threads): where the model's threads take every core, reading and writing
 compete with it instead of filling idle time, and the overlapped run was
 measured slower than the sequential one (``docs/deployment.md``).
 """
-import contextlib
 import os
 import os.path as osp
-import queue
 import sys
-import threading
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence
+from typing import Callable, Iterable, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -42,15 +40,10 @@ from ..partial_outputs import removed_on_error
 from ..visualization.overlays import draw_overlay
 from .inputs import (Frame, SkippedFrame, VideoSource, image_frames,
                      input_kind, list_images)
+from .overlapped_stages import OverlappedStages, batches
 from .postprocess import logits_to_probs
 from .segmenter import PolypSegmenter
 from .writers import PredictionWriter, VideoOverlayWriter, write_skipped_report
-
-#: Batches each queue between two stages holds: enough to keep the next
-#: stage busy, few enough to bound memory (frames are kept until written).
-QUEUE_BATCHES = 2
-#: Seconds a blocked stage waits before checking whether the run stopped.
-POLL_SECONDS = 0.05
 
 ResultCallback = Callable[[str, np.ndarray, np.ndarray], None]
 
@@ -81,18 +74,6 @@ class InferenceSummary:
     skipped_report: Optional[str] = None
 
 
-def batches(items: Iterable, size: int) -> Iterator[list]:
-    """Consecutive lists of ``size`` items (the last may be shorter)."""
-    batch = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 class _Progress:
     """The progress bar, counting frames written and frames skipped.
 
@@ -118,45 +99,6 @@ class _Progress:
         self.update(0)
         if self.bar is not None:
             sys.stderr.write('\n')
-
-
-class _Stopped(Exception):
-    """A stage gave up because another stage failed or was interrupted."""
-
-
-class _Failed:
-    """The reader's error, handed on in order in place of a batch."""
-
-    def __init__(self, error: BaseException):
-        self.error = error
-
-
-class _Handoff:
-    """A bounded queue between two stages that stops waiting once the run
-    stops, so no thread stays blocked on a stage that is gone."""
-
-    END = object()
-
-    def __init__(self, stop: threading.Event):
-        self.queue = queue.Queue(QUEUE_BATCHES)
-        self.stop = stop
-
-    def put(self, item: Any) -> None:
-        while not self.stop.is_set():
-            try:
-                self.queue.put(item, timeout=POLL_SECONDS)
-                return
-            except queue.Full:
-                pass
-        raise _Stopped
-
-    def get(self) -> Any:
-        while not self.stop.is_set():
-            try:
-                return self.queue.get(timeout=POLL_SECONDS)
-            except queue.Empty:
-                pass
-        raise _Stopped
 
 
 class BatchRunner:
@@ -310,7 +252,8 @@ class BatchRunner:
     def _segment_sequential(self, frames: Iterable[Frame],
                             on_result: ResultCallback,
                             progress: _Progress) -> int:
-        # The loop before the stages overlapped, kept for comparison.
+        # One stage after the other: the default where the model's threads
+        # take every core (overlap_pays).
         count = 0
         for batch in batches(frames, self.batch_size):
             probs = self.segmenter([frame for _, frame in batch])
@@ -323,85 +266,12 @@ class BatchRunner:
     def _segment_overlapped(self, frames: Iterable[Frame],
                             on_result: ResultCallback,
                             progress: _Progress) -> int:
-        stop = threading.Event()
-        prepared, inferred = _Handoff(stop), _Handoff(stop)
-        # Errors of the writer: they stop every stage at once.
-        errors: List[BaseException] = []
-        written = [0]
 
-        def read() -> None:
-            source = iter(frames)
-            try:
-                for batch in batches(source, self.batch_size):
-                    prepared.put((batch, self.prepare(batch)))
-            except _Stopped:
-                return
-            except BaseException as error:  # re-raised by the caller
-                # Queued in order: the batches read before it are still
-                # inferred and written, as in the sequential loop, so a run
-                # fails the same way (the same partial outputs to remove).
-                with contextlib.suppress(_Stopped):
-                    prepared.put(_Failed(error))
-                return
-            finally:
-                # A generator left mid-way is closed in the thread that
-                # ran it (a video capture is not for two threads at once).
-                close = getattr(source, 'close', None)
-                if close is not None:
-                    close()
-            with contextlib.suppress(_Stopped):
-                prepared.put(_Handoff.END)
+        def finish(batch, data, logits):
+            self.finish(batch, data, logits, on_result)
 
-        def write() -> None:
-            try:
-                while True:
-                    item = inferred.get()
-                    if item is _Handoff.END:
-                        return
-                    batch, data, logits = item
-                    self.finish(batch, data, logits, on_result)
-                    written[0] += len(batch)
-                    progress.update(len(batch))
-            except _Stopped:
-                pass
-            except BaseException as error:  # re-raised by the caller
-                errors.append(error)
-                stop.set()
-
-        threads = [
-            threading.Thread(
-                target=body, name=f'ssformer-{name}', daemon=True)
-            for name, body in (('reader', read), ('writer', write))
-        ]
-        failed = None
-        try:
-            for thread in threads:
-                thread.start()
-            while True:
-                item = prepared.get()
-                if item is _Handoff.END:
-                    break
-                if isinstance(item, _Failed):
-                    failed = item.error
-                    break
-                batch, data = item
-                inferred.put((batch, data, self.infer(data)))
-            inferred.put(_Handoff.END)
-            threads[1].join()
-        except _Stopped:
-            pass  # the writer failed: its error is raised below
-        finally:
-            # On any exit (an error, KeyboardInterrupt) every thread stops
-            # at its next hand-off and is waited for: none is left behind.
-            stop.set()
-            for thread in threads:
-                thread.join()
-        # A writer error is of an earlier frame than a reading error.
-        if errors:
-            raise errors[0]
-        if failed is not None:
-            raise failed
-        return written[0]
+        return OverlappedStages(self.prepare, self.infer, finish,
+                                self.batch_size, progress.update).run(frames)
 
 
 def overlap_pays(device: str) -> bool:
