@@ -106,6 +106,10 @@ def _samples(batch: int, shape: Shape) -> List[SegDataSample]:
     return [SegDataSample(metainfo=meta) for _ in range(batch)]
 
 
+#: The timed modes: one frame at a time, and the whole batch.
+MODES = ('latency', 'throughput')
+
+
 def _at_shape(inputs: List[np.ndarray], shape: Shape) -> List[np.ndarray]:
     """Network inputs resized (bilinear) to ``shape`` where the config's test
     pipeline makes another size; resizing commutes with the per-channel
@@ -338,6 +342,45 @@ def recommend(rows: List[dict], mode: str, tolerance: float) -> Optional[str]:
     return max(fit, key=lambda r: r[mode]['speedup'])['name']
 
 
+def _timed_rows(variants: list, inputs: torch.Tensor,
+                options: BenchmarkOptions) -> List[dict]:
+    """Time every variant at one frame (latency) and at the whole batch
+    (throughput), interleaved, and measure its memory and its errors
+    against the first (eager fp32)."""
+    batch = len(inputs)
+    modes = dict(zip(MODES, (inputs[:1], inputs)))
+    calls = {
+        _key(v.name, mode): _call(getattr(v, mode), x)
+        for v in variants for mode, x in modes.items()
+    }
+    options.log(f'timing {len(variants)} rows at 1 and {batch} frames x '
+                f'{options.rounds} rounds')
+    times = interleaved_times(calls, 'cpu', options.warmup, options.rounds,
+                              options.log)
+    eager = variants[0].latency
+    references = tuple(_call(eager, x)().float() for x in (inputs[:1], inputs))
+    rows = []
+    summaries = {
+        mode: summarize({v.name: times[_key(v.name, mode)]
+                         for v in variants}, len(x))
+        for mode, x in modes.items()
+    }
+    for variant in variants:
+        row = dict(
+            name=variant.name,
+            engine=variant.engine,
+            precision=variant.precision,
+            held_mb=variant.held_mb)
+        for mode in modes:
+            row[mode] = dict(
+                summaries[mode][variant.name],
+                batch=len(modes[mode]),
+                peak_mb=peak_memory_mb(calls[_key(variant.name, mode)], 'cpu'))
+        row.update(_errors(variant, inputs, references))
+        rows.append(row)
+    return rows
+
+
 def benchmark_engines(cfg: Config,
                       model: torch.nn.Module,
                       options: BenchmarkOptions,
@@ -379,48 +422,15 @@ def benchmark_engines(cfg: Config,
                                      options, skipped)
         for entry in skipped:
             options.log(f'skipped {entry["name"]}: {entry["reason"]}')
-        batch = len(inputs)
-        modes = dict(latency=inputs[:1], throughput=inputs)
-        calls = {
-            _key(v.name, mode): _call(getattr(v, mode), x)
-            for v in variants for mode, x in modes.items()
-        }
-        options.log(f'timing {len(variants)} rows at 1 and {batch} frames x '
-                    f'{options.rounds} rounds')
-        times = interleaved_times(calls, 'cpu', options.warmup, options.rounds,
-                                  options.log)
-        eager = variants[0].latency
-        references = tuple(
-            _call(eager, x)().float() for x in (inputs[:1], inputs))
-        rows = []
-        summaries = {
-            mode:
-            summarize({v.name: times[_key(v.name, mode)]
-                       for v in variants}, len(x))
-            for mode, x in modes.items()
-        }
-        for variant in variants:
-            row = dict(
-                name=variant.name,
-                engine=variant.engine,
-                precision=variant.precision,
-                held_mb=variant.held_mb)
-            for mode in modes:
-                row[mode] = dict(
-                    summaries[mode][variant.name],
-                    batch=len(modes[mode]),
-                    peak_mb=peak_memory_mb(calls[_key(variant.name, mode)],
-                                           'cpu'))
-            row.update(_errors(variant, inputs, references))
-            rows.append(row)
+        rows = _timed_rows(variants, inputs, options)
     tolerance = options.prob_tolerance
     return dict(
         rows=rows,
         skipped=skipped,
         recommended={mode: recommend(rows, mode, tolerance)
-                     for mode in modes},
+                     for mode in MODES},
         prob_tolerance=tolerance,
-        throughput_batch=batch,
+        throughput_batch=len(inputs),
         trained_weights=trained,
         inputs=source,
         versions=engine_versions())
