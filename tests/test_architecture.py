@@ -91,6 +91,16 @@ MOVED = [
     ('ssformer_mmseg.evaluation.polyp_scores', 'write_report',
      'ssformer_mmseg.evaluation.reports'),
 ]
+#: Names renamed in their module: (module, old name, new name).
+RENAMED = [
+    ('ssformer_mmseg.deploy.artifact', 'inference_config',
+     'config_from_metadata'),
+    ('ssformer_mmseg.deploy.build', 'engine_versions', 'build_versions'),
+    ('ssformer_mmseg.apis.backends.openvino', 'is_quantized',
+     'model_is_quantized'),
+    ('ssformer_mmseg.apis.backends.openvino', 'input_size',
+     'model_input_size'),
+]
 
 
 @pytest.mark.parametrize('old,name,new', MOVED)
@@ -101,6 +111,16 @@ def test_moved_names_still_import_with_a_warning(old, name, new):
             f'the old name will be removed in ssformer-mmseg {REMOVED_IN}'):
         value = getattr(importlib.import_module(old), name)
     assert value is getattr(importlib.import_module(new), name)
+
+
+@pytest.mark.parametrize('module,old,new', RENAMED)
+def test_renamed_names_still_import_with_a_warning(module, old, new):
+    imported = importlib.import_module(module)
+    with pytest.warns(
+            DeprecationWarning,
+            match=f'{module}.{old} has moved to {module}.{new};'):
+        value = getattr(imported, old)
+    assert value is getattr(imported, new)
 
 
 def test_unknown_names_of_old_modules_are_attribute_errors():

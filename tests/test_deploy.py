@@ -35,9 +35,9 @@ from ssformer_mmseg.deploy import (compare, deploy, folder_frames,
                                    training_frames)
 from ssformer_mmseg.deploy.accuracy import BOUNDED_METRICS, REPORTED_METRICS
 from ssformer_mmseg.deploy.artifact import (check_deployable,
+                                            config_from_metadata,
                                             describe_preprocessing,
-                                            file_record, inference_config,
-                                            sha256)
+                                            file_record, sha256)
 from ssformer_mmseg.deploy.calibration import choose
 
 # The engines are optional extras; the deploy package imports them when used.
@@ -738,7 +738,7 @@ def test_metadata_round_trip_of_other_preprocessing(tiny_config):
         input=input_entry,
         preprocessing=json.loads(json.dumps(preprocessing)),
         output=dict(threshold=0.3, align_corners=False))
-    rebuilt = inference_config(metadata)
+    rebuilt = config_from_metadata(metadata)
     source = PolypSegmenter(cfg, backend=_InputMean(cfg))
     copy = PolypSegmenter(rebuilt, backend=_InputMean(rebuilt))
     assert (copy.threshold, copy.align_corners) == (0.3, False)

@@ -22,6 +22,7 @@ from typing import Dict, List, Optional, Tuple
 
 from mmengine.config import Config
 
+from .._deprecation import moved_names
 from ..apis.backends import BACKENDS
 from ..apis.pipeline import frame_pipeline, network_input_size
 from ..config import dataset_parts
@@ -123,7 +124,7 @@ def describe_preprocessing(cfg: Config) -> Tuple[dict, dict]:
     return input_entry, preprocessing
 
 
-def inference_config(metadata: dict) -> Config:
+def config_from_metadata(metadata: dict) -> Config:
     """A config that :class:`~ssformer_mmseg.apis.PolypSegmenter` builds the
     same preprocessing and post-processing from as from the source config
     (``tests`` check the equality)."""
@@ -196,7 +197,7 @@ class DeployedModel:
 
     def config(self) -> Config:
         """The inference config rebuilt from the metadata."""
-        return inference_config(self.metadata)
+        return config_from_metadata(self.metadata)
 
     def test_sets_config(self) -> Optional[Config]:
         """A config whose test dataloader holds the test sets ``deploy.json``
@@ -300,10 +301,10 @@ def _inspect_model_file(backend: str,
     """Whether the engine model holds int8 ops, and its input's height and
     width (None where not fixed)."""
     if backend == 'openvino':
-        from ..apis.backends.openvino import (input_size, is_quantized,
-                                              read_model)
+        from ..apis.backends.openvino import (model_input_size,
+                                              model_is_quantized, read_model)
         model = read_model(model_file)
-        return is_quantized(model), input_size(model)
+        return model_is_quantized(model), model_input_size(model)
     from ..apis.onnx_file import input_size, is_quantized
     return is_quantized(model_file), input_size(model_file)
 
@@ -479,3 +480,10 @@ def write_metadata(folder: str, metadata: Dict) -> str:
 def is_deployed_folder(path: str) -> bool:
     """Whether ``path`` is a folder with a ``deploy.json``."""
     return osp.isfile(osp.join(path, METADATA_FILE))
+
+
+# Renamed: apis.inference_config makes a config from a config.
+__getattr__ = moved_names(__name__, {
+    'inference_config':
+    'ssformer_mmseg.deploy.artifact.config_from_metadata',
+})

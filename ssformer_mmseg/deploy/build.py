@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from .. import __version__
+from .._deprecation import moved_names
 from ..apis.backends import BACKENDS
 from ..apis.onnx_export import export_checked
 from ..apis.onnx_file import ONNX_INPUT, ONNX_LOGITS, onnx_session
@@ -127,7 +128,7 @@ def check_options(options: DeployOptions) -> None:
                          'deploy into a new folder')
 
 
-def engine_versions(backend: str, precision: str) -> dict:
+def build_versions(backend: str, precision: str) -> dict:
     """Versions of what built the model (for ``deploy.json``)."""
     modules = ['torch', backend] + (['nncf'] if precision == 'int8' else [])
     return dict(ssformer_mmseg=__version__, **installed_versions(modules))
@@ -342,7 +343,7 @@ class _Deployment:
                     datetime.timezone.utc).isoformat(timespec='seconds'),
                 machine=cpu_description(),
                 python=platform.python_version(),
-                versions=engine_versions(o.backend, o.precision)),
+                versions=build_versions(o.backend, o.precision)),
             accuracy=None)
 
     def accuracy(self, deployed: DeployedModel) -> dict:
@@ -395,3 +396,9 @@ def deploy(options: DeployOptions) -> DeployedModel:
                     '\n')
             write_metadata(options.out_dir, metadata)
     return DeployedModel.load(final_dir)
+
+
+# Renamed: benchmark.engines.engine_versions lists every engine's version.
+__getattr__ = moved_names(
+    __name__,
+    {'engine_versions': 'ssformer_mmseg.deploy.build.build_versions'})

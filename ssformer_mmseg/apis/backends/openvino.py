@@ -16,6 +16,7 @@ import torch
 from mmengine.config import Config
 from mmseg.registry import MODELS
 
+from ..._deprecation import moved_names
 from ..onnx_file import ONNX_LOGITS
 from ..optional import require
 from .base import InferenceBackend, check_input_size, register_backend
@@ -51,13 +52,13 @@ def openvino_device(device: str) -> str:
     return name
 
 
-def is_quantized(model) -> bool:
+def model_is_quantized(model) -> bool:
     """Whether an ``openvino.Model`` holds int8 quantization ops."""
     return any(op.get_type_name() in QUANTIZED_OP_TYPES
                for op in model.get_ops())
 
 
-def input_size(model) -> List[Optional[int]]:
+def model_input_size(model) -> List[Optional[int]]:
     """Height and width of an ``openvino.Model``'s (or compiled model's)
     input, None where not fixed."""
     shape = list(model.input(0).get_partial_shape())[2:]
@@ -103,7 +104,7 @@ class OpenVINOBackend(InferenceBackend):
         self.device = device
         self.precision = precision
         self.throughput = throughput
-        self.input_hw = input_size(compiled)
+        self.input_hw = model_input_size(compiled)
         self.output = compiled.output(ONNX_LOGITS)
         self.request = compiled.create_infer_request()
         self.queue = None
@@ -157,7 +158,7 @@ class OpenVINOBackend(InferenceBackend):
                              'apply to the openvino backend')
         ov_device = openvino_device(device)
         model = read_model(model_file)
-        quantized = is_quantized(model)
+        quantized = model_is_quantized(model)
         if precision is None:
             precision = 'int8' if quantized else 'fp32'
         if quantized and precision != 'int8':
@@ -214,3 +215,12 @@ class OpenVINOBackend(InferenceBackend):
             self.queue.start_async({0: batch[index:index + 1]}, index)
         self.queue.wait_all()
         return results
+
+
+# Renamed: the ONNX file functions of the same names take a path.
+__getattr__ = moved_names(
+    __name__, {
+        'is_quantized':
+        'ssformer_mmseg.apis.backends.openvino.model_is_quantized',
+        'input_size': 'ssformer_mmseg.apis.backends.openvino.model_input_size',
+    })
