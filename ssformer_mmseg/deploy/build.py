@@ -38,9 +38,9 @@ from ..partial_outputs import staged
 from . import calibration as calib
 from . import quantization
 from .accuracy import ACCURACY_BOUND, compare, format_report, score_segmenter
-from .artifact import (FORMAT, FORMAT_VERSION, MODEL_FILES, DeployedModel,
-                       check_deployable, describe_preprocessing,
-                       describe_test_sets, file_record, sha256, write_metadata)
+from .artifact import DeployedModel, check_deployable
+from .manifest import (MODEL_FILES, compose_metadata, file_record, sha256,
+                       write_metadata)
 
 REPORT_FILE = 'accuracy.md'
 ACCURACY_CONTROL = ('auto', 'always', 'never')
@@ -305,29 +305,19 @@ class _Deployment:
 
     def metadata(self, model_files: List[str]) -> dict:
         o = self.options
-        input_entry, preprocessing = describe_preprocessing(self.cfg)
-        files = {
-            name: file_record(osp.join(o.out_dir, name))
-            for name in model_files + ['source_config.py']
-        }
         config_file = o.config if isinstance(o.config, str) else \
             self.cfg.filename
-        return dict(
-            format=FORMAT,
-            format_version=FORMAT_VERSION,
+        return compose_metadata(
             backend=o.backend,
             precision=o.precision,
-            files=files,
-            input=input_entry,
-            preprocessing=preprocessing,
-            output=dict(
-                name=ONNX_LOGITS,
-                activation='sigmoid',
-                resize_to_frame='bilinear',
-                align_corners=self.reference.align_corners,
-                threshold=self.reference.threshold),
+            files={
+                name: file_record(osp.join(o.out_dir, name))
+                for name in model_files + ['source_config.py']
+            },
+            cfg=self.cfg,
+            align_corners=self.reference.align_corners,
+            threshold=self.reference.threshold,
             classes=list(self.reference.model.dataset_meta['classes']),
-            test_sets=describe_test_sets(self.cfg),
             calibration=self.calibration.summary()
             if self.calibration else None,
             quantization=self.quantization,
@@ -343,8 +333,7 @@ class _Deployment:
                     datetime.timezone.utc).isoformat(timespec='seconds'),
                 machine=cpu_description(),
                 python=platform.python_version(),
-                versions=build_versions(o.backend, o.precision)),
-            accuracy=None)
+                versions=build_versions(o.backend, o.precision)))
 
     def accuracy(self, deployed: DeployedModel) -> dict:
         o = self.options
