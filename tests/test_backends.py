@@ -44,7 +44,7 @@ def constant_backend():
 def test_a_registered_backend_serves_the_segmenter(constant_backend,
                                                    tiny_config):
     cfg = tiny_config
-    segmenter = PolypSegmenter(cfg, backend='constant', onnx_file='2.0')
+    segmenter = PolypSegmenter(cfg, backend='constant', model_file='2.0')
     assert segmenter.backend == 'constant' and segmenter.model is None
     assert segmenter.session is None
     frames = [np.zeros((30, 50, 3), np.uint8), np.zeros((64, 20, 3), np.uint8)]
@@ -55,6 +55,22 @@ def test_a_registered_backend_serves_the_segmenter(constant_backend,
     assert [p.shape for p in probs] == [(30, 50), (64, 20)]
     np.testing.assert_allclose(probs[0], 1 / (1 + np.exp(-2.0)), rtol=1e-6)
     assert (segmenter.mask(probs[1]) == 255).all()
+
+
+def test_onnx_file_is_a_deprecated_name_of_model_file(constant_backend,
+                                                      tiny_config):
+    with pytest.warns(
+            DeprecationWarning,
+            match=r'PolypSegmenter\(onnx_file=\.\.\.\) is '
+            'deprecated and will be removed in ssformer-mmseg '
+            '0.3.0; pass model_file=') as caught:
+        segmenter = PolypSegmenter(
+            tiny_config, backend='constant', onnx_file='2.0')
+    assert caught[0].filename == __file__
+    assert segmenter.runtime.value == 2.0
+    with pytest.raises(ValueError, match='not both'):
+        PolypSegmenter(
+            tiny_config, backend='constant', onnx_file='1', model_file='2')
 
 
 def test_a_backend_object_is_used_as_given(constant_backend, tiny_config):

@@ -6,6 +6,7 @@ import torch
 from mmengine.dataset import Compose
 from mmengine.registry import init_default_scope
 
+from .._deprecation import warn_deprecated
 from ..config import ConfigLike, load_config
 from .backends import InferenceBackend, build_backend
 from .pipeline import binary_head, frame_pipeline
@@ -36,17 +37,17 @@ class PolypSegmenter:
             ``configs/ssformer_s_kvasir.py``); not modified.
         checkpoint (str, optional): Weights for the PyTorch backend; without
             them the model keeps its random initialisation. Not read by the
-            ONNX backend, whose weights are in ``onnx_file``.
+            engine backends, whose weights are in ``model_file``.
         device (str): ``'cpu'``, ``'cuda'`` or ``'cuda:N'``.
         cfg_options (dict, optional): Config overrides (``--cfg-options``).
         backend (str | InferenceBackend): ``'pytorch'``, ``'onnxruntime'``,
             ``'openvino'`` (any name in :data:`~.backends.BACKENDS`), or a
             backend object built already (then ``checkpoint``, ``device``,
-            ``onnx_file``, ``model_file``, ``fast``, ``precision`` and
+            ``model_file``, ``fast``, ``precision`` and
             ``throughput`` are not used). The object is kept as
             :attr:`runtime`; :attr:`backend` is its name.
-        onnx_file (str, optional): Exported model for ``'onnxruntime'``
-            (``tools/export_onnx.py``); the same as ``model_file``.
+        onnx_file (str, optional): Deprecated name of ``model_file`` (it
+            warns; removed in 0.3.0).
         threshold (float, optional): Foreground threshold for
             :meth:`mask`; defaults to the head's ``threshold`` (0.5).
         fast (dict, optional): Keyword arguments of
@@ -72,8 +73,12 @@ class PolypSegmenter:
                  model_file: Optional[str] = None,
                  precision: Optional[str] = None,
                  throughput: bool = False):
-        if onnx_file is not None and model_file is not None:
-            raise ValueError('give onnx_file or model_file, not both')
+        if onnx_file is not None:
+            if model_file is not None:
+                raise ValueError('give onnx_file or model_file, not both')
+            warn_deprecated('PolypSegmenter(onnx_file=...)',
+                            'pass model_file=')
+            model_file = onnx_file
         cfg = load_config(config, cfg_options)
         init_default_scope(cfg.get('default_scope', 'mmseg'))
         head = binary_head(cfg)
@@ -89,7 +94,7 @@ class PolypSegmenter:
                 cfg,
                 device=device,
                 checkpoint=checkpoint,
-                model_file=onnx_file or model_file,
+                model_file=model_file,
                 fast=fast,
                 precision=precision,
                 throughput=throughput)
