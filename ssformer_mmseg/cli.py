@@ -6,7 +6,7 @@ and how they turn into a config or keyword arguments, are defined once here.
 import argparse
 import os
 import sys
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Tuple
 
 from mmengine.config import Config, DictAction
 from mmengine.utils import ProgressBar
@@ -134,8 +134,18 @@ def fast_inference_options(args: argparse.Namespace) -> Optional[dict]:
     return dict(precision=args.precision, compile=args.compile)
 
 
-#: The backends that run an engine's model file, not a checkpoint.
-ENGINES = ('onnxruntime', 'openvino')
+def _flag(option: str, args: argparse.Namespace) -> str:
+    """The flag that gave a backend option, for messages."""
+    if option == 'fast':
+        return '--fast' if args.fast else '--compile'
+    if option == 'model_file':
+        return '--onnx' if args.onnx else '--model-file'
+    return option
+
+
+def _engine_names() -> Tuple[str, ...]:
+    from .apis.backends import deployable_backends
+    return tuple(deployable_backends())
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -171,31 +181,59 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     add_max_pixels_argument(parser)
 
 
+def _backend_options(args: argparse.Namespace) -> dict:
+    """The backend's own options that the arguments give: the fast path
+    (``--fast``, ``--compile``; ``--precision`` too for a backend with a
+    fast path, where it implies ``--fast``), the model file and, for a
+    backend that reads one, the checkpoint (``-`` or none: not given)."""
+    from .apis.backends import backend_class
+    own = backend_class(args.backend).options()
+    fast = fast_inference_options(args) if 'fast' in own else (
+        {} if args.fast or args.compile else None)
+    checkpoint = getattr(args, 'checkpoint', None)
+    given = dict(
+        fast=fast,
+        model_file=args.model_file,
+        checkpoint=checkpoint
+        if 'checkpoint' in own and checkpoint != '-' else None)
+    return {key: value for key, value in given.items() if value is not None}
+
+
 def check_model_arguments(parser: argparse.ArgumentParser,
                           args: argparse.Namespace) -> None:
     """Refuse (``parser.error``) combinations of :func:`add_model_arguments`
     options that do not fit the model, and set ``args.model_file`` from
     ``--onnx``. ``args.deployed`` says whether the model is a deployed
-    folder."""
-    if args.deployed and (args.backend != 'pytorch' or args.onnx
-                          or args.model_file):
+    folder. Which options a backend takes is the backend's own
+    declaration (:meth:`~ssformer_mmseg.apis.backends.InferenceBackend.
+    options`)."""
+    from .apis.backends import backend_class, misplaced_options
+    if args.deployed and (args.backend != parser.get_default('backend')
+                          or args.onnx or args.model_file):
         parser.error('a deployed-model folder sets its own backend and '
                      'model file')
-    engine = args.deployed or args.backend in ENGINES
-    if engine and (args.fast or args.compile):
-        parser.error('--fast/--compile apply to the pytorch backend')
+    if args.deployed and (args.fast or args.compile):
+        parser.error('--fast/--compile apply to the pytorch backend, not to '
+                     'a deployed-model folder')
     if args.onnx and args.model_file:
         parser.error('give --onnx or --model-file, not both')
     args.model_file = args.model_file or args.onnx
-    if args.backend in ENGINES and not args.model_file:
+    if args.deployed:
+        return
+    for option in misplaced_options(args.backend,
+                                    list(_backend_options(args))):
+        parser.error(f'{_flag(option, args)} does not apply to '
+                     f'backend {args.backend}')
+    if 'model_file' in backend_class(args.backend).options() and \
+            not args.model_file:
         parser.error(f'--backend {args.backend} needs --model-file FILE')
 
 
 def build_segmenter(args: argparse.Namespace):
     """The :class:`~ssformer_mmseg.apis.PolypSegmenter` that the inference
     tools' arguments describe: a deployed-model folder (``args.deployed``,
-    the folder in ``args.config``), or a config with a checkpoint or an
-    engine's model file.
+    the folder in ``args.config``), or a config with the backend's own
+    options (:func:`check_model_arguments` has checked them).
 
     Raises:
         ValueError: A precision asked of a deployed model, which runs at
@@ -211,19 +249,16 @@ def build_segmenter(args: argparse.Namespace):
             device=args.device,
             throughput=args.throughput,
             threshold=threshold)
-    engine = args.backend in ENGINES
-    use_checkpoint = not engine and args.checkpoint not in (None, '-')
+    options = _backend_options(args)
     return PolypSegmenter(
         args.config,
-        args.checkpoint if use_checkpoint else None,
         device=args.device,
         cfg_options=args.cfg_options,
         backend=args.backend,
-        model_file=args.model_file,
         threshold=threshold,
-        fast=None if engine else fast_inference_options(args),
-        precision=args.precision if engine else None,
-        throughput=args.throughput)
+        precision=None if 'fast' in options else args.precision,
+        throughput=args.throughput,
+        **options)
 
 
 def convert_checkpoint_command(kind: str,
@@ -265,3 +300,16 @@ def progress_bar() -> Callable[[int, int], None]:
             state.pop('bar')
 
     return progress
+
+
+def __getattr__(name: str):
+    # ENGINES was a fixed tuple; the registry says which backends run a
+    # model file, including ones registered later.
+    if name == 'ENGINES':
+        from ._deprecation import warn_deprecated
+        warn_deprecated(
+            'ssformer_mmseg.cli.ENGINES', 'use '
+            'ssformer_mmseg.apis.backends.deployable_backends()',
+            stacklevel=3)
+        return _engine_names()
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -231,6 +231,37 @@ def make_kvasir_like():
     return _write_kvasir_like
 
 
+@pytest.fixture(scope='session')
+def make_tiny_model(make_tiny_config, make_kvasir_like):
+    """Factory: ``make_tiny_model(folder, num_train=6, num_test=2)`` writes a
+    tiny model's config file (``folder/tiny.py``), a checkpoint of its
+    weights seeded with 0 (``folder/tiny.pth``) and a Kvasir-like set
+    (``folder/data``), and returns a dict of ``config``, ``checkpoint``,
+    ``root`` and ``options`` (the ``--cfg-options`` that point the config
+    at the set)."""
+    from ssformer_mmseg.apis import load_segmentor
+
+    def make(folder, num_train: int = 6, num_test: int = 2) -> dict:
+        folder = pathlib.Path(folder)
+        root = make_kvasir_like(folder / 'data', num_train, num_test)
+        config = str(folder / 'tiny.py')
+        make_tiny_config().dump(config)
+        torch.manual_seed(0)
+        checkpoint = str(folder / 'tiny.pth')
+        torch.save(
+            {
+                'state_dict': load_segmentor(config).state_dict(),
+                'meta': {}
+            }, checkpoint)
+        return dict(
+            config=config,
+            checkpoint=checkpoint,
+            root=root,
+            options=['--cfg-options', f'data_root={root}'])
+
+    return make
+
+
 @pytest.fixture
 def kvasir_like_root(make_kvasir_like, tmp_path) -> pathlib.Path:
     """``tmp_path / 'data'``: 6 training and 2 test frames

@@ -8,9 +8,8 @@ import shutil
 import cv2
 import numpy as np
 import pytest
-import torch
 
-from ssformer_mmseg.apis import PolypSegmenter, load_segmentor
+from ssformer_mmseg.apis import PolypSegmenter
 from ssformer_mmseg.deploy.artifact import file_record
 
 pytest.importorskip('openvino')
@@ -18,23 +17,11 @@ pytest.importorskip('nncf')
 
 
 @pytest.fixture(scope='module')
-def setup(make_tiny_config, make_kvasir_like, tmp_path_factory):
+def setup(make_tiny_model, tmp_path_factory):
     """A tiny model's config file (data root on a Kvasir-like set) and a
     checkpoint of it."""
-    folder = tmp_path_factory.mktemp('deploy_tools')
-    root = make_kvasir_like(folder / 'data', num_train=10, num_test=3)
-    cfg = make_tiny_config()
-    config = str(folder / 'tiny.py')
-    cfg.dump(config)
-    torch.manual_seed(0)
-    model = load_segmentor(config)
-    checkpoint = str(folder / 'tiny.pth')
-    torch.save({'state_dict': model.state_dict(), 'meta': {}}, checkpoint)
-    return dict(
-        config=config,
-        checkpoint=checkpoint,
-        root=root,
-        options=['--cfg-options', f'data_root={root}'])
+    return make_tiny_model(
+        tmp_path_factory.mktemp('deploy_tools'), num_train=10, num_test=3)
 
 
 @pytest.fixture(scope='module')

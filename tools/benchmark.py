@@ -90,6 +90,13 @@ def parse_args() -> argparse.Namespace:
         help='compare PyTorch eager / fast path, ONNX Runtime and OpenVINO '
         'at each precision (instead of the plain-vs-fast table)')
     parser.add_argument(
+        '--backends',
+        nargs='+',
+        metavar='BACKEND',
+        help='--engines: time only these backends\' rows besides PyTorch\'s '
+        '(default: every backend that runs a model file: ONNX Runtime, '
+        'OpenVINO and installed plug-ins)')
+    parser.add_argument(
         '--kernels',
         action='store_true',
         help='time the fast path without each of its hand-written kernels '
@@ -128,7 +135,16 @@ def parse_args() -> argparse.Namespace:
         help='torch CPU threads (default: torch default)')
     parser.add_argument('--json', default='work_dirs/benchmark.json')
     add_cfg_options_argument(parser)
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.backends is not None:
+        if not args.engines:
+            parser.error('--backends selects rows of --engines')
+        from ssformer_mmseg.benchmark.engines import selected_engines
+        try:
+            selected_engines(args.backends)
+        except ValueError as error:
+            parser.error(str(error))
+    return args
 
 
 def main() -> None:
@@ -149,6 +165,7 @@ def main() -> None:
         data_batches=args.data_batches,
         engines=args.engines,
         kernels=args.kernels,
+        backends=args.backends,
         throughput_batch=args.throughput_batch,
         calib_count=args.calib_count,
         seed=args.seed,

@@ -28,7 +28,8 @@ import os.path as osp
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Iterable, List, Optional, Sequence
+from typing import (Callable, Iterable, Iterator, List, Optional, Sequence,
+                    Tuple)
 
 import numpy as np
 import torch
@@ -255,8 +256,8 @@ class BatchRunner:
         # One stage after the other: the default where the model's threads
         # take every core (overlap_pays).
         count = 0
-        for batch in batches(frames, self.batch_size):
-            probs = self.segmenter([frame for _, frame in batch])
+        for batch, probs, _ in timed_batches(self.segmenter, frames,
+                                             self.batch_size):
             for (name, frame), prob in zip(batch, probs):
                 on_result(name, frame, prob)
             count += len(batch)
@@ -272,6 +273,22 @@ class BatchRunner:
 
         return OverlappedStages(self.prepare, self.infer, finish,
                                 self.batch_size, progress.update).run(frames)
+
+
+def timed_batches(
+        segmenter: PolypSegmenter, frames: Iterable[Frame],
+        batch_size: int) -> Iterator[Tuple[List[Frame], list, float]]:
+    """The batch loop, one stage after the other: ``(name, frame)`` pairs
+    through ``segmenter`` in batches of ``batch_size``.
+
+    Yields:
+        tuple: Each batch, its probability maps (each frame's size) and the
+        seconds the segmenter took on it.
+    """
+    for batch in batches(frames, batch_size):
+        start = time.perf_counter()
+        probs = segmenter([frame for _, frame in batch])
+        yield batch, probs, time.perf_counter() - start
 
 
 def overlap_pays(device: str) -> bool:

@@ -7,9 +7,9 @@ ONNX_HINT = ('pip install onnx onnxscript onnxruntime  (or pip install -e '
              '".[onnx]"; onnxruntime-gpu for CUDA)')
 OPENVINO_HINT = 'pip install openvino nncf  (or pip install -e ".[openvino]")'
 WEBAPP_HINT = 'pip install "gradio>=6,<7"  (or pip install -e ".[webapp]")'
-#: The install command of each optional package (default: ONNX_HINT).
+#: The install command of each optional package (default: ONNX_HINT);
+#: the engines' own packages are their backends' (``INSTALL_HINT``).
 INSTALL_HINTS = {
-    'openvino': OPENVINO_HINT,
     'nncf': OPENVINO_HINT,
     'gradio': WEBAPP_HINT,
     'gradio_client': WEBAPP_HINT,

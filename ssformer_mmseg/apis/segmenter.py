@@ -8,9 +8,29 @@ from mmengine.registry import init_default_scope
 
 from .._deprecation import warn_deprecated
 from ..config import ConfigLike, load_config
-from .backends import InferenceBackend, build_backend
+from .backends import InferenceBackend, build_backend, misplaced_options
 from .pipeline import binary_head, frame_pipeline
 from .postprocess import foreground_mask, logits_to_probs
+
+#: Options that backends which do not read them ignored before the backends
+#: declared their options; given to such a backend they warn and are dropped.
+_IGNORED_BEFORE = ('checkpoint', 'model_file')
+
+
+def _backend_options(name: str, **given) -> dict:
+    """The options given (not None) for backend ``name``; a checkpoint or
+    model file it does not read warns (deprecated) and is dropped, any
+    other misplaced option is :func:`~.backends.build_backend`'s error."""
+    options = {key: value for key, value in given.items() if value is not None}
+    for option in misplaced_options(name, list(options)):
+        if option in _IGNORED_BEFORE:
+            warn_deprecated(
+                f'PolypSegmenter({option}=...) with backend {name}, which '
+                'does not read it,',
+                'leave it out',
+                stacklevel=4)
+            del options[option]
+    return options
 
 
 def _check_frame(frame: np.ndarray, index: int) -> None:
@@ -36,8 +56,10 @@ class PolypSegmenter:
         config (str | Config): A config with a test pipeline (e.g.
             ``configs/ssformer_s_kvasir.py``); not modified.
         checkpoint (str, optional): Weights for the PyTorch backend; without
-            them the model keeps its random initialisation. Not read by the
-            engine backends, whose weights are in ``model_file``.
+            them the model keeps its random initialisation. The engine
+            backends' weights are in ``model_file``; a checkpoint given to
+            them is ignored with a deprecation warning (an error from
+            0.3.0), as is a ``model_file`` given to the PyTorch backend.
         device (str): ``'cpu'``, ``'cuda'`` or ``'cuda:N'``.
         cfg_options (dict, optional): Config overrides (``--cfg-options``).
         backend (str | InferenceBackend): ``'pytorch'``, ``'onnxruntime'``,
@@ -52,7 +74,8 @@ class PolypSegmenter:
             :meth:`mask`; defaults to the head's ``threshold`` (0.5).
         fast (dict, optional): Keyword arguments of
             :func:`~ssformer_mmseg.optimize.optimize_for_inference` (``{}``
-            for its defaults); the PyTorch model is optimized with them.
+            for its defaults); the PyTorch model is optimized with them
+            (an error with the backends that have no fast path).
         model_file (str, optional): The engine's model file (ONNX, or
             OpenVINO IR ``.xml``) for the engine backends.
         precision (str, optional): ``'fp32'``, ``'bf16'`` or ``'int8'``
@@ -93,11 +116,13 @@ class PolypSegmenter:
                 backend,
                 cfg,
                 device=device,
-                checkpoint=checkpoint,
-                model_file=model_file,
-                fast=fast,
                 precision=precision,
-                throughput=throughput)
+                throughput=throughput,
+                **_backend_options(
+                    backend,
+                    checkpoint=checkpoint,
+                    model_file=model_file,
+                    fast=fast))
         #: The backend object that runs the network.
         self.runtime = backend
         #: Its registered name (``'pytorch'``, ``'onnxruntime'``, ...).

@@ -28,6 +28,7 @@ report says which). The recommendation is the fastest row whose
 probabilities stay within ``prob_tolerance`` of eager fp32; the accuracy
 that counts for a deployment is the meanDic report of ``tools/deploy.py``.
 """
+import os
 import os.path as osp
 import tempfile
 from dataclasses import dataclass
@@ -41,8 +42,8 @@ from mmseg.structures import SegDataSample
 
 from .. import __version__
 from ..apis import optional
-from ..apis.backends import (BACKENDS, InferenceBackend, OpenVINOBackend,
-                             PyTorchBackend, build_backend)
+from ..apis.backends import (Calibration, InferenceBackend, PyTorchBackend,
+                             build_backend, deployable_backends)
 from ..apis.segmenter import PolypSegmenter
 from ..cpu_features import onednn_bf16_supported
 from ..deploy import calibration as calib
@@ -53,8 +54,8 @@ from .options import BenchmarkOptions
 
 #: The baseline row.
 BASELINE = 'eager fp32'
-#: Packages whose versions the report records (when installed).
-VERSIONED = ('torch', 'onnx', 'onnxruntime', 'openvino', 'nncf')
+#: Packages the ONNX export the engine rows run needs.
+EXPORT_REQUIRES = ('onnx', 'onnxscript', 'onnxruntime')
 #: (height, width).
 Shape = Tuple[int, int]
 
@@ -65,7 +66,8 @@ class Variant:
 
     Attributes:
         name (str): ``'openvino int8'``, ...
-        engine (str): ``'pytorch'``, ``'onnxruntime'`` or ``'openvino'``.
+        engine (str): The backend's name (``'pytorch'``, ``'openvino'``,
+            ...).
         precision (str): ``'fp32'``, ``'bf16'`` or ``'int8'``.
         latency (InferenceBackend): What runs one frame.
         throughput (InferenceBackend): What runs the throughput frames (the
@@ -81,9 +83,14 @@ class Variant:
 
 
 def engine_versions() -> Dict[str, Optional[str]]:
-    """Versions of torch and the engines' packages (None: not installed)."""
+    """Versions of torch, the export's and every engine's packages (None:
+    not installed)."""
+    modules = ['torch', *EXPORT_REQUIRES]
+    for engine in deployable_backends().values():
+        modules += engine.REQUIRES + engine.QUANTIZATION_REQUIRES
     return dict(
-        ssformer_mmseg=__version__, **optional.installed_versions(VERSIONED))
+        ssformer_mmseg=__version__,
+        **optional.installed_versions(list(dict.fromkeys(modules))))
 
 
 def _missing(*modules: str) -> Optional[str]:
@@ -206,7 +213,7 @@ def _pytorch_variants(model: torch.nn.Module, inputs: torch.Tensor,
     weights = sum(t.numel() * t.element_size()
                   for t in (*model.parameters(), *model.buffers()))
     variants = [
-        Variant(BASELINE, 'pytorch', 'fp32', eager, eager, weights / 2**20)
+        Variant(BASELINE, eager.name, 'fp32', eager, eager, weights / 2**20)
     ]
     for precision in ('fp32', 'bf16'):
         name = f'pytorch fast {precision}'
@@ -221,7 +228,8 @@ def _pytorch_variants(model: torch.nn.Module, inputs: torch.Tensor,
                 optimize_for_inference(model, precision), 'cpu', precision)
             return fast, fast
 
-        variants.append(_prepared(name, 'pytorch', precision, build, inputs))
+        variants.append(
+            _prepared(name, PyTorchBackend.name, precision, build, inputs))
     return variants
 
 
@@ -229,21 +237,21 @@ def _engine_variants(cfg: Config, model: torch.nn.Module, inputs: torch.Tensor,
                      calibration: List[np.ndarray], work_dir: str,
                      options: BenchmarkOptions,
                      skipped: List[dict]) -> List[Variant]:
-    """ONNX Runtime and OpenVINO rows on the model's ONNX export (and
-    NNCF's int8 models of it), each engine's rows skipped with the reason
-    where its packages are missing."""
+    """The rows of every backend that runs a model file, at each of its
+    precisions, on the model file it writes from the model's ONNX export
+    (as ``tools/deploy.py`` does; int8: NNCF's post-training
+    quantization), each row skipped with the reason where a package is
+    missing or the precision is not native here."""
     from ..apis.onnx_export import export_checked
-    from ..deploy import quantization
-    engines = dict(
-        onnxruntime=('fp32', 'int8'), openvino=OpenVINOBackend.PRECISIONS)
-    export_missing = _missing('onnx', 'onnxscript', 'onnxruntime')
+    engines = selected_engines(options.backends)
+    export_missing = _missing(*EXPORT_REQUIRES)
     if export_missing:
-        for engine, precisions in engines.items():
+        for name, engine in engines.items():
             skipped += [
                 dict(
-                    name=f'{engine} {p}',
+                    name=f'{name} {p}',
                     reason=f'the ONNX export they run: {export_missing}')
-                for p in precisions
+                for p in engine.PRECISIONS
             ]
         return []
     onnx_file = osp.join(work_dir, 'model.onnx')
@@ -252,59 +260,68 @@ def _engine_variants(cfg: Config, model: torch.nn.Module, inputs: torch.Tensor,
     if not export.ok:
         raise RuntimeError(f'the ONNX export differs from PyTorch by '
                            f'{export.worst:.2e}; not timing it')
-    nncf_missing = _missing('nncf')
     variants = []
-    for engine, precisions in engines.items():
-        missing = _missing(engine)
-        supported = () if missing else \
-            BACKENDS[engine].supported_precisions()
-        for precision in precisions:
-            name = f'{engine} {precision}'
-            reason = missing or (nncf_missing if precision == 'int8' else None)
+    for name, engine in engines.items():
+        missing = engine.missing()
+        supported = () if missing else engine.supported_precisions()
+        for precision in engine.PRECISIONS:
+            row = f'{name} {precision}'
+            reason = missing or engine.missing(precision)
             if reason is None and precision not in supported:
                 reason = f'{precision} is not native on this CPU'
             if reason is not None:
-                skipped.append(dict(name=name, reason=reason))
+                skipped.append(dict(name=row, reason=reason))
                 continue
-            options.log(f'preparing {name}')
-            model_file = onnx_file
-            if precision == 'int8':
-                model_file = _quantized(engine, onnx_file, calibration,
-                                        work_dir, quantization)
+            options.log(f'preparing {row}')
+            model_file = _written(engine, onnx_file, precision, calibration,
+                                  osp.join(work_dir, f'{name}_{precision}'))
 
-            def build(engine: str = engine,
+            def build(name: str = name,
+                      engine=engine,
                       precision: str = precision,
                       model_file: str = model_file) -> tuple:
                 latency = build_backend(
-                    engine, cfg, model_file=model_file, precision=precision)
-                if engine != 'openvino':  # one call runs the whole batch
+                    name, cfg, model_file=model_file, precision=precision)
+                if not engine.HAS_THROUGHPUT_MODE:  # one call runs a batch
                     return latency, latency
                 return latency, build_backend(
-                    engine,
+                    name,
                     cfg,
                     model_file=model_file,
                     precision=precision,
                     throughput=True)
 
-            variants.append(_prepared(name, engine, precision, build, inputs))
+            variants.append(_prepared(row, name, precision, build, inputs))
     return variants
 
 
-def _quantized(engine: str, onnx_file: str, calibration: List[np.ndarray],
-               work_dir: str, quantization) -> str:
-    """NNCF's int8 model of ``onnx_file`` for ``engine``, as a file."""
-    if engine == 'onnxruntime':
-        target = osp.join(work_dir, 'model_int8.onnx')
-        optional.require('onnx').save(
-            quantization.quantize_onnx(onnx_file, calibration), target)
-        return target
-    target = osp.join(work_dir, 'model_int8.xml')
-    # Float weights stay fp32, as tools/deploy.py writes them.
-    optional.require('openvino').save_model(
-        quantization.quantize_openvino(onnx_file, calibration),
-        target,
-        compress_to_fp16=False)
-    return target
+def selected_engines(names: Optional[List[str]] = None) -> dict:
+    """The backends (name -> class) whose rows are timed: ``names``, or
+    every backend that runs a model file.
+
+    Raises:
+        ValueError: For a name that is not such a backend.
+    """
+    engines = deployable_backends()
+    if names is None:
+        return engines
+    unknown = [name for name in names if name not in engines]
+    if unknown:
+        raise ValueError(f'no engine rows for {", ".join(unknown)}; the '
+                         'backends that run a model file here are '
+                         f'{", ".join(engines)}')
+    return {name: engines[name] for name in names}
+
+
+def _written(engine, onnx_file: str, precision: str,
+             calibration: List[np.ndarray], out_dir: str) -> str:
+    """The engine's model file for ``precision`` written from
+    ``onnx_file`` into ``out_dir`` (int8 calibrated on ``calibration``)."""
+    os.makedirs(out_dir)
+    written = engine.write_model(
+        onnx_file, out_dir, precision,
+        Calibration(calibration) if precision == 'int8' else None)
+    return osp.join(out_dir, written.files[0])
 
 
 def _errors(variant: Variant, inputs: torch.Tensor,
@@ -411,6 +428,7 @@ def benchmark_engines(cfg: Config,
     if options.device != 'cpu':
         raise ValueError('the engine comparison runs on the CPU (--device '
                          'cpu)')
+    selected_engines(options.backends)  # refuse unknown names before work
     skipped: List[dict] = []
     segmenter = PolypSegmenter(cfg, backend=PyTorchBackend(model))
     inputs, calibration, source = benchmark_frames(cfg, segmenter, options)

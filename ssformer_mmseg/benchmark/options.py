@@ -1,6 +1,6 @@
 """What a benchmark run measures (the options of ``tools/benchmark.py``)."""
 from dataclasses import dataclass, field
-from typing import Callable, List, Tuple
+from typing import Callable, List, Optional, Tuple
 
 from ..messages import quiet
 
@@ -27,6 +27,9 @@ class BenchmarkOptions:
             plain-vs-fast inference table (:mod:`.engines`).
         kernels (bool): Time what each hand-written kernel of the fast
             path earns at each precision instead (:mod:`.kernels`).
+        backends (list[str], optional): The backends whose rows the engine
+            comparison times besides PyTorch's (default: every backend that
+            runs a model file).
         throughput_batch (int): Frames of the engines' throughput calls.
         calib_count (int): int8 calibration frames of the engines.
         seed (int): Seed of the engines' frame choice.
@@ -49,6 +52,7 @@ class BenchmarkOptions:
     data_batches: int = 20
     engines: bool = False
     kernels: bool = False
+    backends: Optional[List[str]] = None
     throughput_batch: int = 4
     calib_count: int = 100
     seed: int = 0

@@ -19,11 +19,12 @@ files against it and runs the model.
 """
 import os.path as osp
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import Optional, Tuple, Type
 
 from mmengine.config import Config
 
 from .._deprecation import moved_names
+from ..apis.backends import InferenceBackend, backend_class
 from ..apis.pipeline import frame_pipeline, network_input_size
 # The deploy.json names, re-exported: they were defined here.
 from .manifest import (FORMAT, FORMAT_VERSION, METADATA_FILE, MODEL_FILES,
@@ -87,8 +88,13 @@ class DeployedModel:
         return self.metadata['precision']
 
     @property
+    def engine(self) -> Type[InferenceBackend]:
+        """The backend class that runs the folder."""
+        return backend_class(self.backend)
+
+    @property
     def model_file(self) -> str:
-        return osp.join(self.folder, MODEL_FILES[self.backend][0])
+        return osp.join(self.folder, self.engine.MODEL_FILES[0])
 
     @property
     def input_size(self) -> Tuple[int, int]:
@@ -151,7 +157,7 @@ class DeployedModel:
         return model
 
     def _check_files(self) -> None:
-        expected = MODEL_FILES[self.backend]
+        expected = self.engine.MODEL_FILES
         recorded = self.metadata['files']
         for name in expected:
             if name not in recorded:
@@ -167,8 +173,7 @@ class DeployedModel:
                 raise DeployedModelError(
                     path, f'changed since it was deployed (size or SHA-256 '
                     f'differs from {METADATA_FILE})')
-        quantized, input_hw = _inspect_model_file(self.backend,
-                                                  self.model_file)
+        quantized, input_hw = self.engine.inspect_model_file(self.model_file)
         if quantized != (self.precision == 'int8'):
             raise DeployedModelError(
                 self.model_file,
@@ -180,19 +185,6 @@ class DeployedModel:
                 self.model_file, f'the model takes {shown} inputs but '
                 f'{METADATA_FILE} says '
                 f'{self.input_size[0]}x{self.input_size[1]}')
-
-
-def _inspect_model_file(backend: str,
-                        model_file: str) -> Tuple[bool, List[Optional[int]]]:
-    """Whether the engine model holds int8 ops, and its input's height and
-    width (None where not fixed)."""
-    if backend == 'openvino':
-        from ..apis.backends.openvino import (model_input_size,
-                                              model_is_quantized, read_model)
-        model = read_model(model_file)
-        return model_is_quantized(model), model_input_size(model)
-    from ..apis.onnx_file import input_size, is_quantized
-    return is_quantized(model_file), input_size(model_file)
 
 
 # Renamed: apis.inference_config makes a config from a config.

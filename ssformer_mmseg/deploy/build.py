@@ -14,7 +14,6 @@ import datetime
 import os
 import os.path as osp
 import platform
-import shutil
 import tempfile
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence
@@ -24,9 +23,10 @@ import torch
 
 from .. import __version__
 from .._deprecation import moved_names
-from ..apis.backends import BACKENDS
+from ..apis.backends import Calibration, deployable_backends
+from ..apis.backends.nncf_int8 import validate
 from ..apis.onnx_export import export_checked
-from ..apis.onnx_file import ONNX_INPUT, ONNX_LOGITS, onnx_session
+from ..apis.onnx_file import ONNX_LOGITS
 from ..apis.optional import installed_versions, require
 from ..apis.pipeline import network_input_size
 from ..apis.segmenter import PolypSegmenter
@@ -39,8 +39,7 @@ from . import calibration as calib
 from . import quantization
 from .accuracy import ACCURACY_BOUND, compare, format_report, score_segmenter
 from .artifact import DeployedModel, check_deployable
-from .manifest import (MODEL_FILES, compose_metadata, file_record, sha256,
-                       write_metadata)
+from .manifest import compose_metadata, file_record, sha256, write_metadata
 
 REPORT_FILE = 'accuracy.md'
 ACCURACY_CONTROL = ('auto', 'always', 'never')
@@ -53,8 +52,11 @@ class DeployOptions:
     Attributes:
         config (str | Config): The training/test config.
         checkpoint (str): Its trained weights.
-        backend (str): ``'openvino'`` or ``'onnxruntime'``.
-        precision (str): ``'fp32'``, ``'bf16'`` (OpenVINO) or ``'int8'``.
+        backend (str): A backend that runs a model file (``'openvino'``,
+            ``'onnxruntime'``: :func:`~ssformer_mmseg.apis.backends.
+            deployable_backends`).
+        precision (str): One of the backend's precisions (``'fp32'``,
+            ``'bf16'`` (OpenVINO) or ``'int8'``).
         out_dir (str): The folder to write (new, or empty).
         cfg_options (dict, optional): Config overrides (``data_root=...``
             moves every dataset).
@@ -103,19 +105,17 @@ def check_options(options: DeployOptions) -> None:
         FileNotFoundError: A missing checkpoint or calibration folder.
         ImportError: A missing engine package (with the pip command).
     """
-    if options.backend not in MODEL_FILES:
+    targets = deployable_backends()
+    if options.backend not in targets:
         raise ValueError(f'cannot deploy to {options.backend!r}; use one of '
-                         f'{", ".join(sorted(MODEL_FILES))}')
+                         f'{", ".join(targets)}')
     if options.accuracy_control not in ACCURACY_CONTROL:
         raise ValueError(f'accuracy_control must be one of '
                          f'{", ".join(ACCURACY_CONTROL)}')
-    if options.backend == 'openvino':
-        require('openvino', 'the OpenVINO backend')
-    else:
-        require('onnxruntime')
-    BACKENDS[options.backend].check_precision(options.precision, 'cpu')
-    if options.precision == 'int8':
-        require('nncf', 'int8 quantization')
+    engine = targets[options.backend]
+    engine.require()
+    engine.check_precision(options.precision, 'cpu')
+    engine.require(options.precision)
     for module in ('onnx', 'onnxscript'):
         require(module)
     if not osp.isfile(options.checkpoint):
@@ -129,8 +129,12 @@ def check_options(options: DeployOptions) -> None:
 
 
 def build_versions(backend: str, precision: str) -> dict:
-    """Versions of what built the model (for ``deploy.json``)."""
-    modules = ['torch', backend] + (['nncf'] if precision == 'int8' else [])
+    """Versions of what built the model (for ``deploy.json``): torch and
+    the modules the backend needs (at that precision)."""
+    engine = deployable_backends()[backend]
+    modules = [
+        'torch', *engine.REQUIRES
+    ] + list(engine.QUANTIZATION_REQUIRES if precision == 'int8' else ())
     return dict(ssformer_mmseg=__version__, **installed_versions(modules))
 
 
@@ -149,8 +153,8 @@ def _validation_drop(reference: PolypSegmenter, engine_model,
                 align_corners=reference.align_corners)
         return {ONNX_LOGITS: logits.numpy()}
 
-    float_score, _ = quantization._validate(reference_model, pairs)
-    int8_score, _ = quantization._validate(engine_model, pairs)
+    float_score, _ = validate(reference_model, pairs)
+    int8_score, _ = validate(engine_model, pairs)
     return dict(
         images=len(pairs),
         fp32_meanDic=float_score,
@@ -221,87 +225,39 @@ class _Deployment:
         size = inputs[0].shape[2:]
         return quantization.validation_pairs(inputs, calib.masks(frames), size)
 
+    def int8_calibration(self) -> Calibration:
+        """The int8 calibration inputs, with the held-out check unless
+        accuracy control is off."""
+        o = self.options
+        inputs = self.calibration_inputs()
+        if o.accuracy_control == 'never':
+            return Calibration(inputs, log=o.log)
+        pairs: List[tuple] = []
+
+        def validation() -> List[tuple]:
+            if not pairs:
+                pairs.extend(self.validation_pairs())
+            return pairs
+
+        def check(engine_model) -> dict:
+            result = _validation_drop(self.reference, engine_model,
+                                      validation())
+            o.log(f'held-out meanDic fp32 {result["fp32_meanDic"]:.4f}, int8 '
+                  f'{result["int8_meanDic"]:.4f} '
+                  f'(drop {result["drop"]:+.4f})')
+            return result
+
+        return Calibration(inputs, check, validation, o.accuracy_control,
+                           o.max_drop, o.log)
+
     def write_engine_model(self) -> List[str]:
         """The engine's model file(s) in out_dir; returns their names."""
         o = self.options
-        out = o.out_dir
-        if o.backend == 'onnxruntime':
-            target = osp.join(out, 'model.onnx')
-            if o.precision == 'int8':
-                onnx = require('onnx')
-                inputs = self.calibration_inputs()
-                o.log('quantizing with NNCF')
-                onnx.save(
-                    quantization.quantize_onnx(self.onnx_file, inputs), target)
-                self.quantization = dict(method='post-training (NNCF)')
-                if o.accuracy_control != 'never':
-                    self.check_onnx_int8(target)
-            else:
-                shutil.copyfile(self.onnx_file, target)
-            return ['model.onnx']
-        ov = require('openvino', 'the OpenVINO backend')
-        from ..apis.backends.openvino import read_model
-        model = read_model(self.onnx_file)
-        if o.precision == 'int8':
-            model = self.quantize_openvino()
-        # Float weights stay fp32: bf16 is a compile-time choice, and fp32
-        # IR must give the export's outputs.
-        ov.save_model(
-            model, osp.join(out, 'model.xml'), compress_to_fp16=False)
-        return list(MODEL_FILES['openvino'])
-
-    def check_onnx_int8(self, onnx_file: str) -> None:
-        """Measure int8 on held-out training frames; accuracy-aware
-        quantization is OpenVINO's, so a miss is reported, not repaired."""
-        session = onnx_session(onnx_file)
-
-        def engine_model(inputs):
-            return {
-                ONNX_LOGITS: session.run([ONNX_LOGITS],
-                                         {ONNX_INPUT: inputs})[0]
-            }
-
-        check = _validation_drop(self.reference, engine_model,
-                                 self.validation_pairs())
-        self.quantization['validation'] = check
-        self.log_check(check)
-        if check['drop'] > self.options.max_drop:
-            self.options.log(
-                f'int8 on ONNX Runtime loses more than {self.options.max_drop}'
-                ' meanDic on held-out frames; accuracy-aware quantization is '
-                'available with --backend openvino')
-
-    def log_check(self, check: dict) -> None:
-        self.options.log(
-            f'held-out meanDic fp32 {check["fp32_meanDic"]:.4f}, int8 '
-            f'{check["int8_meanDic"]:.4f} (drop {check["drop"]:+.4f})')
-
-    def quantize_openvino(self):
-        o = self.options
-        inputs = self.calibration_inputs()
-        o.log('quantizing with NNCF (post-training)')
-        model = quantization.quantize_openvino(self.onnx_file, inputs)
-        self.quantization = dict(method='post-training (NNCF)')
-        if o.accuracy_control == 'never':
-            return model
-        pairs = self.validation_pairs()
-        ov = require('openvino')
-        compiled = ov.Core().compile_model(model, 'CPU')
-        check = _validation_drop(self.reference, compiled, pairs)
-        self.quantization['validation'] = check
-        self.log_check(check)
-        if o.accuracy_control == 'auto' and check['drop'] <= o.max_drop:
-            return model
-        o.log(f'accuracy-aware quantization (max meanDic drop {o.max_drop})')
-        model = quantization.quantize_openvino_with_accuracy_control(
-            self.onnx_file, inputs, pairs, o.max_drop)
-        compiled = ov.Core().compile_model(model, 'CPU')
-        self.quantization = dict(
-            method='accuracy-aware (NNCF quantize_with_accuracy_control)',
-            max_drop=o.max_drop,
-            post_training_validation=check,
-            validation=_validation_drop(self.reference, compiled, pairs))
-        return model
+        written = deployable_backends()[o.backend].write_model(
+            self.onnx_file, o.out_dir, o.precision,
+            self.int8_calibration() if o.precision == 'int8' else None)
+        self.quantization = written.quantization
+        return written.files
 
     def metadata(self, model_files: List[str]) -> dict:
         o = self.options

@@ -9,11 +9,11 @@ It is data only: reading it never executes anything.
 import hashlib
 import json
 import os.path as osp
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Iterator, List, Mapping, Optional, Tuple
 
 from mmengine.config import Config
 
-from ..apis.backends import BACKENDS
+from ..apis.backends import deployable_backends
 from ..apis.onnx_file import ONNX_LOGITS
 from ..apis.pipeline import frame_pipeline, network_input_size
 from ..config import dataset_parts
@@ -21,11 +21,25 @@ from ..config import dataset_parts
 METADATA_FILE = 'deploy.json'
 FORMAT = 'ssformer-mmseg deployed model'
 FORMAT_VERSION = 1
-#: The engine model's file(s) per backend; the first is opened.
-MODEL_FILES = {
-    'openvino': ('model.xml', 'model.bin'),
-    'onnxruntime': ('model.onnx', ),
-}
+
+
+class _ModelFiles(Mapping):
+    """Backend name -> its engine model's file(s) (the first is opened), for
+    every registered backend that runs a model file, read from the registry
+    when asked (so a backend registered later is included)."""
+
+    def __getitem__(self, backend: str) -> Tuple[str, ...]:
+        return deployable_backends()[backend].MODEL_FILES
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(deployable_backends())
+
+    def __len__(self) -> int:
+        return len(deployable_backends())
+
+
+#: The engine model's file(s) per deployable backend; the first is opened.
+MODEL_FILES: Mapping[str, Tuple[str, ...]] = _ModelFiles()
 #: Files a deployed folder may list besides its model files.
 RECORD_FILES = ('source_config.py', )
 #: Values the preprocessing entries may take.
@@ -304,12 +318,14 @@ def metadata_problems(metadata: dict) -> List[str]:
         problems.append(f'format version {version!r}; this '
                         f'ssformer-mmseg reads version {FORMAT_VERSION}')
     backend = metadata['backend']
-    if not isinstance(backend, str) or backend not in MODEL_FILES \
-            or backend not in BACKENDS:
-        problems.append(f'unknown backend {backend!r}')
+    targets = deployable_backends()
+    if not isinstance(backend, str) or backend not in targets:
+        problems.append(f'unknown backend {backend!r} (deployable here: '
+                        f'{", ".join(targets)}; a plug-in backend needs its '
+                        'package installed)')
     elif not isinstance(
             metadata['precision'],
-            str) or metadata['precision'] not in BACKENDS[backend].PRECISIONS:
+            str) or metadata['precision'] not in targets[backend].PRECISIONS:
         problems.append(f'precision {metadata["precision"]!r} is not one of '
                         f'the {backend} backend\'s')
     for key, spec in _NESTED_ENTRIES.items():

@@ -16,7 +16,6 @@ import contextlib
 import os
 import os.path as osp
 import shutil
-import time
 import zipfile
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, List, Optional, Sequence
@@ -24,6 +23,7 @@ from typing import Callable, Iterator, List, Optional, Sequence
 import cv2
 import numpy as np
 
+from ..apis.batch_inference import timed_batches
 from ..apis.inputs import VIDEO_SUFFIXES, VideoSource
 from ..apis.postprocess import foreground_mask
 from ..apis.segmenter import PolypSegmenter
@@ -256,16 +256,16 @@ def segment_images(segmenter: PolypSegmenter,
         read_upload_image(path)
     result = Segmentation(folder, backend=_backend_name(segmenter))
     names = unique_names(osp.basename(p) for p in paths)
-    for index, (name, path) in enumerate(zip(names, paths)):
-        frame = read_upload_image(path)
-        start = time.perf_counter()
-        prob = segmenter([frame])[0]
-        seconds = time.perf_counter() - start
+    frames = ((index, read_upload_image(path))
+              for index, path in enumerate(paths))
+    for [(index, frame)], [prob
+                           ], seconds in timed_batches(segmenter, frames, 1):
+        path = paths[index]
         copy = osp.join(folder, 'frames',
                         f'{index:06d}{osp.splitext(path)[1].lower()}')
         os.makedirs(osp.dirname(copy), exist_ok=True)
         shutil.copyfile(path, copy)
-        result.add(name, frame, prob, seconds, frame_file=copy)
+        result.add(names[index], frame, prob, seconds, frame_file=copy)
         if progress is not None:
             progress(index + 1, len(paths))
     return result
@@ -308,20 +308,15 @@ def segment_video(segmenter: PolypSegmenter,
         result = Segmentation(
             folder, fps=source.fps, backend=_backend_name(segmenter))
         total = source.frame_count
-        batch: List[tuple] = []
-        for frame_name, frame in source.frames():
-            batch.append((frame_name, frame))
-            if len(result.frames) + len(batch) > max_frames:
-                _check_frames(name, max_frames + 1, frame_pixels, budget,
-                              'more than ')
-            if len(batch) == batch_size:
-                _segment_batch(segmenter, batch, result)
-                batch = []
-                if progress is not None:
-                    progress(
-                        len(result.frames), max(total, len(result.frames)))
-        if batch:
-            _segment_batch(segmenter, batch, result)
+        frames = _within_budget(source.frames(), name, max_frames,
+                                frame_pixels, budget)
+        for batch, probs, seconds in timed_batches(segmenter, frames,
+                                                   batch_size):
+            for (frame_name, frame), prob in zip(batch, probs):
+                result.add(frame_name, frame, to_uint8_map(prob),
+                           seconds / len(batch))
+            if progress is not None:
+                progress(len(result.frames), max(total, len(result.frames)))
     if progress is not None:
         progress(len(result.frames), len(result.frames))
     return result
@@ -342,13 +337,15 @@ def _check_frames(name: str,
             '--max-request-pixels')
 
 
-def _segment_batch(segmenter: PolypSegmenter, batch: List[tuple],
-                   result: Segmentation) -> None:
-    start = time.perf_counter()
-    probs = segmenter([frame for _, frame in batch])
-    seconds = (time.perf_counter() - start) / len(batch)
-    for (name, frame), prob in zip(batch, probs):
-        result.add(name, frame, to_uint8_map(prob), seconds)
+def _within_budget(frames: Iterator[tuple], name: str, max_frames: int,
+                   frame_pixels: int, budget: Budget) -> Iterator[tuple]:
+    """``frames``, stopping with the budget's error at the first frame past
+    ``max_frames`` (a video whose header undercounts its frames)."""
+    for count, item in enumerate(frames, 1):
+        if count > max_frames:
+            _check_frames(name, max_frames + 1, frame_pixels, budget,
+                          'more than ')
+        yield item
 
 
 def pictures(item: Segmented, threshold: float) -> tuple:

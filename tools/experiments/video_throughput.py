@@ -28,9 +28,9 @@ from ssformer_mmseg.apis import BACKENDS
 from ssformer_mmseg.benchmark.video_clip import (default_data_root,
                                                  measure_video_throughput,
                                                  sequence_frames, write_clip)
-from ssformer_mmseg.cli import (ENGINES, add_cfg_options_argument,
-                                add_config_argument,
-                                add_fast_inference_arguments, build_segmenter)
+from ssformer_mmseg.cli import (add_cfg_options_argument, add_config_argument,
+                                add_fast_inference_arguments, build_segmenter,
+                                check_model_arguments)
 from ssformer_mmseg.datasets import PolypFileError
 from ssformer_mmseg.deploy.artifact import is_deployed_folder
 
@@ -79,15 +79,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     add_cfg_options_argument(parser)
     args = parser.parse_args(argv)
     args.deployed = is_deployed_folder(args.config)
-    if args.deployed and (args.checkpoint or args.backend != 'pytorch'
-                          or args.model_file):
-        parser.error('a deployed-model folder sets its own backend and '
-                     'model file (no checkpoint)')
-    if (args.deployed or args.backend in ENGINES) and (args.fast
-                                                       or args.compile):
-        parser.error('--fast/--compile apply to the pytorch backend')
-    if args.backend in ENGINES and not args.model_file:
-        parser.error(f'--backend {args.backend} needs --model-file FILE')
+    if args.deployed and args.checkpoint:
+        parser.error('a deployed-model folder takes no checkpoint')
+    args.onnx = None  # this tool has --model-file only
+    check_model_arguments(parser, args)
     return args
 
 

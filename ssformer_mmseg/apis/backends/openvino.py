@@ -9,7 +9,7 @@ bf16 where the CPU has it natively and in fp32 elsewhere.
 """
 import functools
 import os.path as osp
-from typing import List, Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -18,8 +18,10 @@ from mmseg.registry import MODELS
 
 from ..._deprecation import moved_names
 from ..onnx_file import ONNX_LOGITS
-from ..optional import require
-from .base import InferenceBackend, check_input_size, register_backend
+from ..optional import OPENVINO_HINT, require
+from .base import (Calibration, InferenceBackend, ModelFacts, WrittenModel,
+                   check_input_size, register_backend)
+from .nncf_int8 import nncf_module, quantize, validate
 
 #: Op types that only a quantized (int8) model holds.
 QUANTIZED_OP_TYPES = ('FakeQuantize', 'FakeConvert')
@@ -28,7 +30,7 @@ QUANTIZED_OP_TYPES = ('FakeQuantize', 'FakeConvert')
 @functools.lru_cache(maxsize=None)
 def openvino_core():
     """The process's one ``openvino.Core`` (it caches devices and plugins)."""
-    return require('openvino', 'the OpenVINO backend').Core()
+    return require('openvino', 'the OpenVINO backend', OPENVINO_HINT).Core()
 
 
 def openvino_device(device: str) -> str:
@@ -79,6 +81,82 @@ def read_model(model_file: str):
     return openvino_core().read_model(model_file)
 
 
+def quantize_openvino(onnx_file: str, inputs: Sequence[np.ndarray]):
+    """An int8 ``openvino.Model`` of an exported ONNX file.
+
+    Args:
+        onnx_file (str): The fp32 export.
+        inputs (Sequence[np.ndarray]): Calibration inputs, (1, 3, H, W)
+            each.
+    """
+    return quantize(read_model(onnx_file), inputs)
+
+
+def quantize_openvino_with_accuracy_control(
+        onnx_file: str,
+        inputs: Sequence[np.ndarray],
+        validation: Sequence[tuple],
+        max_drop: float,
+        max_num_iterations: Optional[int] = None):
+    """NNCF's accuracy-aware quantization: int8 except where reverting ops
+    to float is needed to keep meanDic within ``max_drop`` (absolute) of
+    the float model on ``validation``.
+
+    Args:
+        onnx_file (str): The fp32 export.
+        inputs (Sequence[np.ndarray]): Calibration inputs.
+        validation (Sequence[tuple]): ``(input, mask)`` pairs: (1, 3, H, W)
+            network inputs and {0, 1} masks at the network size, from
+            frames that are not calibration frames.
+        max_drop (float): Largest meanDic drop allowed.
+        max_num_iterations (int, optional): Cap on NNCF's reverting steps.
+    """
+    nncf = nncf_module()
+    advanced = None
+    if max_num_iterations is not None:
+        advanced = nncf.AdvancedAccuracyRestorerParameters(
+            max_num_iterations=max_num_iterations)
+    return nncf.quantize_with_accuracy_control(
+        read_model(onnx_file),
+        nncf.Dataset(list(inputs)),
+        nncf.Dataset(list(validation)),
+        validate,
+        max_drop=max_drop,
+        drop_type=nncf.DropType.ABSOLUTE,
+        model_type=nncf.ModelType.TRANSFORMER,
+        subset_size=len(inputs),
+        advanced_accuracy_restorer_parameters=advanced)
+
+
+def _quantized(onnx_file: str, calibration: Calibration) -> tuple:
+    """The int8 model of ``onnx_file`` and its ``quantization`` record:
+    post-training, measured by the calibration's check unless accuracy
+    control is off, and accuracy-aware where asked or where the drop is
+    beyond the bound."""
+    calibration.log('quantizing with NNCF (post-training)')
+    model = quantize_openvino(onnx_file, calibration.inputs)
+    record = dict(method='post-training (NNCF)')
+    if calibration.check is None or calibration.accuracy_control == 'never':
+        return model, record
+    check = calibration.check(openvino_core().compile_model(model, 'CPU'))
+    record['validation'] = check
+    if calibration.accuracy_control == 'auto' and \
+            check['drop'] <= calibration.max_drop:
+        return model, record
+    calibration.log('accuracy-aware quantization (max meanDic drop '
+                    f'{calibration.max_drop})')
+    model = quantize_openvino_with_accuracy_control(onnx_file,
+                                                    calibration.inputs,
+                                                    calibration.validation(),
+                                                    calibration.max_drop)
+    return model, dict(
+        method='accuracy-aware (NNCF quantize_with_accuracy_control)',
+        max_drop=calibration.max_drop,
+        post_training_validation=check,
+        validation=calibration.check(openvino_core().compile_model(
+            model, 'CPU')))
+
+
 @register_backend('openvino')
 class OpenVINOBackend(InferenceBackend):
     """A model compiled by OpenVINO.
@@ -92,6 +170,11 @@ class OpenVINOBackend(InferenceBackend):
     """
 
     PRECISIONS = ('fp32', 'bf16', 'int8')
+    MODEL_FILES = ('model.xml', 'model.bin')
+    REQUIRES = ('openvino', )
+    INSTALL_HINT = OPENVINO_HINT
+    QUANTIZATION_REQUIRES = ('nncf', )
+    HAS_THROUGHPUT_MODE = True
 
     def __init__(self,
                  compiled,
@@ -109,7 +192,7 @@ class OpenVINOBackend(InferenceBackend):
         self.request = compiled.create_infer_request()
         self.queue = None
         if throughput:
-            ov = require('openvino', 'the OpenVINO backend')
+            ov = require('openvino', 'the OpenVINO backend', OPENVINO_HINT)
             # 0: as many requests as OpenVINO finds optimal for the device.
             self.queue = ov.AsyncInferQueue(compiled, 0)
 
@@ -133,29 +216,53 @@ class OpenVINOBackend(InferenceBackend):
         return 'f32'
 
     @classmethod
+    def inspect_model_file(cls, model_file: str) -> ModelFacts:
+        model = read_model(model_file)
+        return ModelFacts(model_is_quantized(model), model_input_size(model))
+
+    @classmethod
+    def write_model(cls,
+                    onnx_file: str,
+                    out_dir: str,
+                    precision: str,
+                    calibration: Optional[Calibration] = None) -> WrittenModel:
+        """IR (``model.xml`` + ``model.bin``) of the export; int8: NNCF's
+        post-training quantization, accuracy-aware (NNCF's
+        ``quantize_with_accuracy_control``) where the calibration's check
+        drops more than its bound or accuracy control is ``'always'``.
+        Float weights stay fp32 either way: bf16 is a compile-time choice,
+        and fp32 IR must give the export's outputs."""
+        ov = require('openvino', 'the OpenVINO backend', OPENVINO_HINT)
+        quantization = None
+        if precision == 'int8':
+            model, quantization = _quantized(onnx_file, calibration)
+        else:
+            model = read_model(onnx_file)
+        ov.save_model(
+            model,
+            osp.join(out_dir, cls.MODEL_FILES[0]),
+            compress_to_fp16=False)
+        return WrittenModel(list(cls.MODEL_FILES), quantization)
+
+    @classmethod
     def create(cls,
                cfg: Config,
+               *,
                device: str = 'cpu',
-               checkpoint: Optional[str] = None,
-               model_file: Optional[str] = None,
-               fast: Optional[dict] = None,
                precision: Optional[str] = None,
-               throughput: bool = False) -> 'OpenVINOBackend':
-        """Compile ``model_file`` (IR or ONNX); ``checkpoint`` is not read
-        (the weights are in the file). The precision defaults to what the
-        file holds (int8 for a quantized model, else fp32).
+               throughput: bool = False,
+               model_file: Optional[str] = None) -> 'OpenVINOBackend':
+        """Compile ``model_file`` (IR or ONNX). The precision defaults to
+        what the file holds (int8 for a quantized model, else fp32).
 
         Raises:
-            ValueError: If the precision does not match the file (int8 asked
-                of a float model or the other way round) or does not run
-                natively here, and for options of other backends.
+            ValueError: If the model file is missing, the precision does
+                not match the file (int8 asked of a float model or the
+                other way round) or does not run natively here.
         """
         if model_file is None:
             raise ValueError('the openvino backend needs a model file (IR '
                              '.xml or .onnx)')
-        if fast is not None:
-            raise ValueError('the PyTorch fast path (fast=...) does not '
-                             'apply to the openvino backend')
         ov_device = openvino_device(device)
         model = read_model(model_file)
         quantized = model_is_quantized(model)

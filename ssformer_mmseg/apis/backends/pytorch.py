@@ -46,18 +46,18 @@ class PyTorchBackend(InferenceBackend):
     @classmethod
     def create(cls,
                cfg: Config,
+               *,
                device: str = 'cpu',
-               checkpoint: Optional[str] = None,
-               model_file: Optional[str] = None,
-               fast: Optional[dict] = None,
                precision: Optional[str] = None,
-               throughput: bool = False) -> 'PyTorchBackend':
+               throughput: bool = False,
+               checkpoint: Optional[str] = None,
+               fast: Optional[dict] = None) -> 'PyTorchBackend':
         """Load ``checkpoint`` strictly (random weights without one) and,
         with ``fast`` (keyword arguments of
         :func:`~ssformer_mmseg.optimize.optimize_for_inference`, ``{}`` for
         its defaults), optimize the model. A ``precision`` other than fp32
-        runs the fast path at that precision. ``model_file`` is not read;
-        ``throughput`` changes nothing (a batch runs as one call)."""
+        runs the fast path at that precision; ``throughput`` changes
+        nothing (a batch runs as one call)."""
         if device.startswith('cuda') and not torch.cuda.is_available():
             raise ValueError(f'device {device!r}: this PyTorch has no '
                              'usable CUDA; use device cpu')
