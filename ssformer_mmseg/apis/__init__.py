@@ -8,6 +8,9 @@
   out, over any backend; :mod:`.postprocess`: logits to maps and masks;
 * :mod:`.inputs`, :mod:`.writers`, :mod:`.batch_inference`: reading
   images/folders/videos, writing PNGs and overlay videos, the batch loop;
+* :mod:`.live_source`, :mod:`.live`, :mod:`.live_outputs`,
+  :mod:`.live_session`: live sources (camera, stream, real-time file) at
+  bounded latency, the newest-frame loop and its outputs;
 * :mod:`.loading`: a segmentor with a strictly loaded checkpoint;
 * :mod:`.onnx_export`: ONNX export and parity.
 
@@ -22,6 +25,9 @@ from .backends import (BACKENDS, InferenceBackend, OnnxRuntimeBackend,
                        register_backend)
 from .batch_inference import BatchRunner, InferenceSummary, run_inference
 from .inputs import VIDEO_SUFFIXES, VideoSource, input_kind, list_images
+from .live import LiveFrame, LiveSummary, run_live
+from .live_session import LiveOptions, live_session
+from .live_source import LiveSource, LiveSourceError
 from .loading import load_segmentor
 from .onnx_export import (LogitsAtInputSize, export_onnx, onnx_opset,
                           onnx_parity)
@@ -42,5 +48,7 @@ __all__ = [
     'onnx_session', 'onnx_opset', 'network_input_size', 'require',
     'VIDEO_SUFFIXES', 'InferenceBackend', 'BACKENDS', 'build_backend',
     'register_backend', 'PyTorchBackend', 'OnnxRuntimeBackend',
-    'OpenVINOBackend', 'optimize_for_inference', 'default_precision'
+    'OpenVINOBackend', 'optimize_for_inference', 'default_precision',
+    'LiveSource', 'LiveSourceError', 'LiveFrame', 'LiveSummary', 'run_live',
+    'LiveOptions', 'live_session'
 ]

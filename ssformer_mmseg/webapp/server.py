@@ -2,26 +2,28 @@
 (uploads, session folders, downloads) and its stop (Ctrl-C or SIGTERM
 clean up alike); authentication, and the warning when the page is exposed
 beyond this machine without it."""
-import ipaddress
 import os
 import os.path as osp
 import shutil
 import signal
 import tempfile
 import threading
-import warnings
 from typing import Optional, Tuple
 
 from ..apis.segmenter import PolypSegmenter
+# Defined there, shared with the live stream; imported from here before.
+from ..network_access import (ExposedWithoutAuthWarning, is_loopback,
+                              parse_auth, warn_if_exposed)
 from . import segment
 from .app import DEFAULT_CONCURRENCY, DEFAULT_IDLE_SECONDS, build_app
 
+__all__ = [
+    'WebApp', 'ExposedWithoutAuthWarning', 'is_loopback', 'parse_auth',
+    'DEFAULT_MAX_FILE_SIZE'
+]
+
 #: Largest upload Gradio accepts (it refuses bigger ones itself).
 DEFAULT_MAX_FILE_SIZE = '500mb'
-
-
-class ExposedWithoutAuthWarning(UserWarning):
-    """The page serves beyond this machine and asks for no login."""
 
 
 def _stop_on_ctrl_c_or_sigterm() -> None:
@@ -35,31 +37,6 @@ def _stop_on_ctrl_c_or_sigterm() -> None:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.default_int_handler)
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` serves this machine only."""
-    if host == 'localhost':
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def parse_auth(text: Optional[str]) -> Optional[Tuple[str, str]]:
-    """``'USER:PASS'`` as ``(user, password)``; None stays None.
-
-    Raises:
-        ValueError: Without a colon, or with an empty user or password.
-    """
-    if text is None:
-        return None
-    user, colon, password = text.partition(':')
-    if not colon or not user or not password:
-        raise ValueError('authentication must be USER:PASS (both '
-                         'non-empty)')
-    return user, password
 
 
 class WebApp:
@@ -109,16 +86,9 @@ class WebApp:
     def start(self, block: bool = False) -> str:
         """Serve; returns the local URL (``block``: serve until Ctrl-C or
         SIGTERM, then close)."""
-        if not is_loopback(self.host) and self.auth is None:
-            # A warning, not a log record: logging may be configured to
-            # hide warnings, and this one is for whoever starts the server.
-            warnings.warn(
-                f'serving on {self.host} without authentication: anyone who '
-                'can reach this machine can upload frames and read the runs '
-                'under the review folder (--auth USER:PASS asks for a '
-                'password)',
-                ExposedWithoutAuthWarning,
-                stacklevel=2)
+        warn_if_exposed(
+            self.host, self.auth, 'upload frames and read the runs under '
+            'the review folder')
         self.app.queue(default_concurrency_limit=self.concurrency)
         try:
             self.app.launch(
