@@ -192,6 +192,23 @@ def test_stopping_mid_run_leaves_complete_outputs(slow_segmenter, clip,
         CLIP_SIZE)
 
 
+def test_a_looped_file_goes_on_from_its_start(slow_segmenter, clip):
+    stop = threading.Event()
+    seen = []
+    with LiveSource(clip, realtime=True, loop=True) as source:
+        slow_segmenter.runtime.on_call = lambda: stop.set() \
+            if source.frames_in > CLIP_FRAMES + 5 else None
+        summary = run_live(
+            slow_segmenter,
+            source, [lambda record, overlay: seen.append(record)],
+            stop=stop)
+    assert summary.frames_in > CLIP_FRAMES + 5  # past the file's end
+    assert [r.index for r in seen] == sorted({r.index for r in seen})
+    assert len(summary.latency_p50_by_quarter_ms) == min(4, len(seen))
+    with pytest.raises(ValueError, match='only a video file can be looped'):
+        LiveSource('rtsp://127.0.0.1:9/live', loop=True)
+
+
 def test_limits_end_the_run(slow_segmenter, clip):
     summary = live_session(
         slow_segmenter, LiveOptions(source=clip, realtime=True, max_frames=2))

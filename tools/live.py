@@ -60,6 +60,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='replay a video file at its own frame rate, as a camera '
         'delivers frames')
     parser.add_argument(
+        '--loop',
+        action='store_true',
+        help='with --realtime: replay the file again from its start at its '
+        'end (a long run from a short clip)')
+    parser.add_argument(
         '--open-timeout',
         type=float,
         default=DEFAULT_OPEN_TIMEOUT_S,
@@ -116,6 +121,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     options = LiveOptions(
         source=args.source,
         realtime=args.realtime,
+        loop=args.loop,
         open_timeout_s=args.open_timeout,
         out_dir=args.out_dir,
         record=args.record,

@@ -74,6 +74,8 @@ class LiveSummary:
         source_fps (float): The source's frame rate.
         latency_ms (dict): p50, p95 and max of arrival-to-overlay latency.
         model_ms (dict): p50, p95 and max of the segmenter's time.
+        latency_p50_by_quarter_ms (list): The latency p50 of each quarter
+            of the processed frames, in order: flat when nothing queues.
         end_reason (str): Why the run ended.
     """
     source: str
@@ -86,6 +88,7 @@ class LiveSummary:
     source_fps: float
     latency_ms: Dict[str, float]
     model_ms: Dict[str, float]
+    latency_p50_by_quarter_ms: List[float]
     end_reason: str
     outputs: List[str] = field(default_factory=list)
 
@@ -106,7 +109,9 @@ class LiveSummary:
                 f'({100 * self.drop_rate:.1f}%) in {self.seconds:.1f} s\n'
                 f'latency (arrival to overlay) p50 {lat["p50"]:.1f} ms, p95 '
                 f'{lat["p95"]:.1f} ms, max {lat["max"]:.1f} ms; model p50 '
-                f'{model["p50"]:.1f} ms\nended: {self.end_reason}')
+                f'{model["p50"]:.1f} ms; latency p50 by quarter of the run: ' +
+                ', '.join(f'{v:.1f}' for v in self.latency_p50_by_quarter_ms) +
+                f' ms\nended: {self.end_reason}')
 
 
 def run_live(segmenter: PolypSegmenter,
@@ -181,4 +186,8 @@ def run_live(segmenter: PolypSegmenter,
         source_fps=source.fps,
         latency_ms=_percentiles([r.latency_ms for r in records]),
         model_ms=_percentiles([r.model_ms for r in records]),
+        latency_p50_by_quarter_ms=[
+            float(np.median(part)) for part in np.array_split(
+                np.array([r.latency_ms for r in records]), 4) if len(part)
+        ],
         end_reason=end_reason)

@@ -32,6 +32,7 @@ class LiveOptions:
         source (str): A camera index, a capture device, a stream URL, or a
             video file with ``realtime`` (:class:`~.live_source.LiveSource`).
         realtime (bool): Replay a file at its own rate.
+        loop (bool): Replay a file again from its start at its end.
         open_timeout_s (float): How long opening the source may take.
         out_dir (str, optional): Where the CSV, the recording and the
             summary go; None writes no file.
@@ -46,6 +47,7 @@ class LiveOptions:
     """
     source: str
     realtime: bool = False
+    loop: bool = False
     open_timeout_s: float = DEFAULT_OPEN_TIMEOUT_S
     out_dir: Optional[str] = None
     record: bool = False
@@ -104,7 +106,7 @@ def live_session(segmenter: PolypSegmenter,
     with contextlib.ExitStack() as closing:
         source = closing.enter_context(
             LiveSource(options.source, options.realtime,
-                       options.open_timeout_s))
+                       options.open_timeout_s, options.loop))
         log(f'{options.source}: {source.kind}, {source.fps:g} frames/s')
         outputs = []
         if options.out_dir is not None:

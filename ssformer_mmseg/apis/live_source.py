@@ -131,6 +131,8 @@ class LiveSource:
             :func:`~.batch_inference.run_inference`, segments every frame).
         open_timeout_s (float): How long opening (and, for streams, each
             read) may take.
+        loop (bool): Replay a file from its start again at its end, frame
+            indices going on (a long run from a short clip).
 
     Raises:
         LiveSourceError: If the source cannot be opened in time, or its
@@ -141,7 +143,8 @@ class LiveSource:
     def __init__(self,
                  source: str,
                  realtime: bool = False,
-                 open_timeout_s: float = DEFAULT_OPEN_TIMEOUT_S):
+                 open_timeout_s: float = DEFAULT_OPEN_TIMEOUT_S,
+                 loop: bool = False):
         self.source = source
         self.kind, _ = source_kind(source)
         if self.kind == 'file' and not realtime:
@@ -149,7 +152,10 @@ class LiveSource:
                 f'{source}: a video file is a live source only when '
                 'replayed in real time (--realtime); tools/infer.py '
                 'segments every frame of a file')
+        if loop and self.kind != 'file':
+            raise ValueError(f'{source}: only a video file can be looped')
         self.realtime = realtime
+        self.loop = loop
         self.capture = open_within(source, open_timeout_s)
         fps = self.capture.get(cv2.CAP_PROP_FPS)
         #: Frames per second the source reports (25 where it reports none).
@@ -186,6 +192,9 @@ class LiveSource:
         try:
             while not self._stop.is_set():
                 ok, image = self.capture.read()
+                if not ok and self.loop and index > 0:
+                    self.capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                    ok, image = self.capture.read()
                 if not ok:
                     reason = ('the end of the file' if self.kind == 'file' else
                               'the source stopped delivering frames '
