@@ -1,10 +1,12 @@
 """The web app: a Gradio page with a *Segment* tab (upload frames or a
-video, move the threshold, download masks and the overlay video) and a
-*Review a run* tab (a test run's images sorted by Dice, each with its
+video, move the threshold, download masks and the overlay video), a *Live*
+tab (the browser's camera through the model, with frame rate and latency)
+and a *Review a run* tab (a test run's images sorted by Dice, each with its
 frame, ground truth, prediction and error map, and the Dice-vs-threshold
 curves).
 
-One builder per tab (:mod:`.segment_tab`, :mod:`.review_tab`) wires
+One builder per tab (:mod:`.segment_tab`, :mod:`.live_tab`,
+:mod:`.review_tab`) wires
 :mod:`.segment`, :mod:`.review` and :mod:`.serving` to widgets; the
 error policy is :mod:`.page`'s. The server around the page is
 :mod:`.server`.
@@ -18,7 +20,7 @@ from .page import INTERNAL_ERROR, OVERLAY_ID, gradio
 
 __all__ = [
     'build_app', 'DEFAULT_CONCURRENCY', 'DEFAULT_IDLE_SECONDS',
-    'INTERNAL_ERROR', 'OVERLAY_ID'
+    'DEFAULT_LIVE_TIME_LIMIT_S', 'INTERNAL_ERROR', 'OVERLAY_ID'
 ]
 
 #: Requests the page runs at once (each waits its turn at the model).
@@ -26,13 +28,17 @@ DEFAULT_CONCURRENCY = 4
 #: A session's folder (its frames, maps and downloads) and Gradio's cached
 #: files are removed after this long unused.
 DEFAULT_IDLE_SECONDS = 30 * 60
+#: How long one camera stream of the *Live* tab may run (it holds a share of
+#: the model; the page restarts it).
+DEFAULT_LIVE_TIME_LIMIT_S = 30 * 60
 
 
 def build_app(segmenter: PolypSegmenter,
               work_dir: str,
               review_dir: Optional[str] = None,
               budget: segment.Budget = segment.Budget(),
-              idle_seconds: float = DEFAULT_IDLE_SECONDS):
+              idle_seconds: float = DEFAULT_IDLE_SECONDS,
+              live_time_limit_s: float = DEFAULT_LIVE_TIME_LIMIT_S):
     """The ``gr.Blocks`` page.
 
     Args:
@@ -46,15 +52,19 @@ def build_app(segmenter: PolypSegmenter,
         budget (segment.Budget): What one request may ask.
         idle_seconds (float): A session's folder is removed after this long
             unused, or when its page is closed.
+        live_time_limit_s (float): How long one camera stream of the
+            *Live* tab may run.
     """
     gr = gradio()
     # Imported here: they import Gradio, which the package does not need.
+    from .live_tab import LiveTab
     from .review_tab import ReviewTab
     from .segment_tab import SegmentTab
     segment_tab = SegmentTab(
         segmenter,
         serving.SessionFolders(osp.join(work_dir, 'sessions'), idle_seconds),
         budget, idle_seconds)
+    live_tab = LiveTab(segment_tab.shared, live_time_limit_s)
     # The review's pictures, kept a few minutes (Gradio copies them).
     review_tab = ReviewTab(
         review_dir,
@@ -75,6 +85,8 @@ def build_app(segmenter: PolypSegmenter,
                     f'on {segmenter.device}.')
         with gr.Tab('Segment'):
             segment_tab.build()
+        with gr.Tab('Live'):
+            live_tab.build()
         with gr.Tab('Review a run'):
             review_tab.build(app)
     return app
