@@ -16,9 +16,6 @@ import torch
 from ssformer_mmseg.apis import PolypSegmenter
 
 pytest.importorskip('gradio')
-from ssformer_mmseg.webapp.live_tab import LIVE_STATS_ID  # noqa: E402
-from ssformer_mmseg.webapp.live_tab import LiveTab
-from ssformer_mmseg.webapp.serving import SharedSegmenter  # noqa: E402
 
 CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
 #: CI installs Chromium: there the browser check must run, never skip.
@@ -34,6 +31,8 @@ def segmenter(make_tiny_config):
 
 
 def test_the_handler_returns_the_overlay_and_counts(segmenter):
+    from ssformer_mmseg.webapp.live_tab import LiveTab
+    from ssformer_mmseg.webapp.serving import SharedSegmenter
     tab = LiveTab(SharedSegmenter(segmenter), time_limit_s=60)
     frame = np.zeros((48, 64, 3), np.uint8)
     frame[:, :32] = (200, 60, 40)  # RGB, as the browser sends it
@@ -65,7 +64,7 @@ def _fake_camera(real_data_root: str, path: str) -> str:
 
 
 def _frame_number(page) -> int:
-    text = page.locator(f'#{LIVE_STATS_ID}').inner_text()
+    text = page.locator('#live-stats').inner_text()
     found = re.search(r'frame (\d+)', text)
     return int(found.group(1)) if found else 0
 
@@ -101,7 +100,7 @@ def test_the_live_tab_in_a_headless_browser(segmenter, real_data_root,
             page.wait_for_function(
                 'id => /frame [3-9]|frame \\d\\d/.test('
                 'document.getElementById(id).innerText)',
-                arg=LIVE_STATS_ID,
+                arg='live-stats',
                 timeout=120000)
             first = _frame_number(page)
             # The counter goes on while the camera streams (no timing
