@@ -153,8 +153,16 @@ def test_score_deployed_never_executes_the_folder(deployed, setup, run_tool,
             '--backend', 'openvino', '--precision', 'int8', '--calib-data',
             'nowhere'
         ], 'nowhere: calibration folder not found'),
+        ([
+            '--backend', 'onnxruntime', '--precision', 'fp32', '--input-size',
+            '300', '256'
+        ], 'input size 300x256: each side must be a positive '
+         'multiple of 32'),
     ],
-    ids=['ort-bf16', 'unknown-engine', 'missing-calibration-folder'])
+    ids=[
+        'ort-bf16', 'unknown-engine', 'missing-calibration-folder',
+        'input-size'
+    ])
 def test_deploy_refusals_write_nothing(setup, run_tool, tmp_path, args,
                                        message):
     out = tmp_path / 'out'
@@ -209,3 +217,29 @@ def test_onnxruntime_fp32_folder_equals_pytorch(setup, run_tool, tmp_path):
     engine, = DeployedModel.load(str(out)).segmenter()([frame])
     reference, = PolypSegmenter(setup['config'], setup['checkpoint'])([frame])
     np.testing.assert_allclose(engine, reference, atol=1e-5)
+
+
+def test_a_smaller_input_size_is_deployed_with_its_cost(
+        setup, run_tool, tmp_path):
+    out = tmp_path / 'small'
+    result = run_tool('tools/deploy.py', setup['config'], setup['checkpoint'],
+                      '--backend', 'onnxruntime', '--precision', 'fp32',
+                      '--input-size', '256', '224', '--out', out,
+                      '--no-progress', *setup['options'])
+    assert result.code == 0, result.output
+    metadata = json.loads((out / 'deploy.json').read_text())
+    assert (metadata['input']['height'], metadata['input']['width']) == (256,
+                                                                         224)
+    assert metadata['source']['trained_input_size'] == [352, 352]
+    accuracy = metadata['accuracy']
+    assert accuracy['engine_input_size'] == [256, 224]
+    assert accuracy['reference_input_size'] == [352, 352]
+    report = (out / 'accuracy.md').read_text()
+    assert 'onnxruntime fp32 at 256x224' in report
+    assert 'PyTorch fp32 at 352x352' in report
+    # The folder runs at its own size on frames of any size.
+    from ssformer_mmseg.deploy import DeployedModel
+    segmenter = DeployedModel.load(str(out)).segmenter()
+    frame = np.zeros((90, 120, 3), np.uint8)
+    assert segmenter.preprocess([frame])['inputs'].shape[2:] == (256, 224)
+    assert segmenter([frame])[0].shape == (90, 120)

@@ -92,6 +92,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--eval-sets', nargs='+', help='test sets to score (default: all)')
     parser.add_argument(
+        '--input-size',
+        nargs=2,
+        type=int,
+        metavar=('H', 'W'),
+        help='the deployed model\'s input size instead of the config\'s '
+        '(multiples of 32; smaller is faster): the accuracy report scores '
+        'it against the fp32 model at the config\'s size')
+    parser.add_argument(
         '--no-accuracy',
         action='store_true',
         help='skip the accuracy report (e.g. no test data here)')
@@ -122,6 +130,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         max_drop=args.max_drop,
         eval_config=args.eval_config,
         eval_sets=args.eval_sets,
+        input_size=tuple(args.input_size) if args.input_size else None,
         check_accuracy=not args.no_accuracy,
         log=log,
         progress=None if args.no_progress else progress_bar())

@@ -177,3 +177,54 @@ def network_input_size(cfg: Config) -> Tuple[int, int]:
             return int(scale[1]), int(scale[0])  # mmcv scales are (w, h)
     raise ValueError('the test pipeline has no fixed-size Resize '
                      '(keep_ratio=False); pass the input size explicitly')
+
+
+#: The encoder's total stride: input sides must be multiples of it.
+INPUT_SIZE_MULTIPLE = 32
+
+
+def check_network_size(size: Tuple[int, int]) -> Tuple[int, int]:
+    """``size`` (height, width) as ints, if each side is a positive multiple
+    of :data:`INPUT_SIZE_MULTIPLE`.
+
+    Raises:
+        ValueError: Otherwise, naming the size.
+    """
+    height, width = (int(side) for side in size)
+    if min(height, width) <= 0 or height % INPUT_SIZE_MULTIPLE or \
+            width % INPUT_SIZE_MULTIPLE:
+        raise ValueError(
+            f'input size {height}x{width}: each side must be a positive '
+            f'multiple of {INPUT_SIZE_MULTIPLE} (the encoder\'s stride)')
+    return height, width
+
+
+def with_input_size(cfg: Config, size: Tuple[int, int]) -> Config:
+    """A copy of ``cfg`` whose test pipelines resize every frame to
+    ``size`` (height, width) instead: the network input size is a speed
+    knob (smaller is faster, at an accuracy cost that
+    ``tools/deploy.py --input-size`` measures).
+
+    Raises:
+        ValueError: If a side is not a positive multiple of
+            :data:`INPUT_SIZE_MULTIPLE`, or the config has no fixed-size
+            ``Resize`` to change.
+    """
+    height, width = check_network_size(size)
+    network_input_size(cfg)  # a fixed-size Resize, or a clear error
+    cfg = copy.deepcopy(cfg)
+
+    def resized(pipeline) -> list:
+        return [
+            dict(step, scale=(width, height)) if _type_name(step) == 'Resize'
+            and not step.get('keep_ratio', False) else step
+            for step in pipeline
+        ]
+
+    if cfg.get('test_pipeline') is not None:
+        cfg.test_pipeline = resized(cfg.test_pipeline)
+    if cfg.get('test_dataloader') is not None:
+        for part in dataset_parts(cfg.test_dataloader.get('dataset', {})):
+            if part.get('pipeline') is not None:
+                part['pipeline'] = resized(part['pipeline'])
+    return cfg

@@ -78,14 +78,21 @@ def compare(engine_scores: Sequence[dict],
 
 
 def format_report(report: dict, engine_name: str) -> str:
-    """The report as a Markdown table, one row per set and model."""
+    """The report as a Markdown table, one row per set and model; where
+    the engine takes another input size than the reference, each model's
+    size is in its name."""
+    reference_name = 'PyTorch fp32'
+    sizes = report.get('engine_input_size'), report.get('reference_input_size')
+    if sizes[0] is not None and sizes[0] != sizes[1]:
+        engine_name += ' at {}x{}'.format(*sizes[0])
+        reference_name += ' at {}x{}'.format(*sizes[1])
     header = ['test set', 'images', 'model'] + list(REPORTED_METRICS)
     lines = [
         '| ' + ' | '.join(header) + ' |',
         '|' + ' --- |' * len(header),
     ]
     for name, entry in report['sets'].items():
-        for label, key in (('PyTorch fp32', 'reference'),
+        for label, key in ((reference_name, 'reference'),
                            (engine_name, 'engine'), ('Δ', 'delta')):
             fmt = '{:+.4f}' if key == 'delta' else '{:.4f}'
             values = [fmt.format(entry[key][m]) for m in REPORTED_METRICS]

@@ -16,7 +16,7 @@ import os.path as osp
 import platform
 import tempfile
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -28,7 +28,8 @@ from ..apis.backends.nncf_int8 import validate
 from ..apis.onnx_export import export_checked
 from ..apis.onnx_file import ONNX_LOGITS
 from ..apis.optional import installed_versions, require
-from ..apis.pipeline import network_input_size
+from ..apis.pipeline import (check_network_size, network_input_size,
+                             with_input_size)
 from ..apis.segmenter import PolypSegmenter
 from ..config import ConfigLike, load_config
 from ..cpu_features import cpu_description
@@ -72,6 +73,9 @@ class DeployOptions:
         eval_config (str | Config, optional): Config whose test sets the
             report scores (default: ``config``'s).
         eval_sets (list[str], optional): Test sets of it to score.
+        input_size (tuple, optional): (height, width) the deployed model
+            takes instead of the config's (a speed knob: the report scores
+            it against the fp32 model at the config's size).
         check_accuracy (bool): Score the test sets (the report).
         log (Callable): Progress messages.
         progress (Callable, optional): ``progress(done, total)`` of long
@@ -91,6 +95,7 @@ class DeployOptions:
     max_drop: float = ACCURACY_BOUND
     eval_config: Optional[ConfigLike] = None
     eval_sets: Optional[List[str]] = None
+    input_size: Optional[Tuple[int, int]] = None
     check_accuracy: bool = True
     log: Callable[[str], None] = quiet
     progress: Optional[Callable[[int, int], None]] = None
@@ -101,7 +106,8 @@ def check_options(options: DeployOptions) -> None:
 
     Raises:
         ValueError: Unknown backend, precision not run by it or not native
-            on this CPU, bad accuracy-control mode, a non-empty out_dir.
+            on this CPU, bad accuracy-control mode, an input size that is
+            not a multiple of 32, a non-empty out_dir.
         FileNotFoundError: A missing checkpoint or calibration folder.
         ImportError: A missing engine package (with the pip command).
     """
@@ -112,6 +118,8 @@ def check_options(options: DeployOptions) -> None:
     if options.accuracy_control not in ACCURACY_CONTROL:
         raise ValueError(f'accuracy_control must be one of '
                          f'{", ".join(ACCURACY_CONTROL)}')
+    if options.input_size is not None:
+        check_network_size(options.input_size)
     engine = targets[options.backend]
     engine.require()
     engine.check_precision(options.precision, 'cpu')
@@ -168,9 +176,17 @@ class _Deployment:
     def __init__(self, options: DeployOptions, work_dir: str):
         self.options = options
         self.work_dir = work_dir
-        self.cfg = load_config(options.config, options.cfg_options)
+        #: The config as trained, and as deployed (another input size).
+        self.trained_cfg = load_config(options.config, options.cfg_options)
+        self.cfg = self.trained_cfg if options.input_size is None else \
+            with_input_size(self.trained_cfg, options.input_size)
         check_deployable(self.cfg)
-        self.reference = PolypSegmenter(self.cfg, options.checkpoint)
+        #: The report's reference: the fp32 model at the trained size.
+        self.reference = PolypSegmenter(self.trained_cfg, options.checkpoint)
+        #: The fp32 model at the deployed size: it preprocesses calibration
+        #: and held-out frames, and int8 is checked against it.
+        self.at_deployed_size = self.reference if options.input_size is None \
+            else PolypSegmenter(self.cfg, options.checkpoint)
         self.onnx_file = osp.join(work_dir, 'model.onnx')
         self.calibration: Optional[calib.FrameSet] = None
         self.quantization: Optional[dict] = None
@@ -210,7 +226,8 @@ class _Deployment:
         o.log(f'calibrating on {len(self.calibration.images)} frames of the '
               f'{self.calibration.source} ({self.calibration.description})')
         return calib.network_inputs(self.calibration,
-                                    self.reference.preprocess, o.progress)
+                                    self.at_deployed_size.preprocess,
+                                    o.progress)
 
     def validation_pairs(self) -> List[tuple]:
         o = self.options
@@ -221,7 +238,7 @@ class _Deployment:
             exclude=self.calibration.images if self.calibration else ())
         o.log(f'checking int8 on {len(frames.images)} held-out training '
               'frames')
-        inputs = calib.network_inputs(frames, self.reference.preprocess)
+        inputs = calib.network_inputs(frames, self.at_deployed_size.preprocess)
         size = inputs[0].shape[2:]
         return quantization.validation_pairs(inputs, calib.masks(frames), size)
 
@@ -240,7 +257,7 @@ class _Deployment:
             return pairs
 
         def check(engine_model) -> dict:
-            result = _validation_drop(self.reference, engine_model,
+            result = _validation_drop(self.at_deployed_size, engine_model,
                                       validation())
             o.log(f'held-out meanDic fp32 {result["fp32_meanDic"]:.4f}, int8 '
                   f'{result["int8_meanDic"]:.4f} '
@@ -283,7 +300,8 @@ class _Deployment:
                 if config_file and osp.isfile(config_file) else None,
                 cfg_options=o.cfg_options or {},
                 checkpoint=o.checkpoint,
-                checkpoint_sha256=sha256(o.checkpoint)),
+                checkpoint_sha256=sha256(o.checkpoint),
+                trained_input_size=list(network_input_size(self.trained_cfg))),
             built=dict(
                 date=datetime.datetime.now(
                     datetime.timezone.utc).isoformat(timespec='seconds'),
@@ -303,6 +321,9 @@ class _Deployment:
             score_segmenter(engine, samples, o.progress),
             score_segmenter(self.reference, samples, o.progress))
         report['measured_on'] = cpu_description()
+        report['engine_input_size'] = list(network_input_size(self.cfg))
+        report['reference_input_size'] = list(
+            network_input_size(self.trained_cfg))
         return report
 
 
