@@ -304,3 +304,70 @@ def test_timing_says_where_it_is():
     said.clear()
     interleaved_times(calls, 'cpu', 1, 3, said.append)  # at most every 10 s
     assert len(said) == 1 and said[0].strip().startswith('round 3/3')
+
+
+# Input size x engine x precision against a frame rate (--target-fps) ---------
+
+
+@pytest.mark.slow
+def test_target_fps_sweeps_sizes_engines_and_precisions(
+        make_tiny_model, tmp_path):
+    pytest.importorskip('onnxruntime')
+    pytest.importorskip('nncf')
+    from ssformer_mmseg.benchmark.report import format_target_fps
+    from ssformer_mmseg.benchmark.target_fps import (benchmark_target_fps,
+                                                     recommend)
+    from ssformer_mmseg.config import load_config
+    model = make_tiny_model(tmp_path)
+    cfg = load_config(model['config'], {'data_root': str(model['root'])})
+    log = []
+    options = BenchmarkOptions(
+        target_fps=1e9,
+        sizes=[96, 64],
+        backends=['onnxruntime'],
+        throughput_batch=2,
+        calib_count=2,
+        warmup=1,
+        rounds=2,
+        log=log.append)
+    report = benchmark_target_fps(cfg, model['checkpoint'], options)
+    pytorch = ['eager fp32', 'pytorch fast fp32'] + (
+        ['pytorch fast bf16'] if cpu_features.onednn_bf16_supported() else [])
+    expected = [
+        f'{name} @{side}x{side}' for side in (96, 64)
+        for name in pytorch + ['onnxruntime fp32', 'onnxruntime int8']
+    ]
+    assert [row['name'] for row in report['rows']] == expected
+    assert report['skipped'] == [] and report['scored']
+    assert report['trained_size'] == [352, 352] and report['frames'] == 2
+    for row in report['rows']:
+        assert row['fps'] > 0 and row['p50_ms'] <= row['p90_ms']
+        assert row['fps'] == pytest.approx(1e3 / row['p50_ms'])
+        assert 0 <= row['meanDic'] <= 1
+        assert -1 <= row['delta_meanDic'] <= 1
+    # fp32 engines at one size score as the eager model at that size.
+    by_name = {row['name']: row for row in report['rows']}
+    assert by_name['onnxruntime fp32 @64x64']['meanDic'] == pytest.approx(
+        by_name['eager fp32 @64x64']['meanDic'], abs=1e-3)
+    # Nothing reaches 1e9 frames/s: said, with the fastest.
+    assert report['recommended'] is None
+    text = format_target_fps(report)
+    assert 'no combination reaches 1e+09 frames/s here; the fastest is ' \
+        f'{report["fastest"]}' in text
+    # Any frame rate: the most accurate row wins (ties: the faster).
+    chosen = by_name[recommend(report['rows'], 1e-6)]
+    assert chosen['meanDic'] == max(r['meanDic'] for r in report['rows'])
+    assert any('deploying onnxruntime int8 @64x64' in m for m in log)
+
+
+def test_target_fps_without_scores_prefers_size_then_precision():
+    from ssformer_mmseg.benchmark.target_fps import recommend
+    rows = [
+        dict(name='a', size=[256, 256], precision='fp32', fps=30.0),
+        dict(name='b', size=[320, 320], precision='int8', fps=26.0),
+        dict(name='c', size=[320, 320], precision='fp32', fps=20.0),
+        dict(name='d', size=[320, 320], precision='bf16', fps=25.0),
+    ]
+    assert recommend(rows, 25) == 'd'  # largest input, then precision
+    assert recommend(rows, 27) == 'a'
+    assert recommend(rows, 31) is None

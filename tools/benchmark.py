@@ -12,6 +12,8 @@ Examples:
         --device cuda --batch-size 16 --precision fp32 fp16 --train
     python tools/benchmark.py configs/ssformer_s_kvasir.py --engines \\
         --threads 2 --cfg-options data_root=/data/polyp
+    python tools/benchmark.py configs/ssformer_s_kvasir.py ckpt.pth \\
+        --target-fps 25 --threads 2 --cfg-options data_root=/data/polyp
     python tools/benchmark.py configs/ssformer_l_kvasir.py --kernels \\
         --threads 2 --precision fp32 bf16 --rounds 20
 """
@@ -97,6 +99,27 @@ def parse_args() -> argparse.Namespace:
         '(default: every backend that runs a model file: ONNX Runtime, '
         'OpenVINO and installed plug-ins)')
     parser.add_argument(
+        '--target-fps',
+        type=float,
+        metavar='N',
+        help='which input size x engine x precision reaches N frames/s '
+        'here (the whole segmenter, one frame at a time), and with a '
+        'checkpoint its meanDic against fp32 at the trained size (instead '
+        'of the plain-vs-fast table)')
+    parser.add_argument(
+        '--sizes',
+        type=int,
+        nargs='+',
+        default=[352, 320, 288, 256],
+        help='square input sides of --target-fps (multiples of 32; '
+        'default: 352 320 288 256)')
+    parser.add_argument(
+        '--score-images',
+        type=int,
+        default=0,
+        help='--target-fps with a checkpoint: test images each combination '
+        'is scored on (every k-th; default 0: all)')
+    parser.add_argument(
         '--kernels',
         action='store_true',
         help='time the fast path without each of its hand-written kernels '
@@ -136,9 +159,19 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--json', default='work_dirs/benchmark.json')
     add_cfg_options_argument(parser)
     args = parser.parse_args()
+    if args.target_fps is not None:
+        if args.target_fps <= 0:
+            parser.error('--target-fps must be positive')
+        from ssformer_mmseg.apis.pipeline import check_network_size
+        for side in args.sizes:
+            try:
+                check_network_size((side, side))
+            except ValueError as error:
+                parser.error(f'--sizes: {error}')
     if args.backends is not None:
-        if not args.engines:
-            parser.error('--backends selects rows of --engines')
+        if not (args.engines or args.target_fps):
+            parser.error('--backends selects rows of --engines or '
+                         '--target-fps')
         from ssformer_mmseg.benchmark.engines import selected_engines
         try:
             selected_engines(args.backends)
@@ -166,6 +199,9 @@ def main() -> None:
         engines=args.engines,
         kernels=args.kernels,
         backends=args.backends,
+        target_fps=args.target_fps,
+        sizes=args.sizes,
+        score_images=args.score_images,
         throughput_batch=args.throughput_batch,
         calib_count=args.calib_count,
         seed=args.seed,

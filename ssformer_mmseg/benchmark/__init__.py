@@ -19,6 +19,12 @@ baseline and the fastest row within ``--prob-tolerance`` recommended. int8
 is calibrated on real training frames when the config's ``data_root``
 exists, else on random frames (the report says which).
 
+Target frame rate (``--target-fps N``, instead of the above): each input
+size of ``--sizes`` with every engine and precision that runs here, the
+whole segmenter timed one frame at a time, scored with a checkpoint
+against fp32 at the trained size; the most accurate combination that
+reaches N frames/s is recommended (:mod:`.target_fps`).
+
 Kernels (``--kernels``, instead of the above): the fast path at each
 precision whole and without each of its hand-written kernels (Winograd,
 the fused convolutions, the fused projection + residual), and what each
@@ -38,10 +44,10 @@ FLOPs and parameters come from mmengine's analysis tools.
 ``tools/benchmark.py`` prints them and writes the JSON file.
 
 Modules: :mod:`.measure` (timing, memory), :mod:`.inference`,
-:mod:`.engines`, :mod:`.kernels`, :mod:`.training`, :mod:`.data`,
-:mod:`.report`, :mod:`.metric` (the cost of the evaluation protocol),
-:mod:`.video_clip` (a real clip, and what a segmenter keeps of its speed on
-it). Not
+:mod:`.engines`, :mod:`.target_fps`, :mod:`.kernels`, :mod:`.training`,
+:mod:`.data`, :mod:`.report`, :mod:`.metric` (the cost of the evaluation
+protocol), :mod:`.video_clip` (a real clip, and what a segmenter keeps of
+its speed on it). Not
 imported by ``import ssformer_mmseg``.
 """
 import copy
@@ -56,7 +62,8 @@ from .inference import benchmark_inference
 from .kernels import benchmark_kernels
 from .options import BenchmarkOptions
 from .report import (complexity, environment, format_engines, format_inference,
-                     format_kernels, format_training)
+                     format_kernels, format_target_fps, format_training)
+from .target_fps import benchmark_target_fps
 from .training import benchmark_training
 
 
@@ -81,7 +88,10 @@ def run_benchmark(cfg: Config, checkpoint: Optional[str],
         f'{options.batch_size}, {env["threads"]} threads, '
         f'{env["device_name"]}')
     report = dict(environment=dict(env, config=cfg.filename), complexity=info)
-    if options.engines:
+    if options.target_fps is not None:
+        report['target_fps'] = benchmark_target_fps(cfg, checkpoint, options)
+        options.log(format_target_fps(report['target_fps']))
+    elif options.engines:
         report['engines'] = benchmark_engines(
             cfg, model, options, trained=checkpoint is not None)
         options.log(format_engines(report['engines']))

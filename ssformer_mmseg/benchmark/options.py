@@ -27,6 +27,11 @@ class BenchmarkOptions:
             plain-vs-fast inference table (:mod:`.engines`).
         kernels (bool): Time what each hand-written kernel of the fast
             path earns at each precision instead (:mod:`.kernels`).
+        target_fps (float, optional): Compare input sizes x engines x
+            precisions against this frame rate instead (:mod:`.target_fps`).
+        sizes (list[int]): Square input sides of ``target_fps``.
+        score_images (int): Test images each combination is scored on with
+            a checkpoint (every k-th; 0: all).
         backends (list[str], optional): The backends whose rows the engine
             comparison times besides PyTorch's (default: every backend that
             runs a model file).
@@ -53,6 +58,9 @@ class BenchmarkOptions:
     engines: bool = False
     kernels: bool = False
     backends: Optional[List[str]] = None
+    target_fps: Optional[float] = None
+    sizes: List[int] = field(default_factory=lambda: [352, 320, 288, 256])
+    score_images: int = 0
     throughput_batch: int = 4
     calib_count: int = 100
     seed: int = 0

@@ -101,6 +101,45 @@ def format_engines(report: dict) -> str:
     return '\n'.join(lines)
 
 
+def format_target_fps(report: dict) -> str:
+    """The input-size sweep's table and what reaches the target."""
+    target = report['target_fps']
+    trained = 'x'.join(map(str, report['trained_size']))
+    lines = [
+        'input size x engine x precision, one frame at a time (the whole '
+        f'segmenter) on {report["frames"]} frames; target {target:g} '
+        f'frames/s; trained at {trained}',
+        f'{"combination":<34} {"frames/s":>8} {"p50 ms":>8} {"p90 ms":>8} '
+        f'{"meanDic":>8} {"ΔmeanDic":>9}'
+    ]
+    for row in report['rows']:
+        scores = (f'{row["meanDic"]:8.4f} {row["delta_meanDic"]:+9.4f}'
+                  if 'meanDic' in row else f'{"-":>8} {"-":>9}')
+        lines.append(f'{row["name"]:<34} {row["fps"]:8.2f} '
+                     f'{row["p50_ms"]:8.1f} {row["p90_ms"]:8.1f} {scores}')
+    for entry in report['skipped']:
+        lines.append(f'skipped {entry["name"]}: {entry["reason"]}')
+    if not report['scored']:
+        lines.append('not scored (give a checkpoint and the config\'s test '
+                     'data): the choice is the largest input, then the '
+                     'highest precision')
+    rows = {row['name']: row for row in report['rows']}
+    name = report['recommended']
+    if name is None:
+        fastest = rows[report['fastest']]
+        lines.append(f'no combination reaches {target:g} frames/s here; the '
+                     f'fastest is {fastest["name"]} ({fastest["fps"]:.1f} '
+                     'frames/s)')
+    else:
+        row = rows[name]
+        scored = (f', meanDic {row["meanDic"]:.4f} '
+                  f'({row["delta_meanDic"]:+.4f} against fp32 at '
+                  f'{trained})' if 'meanDic' in row else '')
+        lines.append(f'recommended here for {target:g} frames/s: {name} '
+                     f'({row["fps"]:.1f} frames/s{scored})')
+    return '\n'.join(lines)
+
+
 def format_training(report: dict) -> str:
     lines = [
         f'{"training step":<58} {"img/s":>8} {"x eager":>7} '
