@@ -156,6 +156,7 @@ class LiveSource:
             raise ValueError(f'{source}: only a video file can be looped')
         self.realtime = realtime
         self.loop = loop
+        self.open_timeout_s = open_timeout_s
         self.capture = open_within(source, open_timeout_s)
         fps = self.capture.get(cv2.CAP_PROP_FPS)
         #: Frames per second the source reports (25 where it reports none).
@@ -238,9 +239,10 @@ class LiveSource:
             return None
 
     def close(self) -> None:
-        """Stop the capture thread and release the source."""
+        """Stop the capture thread and release the source (after the read
+        in progress, which a stream's read timeout bounds)."""
         self._stop.set()
-        self._thread.join(timeout=5)
+        self._thread.join(timeout=self.open_timeout_s + 1)
         self.capture.release()
 
     def __enter__(self) -> 'LiveSource':
