@@ -32,7 +32,7 @@ import os
 import os.path as osp
 import tempfile
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -261,38 +261,55 @@ def _engine_variants(cfg: Config, model: torch.nn.Module, inputs: torch.Tensor,
         raise RuntimeError(f'the ONNX export differs from PyTorch by '
                            f'{export.worst:.2e}; not timing it')
     variants = []
+    for name, engine, precision, row in runnable_rows(
+            engines, skipped, lambda name, precision: f'{name} {precision}'):
+        options.log(f'preparing {row}')
+        model_file = _written(engine, onnx_file, precision, calibration,
+                              osp.join(work_dir, f'{name}_{precision}'))
+
+        def build(name: str = name,
+                  engine=engine,
+                  precision: str = precision,
+                  model_file: str = model_file) -> tuple:
+            latency = build_backend(
+                name, cfg, model_file=model_file, precision=precision)
+            if not engine.HAS_THROUGHPUT_MODE:  # one call runs a batch
+                return latency, latency
+            return latency, build_backend(
+                name,
+                cfg,
+                model_file=model_file,
+                precision=precision,
+                throughput=True)
+
+        variants.append(_prepared(row, name, precision, build, inputs))
+    return variants
+
+
+def runnable_rows(
+    engines: dict,
+    skipped: List[dict],
+    row_name: Callable[[str, str], str],
+    other_reason: Callable[[str], Optional[str]] = lambda precision: None
+) -> Iterator[Tuple[str, type, str, str]]:
+    """``(engine name, backend class, precision, row name)`` of each
+    engine's precisions that run here; the others are added to ``skipped``
+    with the reason: a missing package (with its pip command), a precision
+    not native on this CPU, or ``other_reason(precision)``."""
     for name, engine in engines.items():
         missing = engine.missing()
         supported = () if missing else engine.supported_precisions()
         for precision in engine.PRECISIONS:
-            row = f'{name} {precision}'
+            row = row_name(name, precision)
             reason = missing or engine.missing(precision)
             if reason is None and precision not in supported:
                 reason = f'{precision} is not native on this CPU'
+            if reason is None:
+                reason = other_reason(precision)
             if reason is not None:
                 skipped.append(dict(name=row, reason=reason))
                 continue
-            options.log(f'preparing {row}')
-            model_file = _written(engine, onnx_file, precision, calibration,
-                                  osp.join(work_dir, f'{name}_{precision}'))
-
-            def build(name: str = name,
-                      engine=engine,
-                      precision: str = precision,
-                      model_file: str = model_file) -> tuple:
-                latency = build_backend(
-                    name, cfg, model_file=model_file, precision=precision)
-                if not engine.HAS_THROUGHPUT_MODE:  # one call runs a batch
-                    return latency, latency
-                return latency, build_backend(
-                    name,
-                    cfg,
-                    model_file=model_file,
-                    precision=precision,
-                    throughput=True)
-
-            variants.append(_prepared(row, name, precision, build, inputs))
-    return variants
+            yield name, engine, precision, row
 
 
 def selected_engines(names: Optional[List[str]] = None) -> dict:

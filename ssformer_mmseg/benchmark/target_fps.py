@@ -35,7 +35,7 @@ from ..deploy.accuracy import compare, score_segmenter
 from ..deploy.build import DeployOptions, deploy
 from ..evaluation.polyp_scores import MEAN_ROW
 from ..evaluation.saved_maps import ground_truth
-from .engines import selected_engines
+from .engines import runnable_rows, selected_engines
 from .measure import interleaved_times
 from .options import BenchmarkOptions
 
@@ -93,35 +93,34 @@ def _engine_rows(cfg: Config, checkpoint: str, size: Tuple[int, int],
     data_root = cfg.get('data_root')
     has_data = isinstance(data_root, str) and osp.isdir(data_root)
     rows = []
-    for engine_name, engine in selected_engines(options.backends).items():
-        missing = engine.missing()
-        supported = () if missing else engine.supported_precisions()
-        for precision in engine.PRECISIONS:
-            name = f'{engine_name} {precision} @{size[0]}x{size[1]}'
-            reason = missing or engine.missing(precision)
-            if reason is None and precision not in supported:
-                reason = f'{precision} is not native on this CPU'
-            if reason is None and precision == 'int8' and not has_data:
-                reason = 'int8 calibrates on the training split (data_root)'
-            if reason is not None:
-                skipped.append(dict(name=name, reason=reason))
-                continue
-            options.log(f'deploying {name}')
-            deployed = deploy(
-                DeployOptions(
-                    cfg,
-                    checkpoint,
-                    engine_name,
-                    precision,
-                    osp.join(work_dir, name.replace(' ', '_')),
-                    calib_count=options.calib_count,
-                    seed=options.seed,
-                    accuracy_control='never',
-                    input_size=size,
-                    check_accuracy=False))
-            rows.append(
-                Combination(name, size, engine_name, precision,
-                            deployed.segmenter()))
+
+    def row_name(engine: str, precision: str) -> str:
+        return f'{engine} {precision} @{size[0]}x{size[1]}'
+
+    def no_calibration(precision: str) -> Optional[str]:
+        if precision == 'int8' and not has_data:
+            return 'int8 calibrates on the training split (data_root)'
+        return None
+
+    for engine_name, _, precision, name in runnable_rows(
+            selected_engines(options.backends), skipped, row_name,
+            no_calibration):
+        options.log(f'deploying {name}')
+        deployed = deploy(
+            DeployOptions(
+                cfg,
+                checkpoint,
+                engine_name,
+                precision,
+                osp.join(work_dir, name.replace(' ', '_')),
+                calib_count=options.calib_count,
+                seed=options.seed,
+                accuracy_control='never',
+                input_size=size,
+                check_accuracy=False))
+        rows.append(
+            Combination(name, size, engine_name, precision,
+                        deployed.segmenter()))
     return rows
 
 
