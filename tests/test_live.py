@@ -266,6 +266,57 @@ def test_the_stream_asks_for_its_password_and_warns_when_exposed():
         MjpegStream(host='0.0.0.0', port=0).close()
 
 
+class _Camera:
+    """Frames pushed into an MJPEG stream at 25 frames/s until stopped: a
+    network camera on loopback."""
+
+    def __init__(self):
+        self.stream = MjpegStream(port=0)
+        self.url = self.stream.url + 'stream.mjpg'
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._push, daemon=True)
+        self.thread.start()
+
+    def _push(self) -> None:
+        rng = np.random.default_rng(0)
+        while not self.stopped.is_set():
+            frame, _ = render_frame(rng, (72, 96), 1)
+            self.stream(None, frame)
+            self.stopped.wait(1 / CLIP_FPS)
+
+    def disconnect(self) -> None:
+        self.stopped.set()
+        self.stream.close()
+
+
+def test_a_stream_is_read_live_until_it_disconnects(slow_segmenter,
+                                                    tmp_path):
+    camera = _Camera()
+    calls = []
+
+    def on_call():
+        calls.append(1)
+        if len(calls) == 5:
+            camera.disconnect()
+
+    slow_segmenter.runtime.on_call = on_call
+    try:
+        summary = live_session(
+            slow_segmenter,
+            LiveOptions(
+                source=camera.url, out_dir=str(tmp_path), record=True))
+    finally:
+        camera.disconnect()
+    assert summary.end_reason == ('the source stopped delivering frames '
+                                  '(ended or disconnected)')
+    assert summary.processed >= 5
+    with open(tmp_path / CSV_FILE) as f:
+        indices = [int(row['index']) for row in csv.DictReader(f)]
+    assert len(indices) == summary.processed
+    check_video(
+        str(tmp_path / RECORDING_FILE), indices[-1] - indices[0] + 1, (96, 72))
+
+
 def test_sources_are_told_apart():
     assert source_kind('0') == ('camera', 0)
     assert source_kind('/dev/video2') == ('device', '/dev/video2')
@@ -279,6 +330,8 @@ def test_sources_that_cannot_be_opened_are_named(clip, tmp_path):
         LiveSource(str(tmp_path / 'missing.mp4'), realtime=True)
     with pytest.raises(LiveSourceError, match='/dev/video99: no such'):
         LiveSource('/dev/video99')
+    with pytest.raises(LiveSourceError, match='63: no camera with this'):
+        LiveSource('63')
     with pytest.raises(ValueError, match='--realtime'):
         LiveSource(clip)
     # Nothing listens on port 9 here: refused (or timed out), named.
