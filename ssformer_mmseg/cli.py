@@ -181,6 +181,17 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     add_max_pixels_argument(parser)
 
 
+def check_auth_argument(parser: argparse.ArgumentParser,
+                        args: argparse.Namespace) -> None:
+    """Turn ``args.auth`` (``USER:PASS`` or None) into ``(user, password)``,
+    or refuse it (``parser.error``); the web app and the live stream."""
+    from .network_access import parse_auth
+    try:
+        args.auth = parse_auth(args.auth)
+    except ValueError as error:
+        parser.error(f'--auth: {error}')
+
+
 def _backend_options(args: argparse.Namespace) -> dict:
     """The backend's own options that the arguments give: the fast path
     (``--fast``, ``--compile``; ``--precision`` too for a backend with a

@@ -289,8 +289,7 @@ class _Camera:
         self.stream.close()
 
 
-def test_a_stream_is_read_live_until_it_disconnects(slow_segmenter,
-                                                    tmp_path):
+def test_a_stream_is_read_live_until_it_disconnects(slow_segmenter, tmp_path):
     camera = _Camera()
     calls = []
 
@@ -303,8 +302,7 @@ def test_a_stream_is_read_live_until_it_disconnects(slow_segmenter,
     try:
         summary = live_session(
             slow_segmenter,
-            LiveOptions(
-                source=camera.url, out_dir=str(tmp_path), record=True))
+            LiveOptions(source=camera.url, out_dir=str(tmp_path), record=True))
     finally:
         camera.disconnect()
     assert summary.end_reason == ('the source stopped delivering frames '

@@ -32,9 +32,8 @@ from ssformer_mmseg.apis.live_session import LiveOptions, live_session
 from ssformer_mmseg.apis.live_source import DEFAULT_OPEN_TIMEOUT_S
 from ssformer_mmseg.cli import (add_cfg_options_argument, add_config_argument,
                                 add_model_arguments, build_segmenter,
-                                check_model_arguments)
+                                check_auth_argument, check_model_arguments)
 from ssformer_mmseg.deploy.artifact import is_deployed_folder
-from ssformer_mmseg.network_access import parse_auth
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -104,10 +103,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     if args.deployed and args.checkpoint is not None:
         parser.error('a deployed-model folder takes no checkpoint')
     check_model_arguments(parser, args)
-    try:
-        args.auth = parse_auth(args.auth)
-    except ValueError as error:
-        parser.error(f'--auth: {error}')
+    check_auth_argument(parser, args)
     return args
 
 

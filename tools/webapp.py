@@ -21,11 +21,10 @@ from typing import List, Optional
 import ssformer_mmseg  # noqa: F401  (compat + registration)
 from ssformer_mmseg.cli import (add_cfg_options_argument, add_config_argument,
                                 add_model_arguments, build_segmenter,
-                                check_model_arguments)
+                                check_auth_argument, check_model_arguments)
 from ssformer_mmseg.deploy.artifact import is_deployed_folder
 from ssformer_mmseg.webapp import segment
 from ssformer_mmseg.webapp.app import DEFAULT_CONCURRENCY, DEFAULT_IDLE_SECONDS
-from ssformer_mmseg.webapp.server import parse_auth
 
 #: Environment variable read for --auth.
 AUTH_ENV = 'SSFORMER_WEBAPP_AUTH'
@@ -108,10 +107,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                  'idle_minutes', 'concurrency'):
         if getattr(args, name) <= 0:
             parser.error(f'--{name.replace("_", "-")} must be positive')
-    try:
-        args.auth = parse_auth(args.auth)
-    except ValueError as error:
-        parser.error(f'--auth: {error}')
+    check_auth_argument(parser, args)
     return args
 
 
