@@ -110,8 +110,14 @@ def test_the_live_tab_in_a_headless_browser(segmenter, real_data_root,
                     time.monotonic() < deadline:
                 page.wait_for_timeout(200)
             later = _frame_number(page)
-            size = overlay.evaluate('img => [img.naturalWidth, '
-                                    'img.naturalHeight]')
+            # The overlay image is replaced with every frame: read its size
+            # from one that has loaded.
+            size = page.wait_for_function(
+                '() => { const img = document.querySelector('
+                '"#live-overlay img"); return img && img.complete && '
+                'img.naturalWidth > 0 ? [img.naturalWidth, '
+                'img.naturalHeight] : null; }',
+                timeout=120000).json_value()
             page.screenshot(path=str(shot))
         finally:
             browser.close()
