@@ -123,8 +123,8 @@ def live_session(segmenter: PolypSegmenter,
             log(f'streaming the overlays on {outputs[-1].url}')
         if options.show:
             outputs.append(LiveWindow(stop))
-        # Closed in reverse order, each whatever the others do; a
-        # recording is verified only after a run that did not fail.
+        # Closed in reverse order, each whatever the others do (the
+        # recording verifies itself when closed).
         for output in outputs:
             closing.callback(output.close)
         summary = run_live(segmenter, source, outputs, options.max_frames,

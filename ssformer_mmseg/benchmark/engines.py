@@ -150,8 +150,7 @@ def benchmark_frames(
     """
     count = options.throughput_batch
     shape = tuple(options.shape)
-    data_root = cfg.get('data_root')
-    if isinstance(data_root, str) and osp.isdir(data_root):
+    if calib.has_data_root(cfg):
         timed = calib.training_frames(cfg, count, options.seed + 1)
         # A split with no frame beyond the timed ones calibrates on them.
         calibration = calib.training_frames(
@@ -179,8 +178,8 @@ def benchmark_frames(
         calibration_inputs = random_inputs(options.calib_count)
         source = dict(
             source='random frames',
-            description=f'data_root {data_root!r} is not a folder: random '
-            'uniform frames, not real ones',
+            description=f'data_root {cfg.get("data_root")!r} is not a '
+            'folder: random uniform frames, not real ones',
             seed=options.seed,
             count=options.calib_count,
             timed_frames=count)

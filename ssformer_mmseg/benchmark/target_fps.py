@@ -36,7 +36,7 @@ from ..deploy.build import DeployOptions, deploy
 from ..evaluation.polyp_scores import MEAN_ROW
 from ..evaluation.saved_maps import ground_truth
 from .engines import runnable_rows, selected_engines
-from .measure import interleaved_times
+from .measure import interleaved_times, summarize
 from .options import BenchmarkOptions
 
 #: Precisions from the most to the least accurate (the tie-break without
@@ -57,8 +57,7 @@ class Combination:
 def _timed_frames(cfg: Config, options: BenchmarkOptions) -> List[np.ndarray]:
     """Real training frames (at their own size) where the config's data is
     there, else random 288x384 frames."""
-    data_root = cfg.get('data_root')
-    if isinstance(data_root, str) and osp.isdir(data_root):
+    if calib.has_data_root(cfg):
         frames = calib.training_frames(cfg, options.throughput_batch,
                                        options.seed + 1)
         return [read_image(path) for path in frames.images]
@@ -90,8 +89,7 @@ def _engine_rows(cfg: Config, checkpoint: str, size: Tuple[int, int],
                  skipped: List[dict]) -> List[Combination]:
     """Each selected engine at each precision it runs here, deployed at
     ``size`` (int8 needs the training split to calibrate on)."""
-    data_root = cfg.get('data_root')
-    has_data = isinstance(data_root, str) and osp.isdir(data_root)
+    has_data = calib.has_data_root(cfg)
     rows = []
 
     def row_name(engine: str, precision: str) -> str:
@@ -218,17 +216,17 @@ def benchmark_target_fps(cfg: Config, checkpoint: Optional[str],
             except (FileNotFoundError, ValueError) as error:
                 options.log(f'not scored: {error}')
     rows = []
+    timings = summarize(times, batch=1)
     for row in combinations:
-        seconds = sorted(times[row.name])
-        p50 = float(np.median(seconds))
+        timing = timings[row.name]
         entry = dict(
             name=row.name,
             size=list(row.size),
             engine=row.engine,
             precision=row.precision,
-            fps=1.0 / p50,
-            p50_ms=1e3 * p50,
-            p90_ms=1e3 * float(np.percentile(seconds, 90)))
+            fps=timing['img_per_s'],
+            p50_ms=timing['p50_ms'],
+            p90_ms=timing['p90_ms'])
         if row.name in scores:
             entry['meanDic'], entry['delta_meanDic'] = scores[row.name]
         rows.append(entry)

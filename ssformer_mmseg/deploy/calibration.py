@@ -67,6 +67,13 @@ def choose(count: int, available: int, seed: int,
     return sorted(rng.choice(pool, size=count, replace=False).tolist())
 
 
+def has_data_root(cfg: Config) -> bool:
+    """Whether the config's ``data_root`` is a folder here (its training
+    split can be read for calibration and timing)."""
+    data_root = cfg.get('data_root')
+    return isinstance(data_root, str) and osp.isdir(data_root)
+
+
 def training_frames(cfg: Config,
                     count: int = DEFAULT_CALIBRATION_COUNT,
                     seed: int = 0,
