@@ -79,6 +79,43 @@ def add_max_pixels_argument(parser: argparse.ArgumentParser) -> None:
         'refused from their header')
 
 
+def add_bootstrap_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--bootstrap-resamples N`` and ``--bootstrap-seed S``: the
+    confidence intervals of every reported score
+    (:mod:`~ssformer_mmseg.evaluation.intervals`)."""
+    from .evaluation.intervals import BootstrapSettings
+    default = BootstrapSettings()
+    parser.add_argument(
+        '--bootstrap-resamples',
+        type=_resamples,
+        default=default.resamples,
+        metavar='N',
+        help='resamples of the 95%% bootstrap intervals over images (BCa, '
+        f'scipy.stats.bootstrap; default: {default.resamples}; 0: no '
+        'intervals)')
+    parser.add_argument(
+        '--bootstrap-seed',
+        type=int,
+        default=default.seed,
+        metavar='S',
+        help=f'seed of the resampling (default: {default.seed})')
+
+
+def _resamples(value: str) -> int:
+    resamples = int(value)
+    if resamples < 0:
+        raise argparse.ArgumentTypeError(f'must be >= 0, got {value}')
+    return resamples
+
+
+def bootstrap_settings(args: argparse.Namespace):
+    """The :class:`~ssformer_mmseg.evaluation.intervals.BootstrapSettings`
+    of :func:`add_bootstrap_arguments`' options."""
+    from .evaluation.intervals import BootstrapSettings
+    return BootstrapSettings(
+        resamples=args.bootstrap_resamples, seed=args.bootstrap_seed)
+
+
 def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options ``tools/train.py`` and ``tools/test.py`` share:
     ``--work-dir``, ``--cfg-options``, ``--launcher``, ``--local-rank``."""

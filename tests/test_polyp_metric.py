@@ -579,7 +579,8 @@ def test_write_report(tmp_path):
     scores = _two_set_scores()
     files = write_report(scores, str(tmp_path / 'report'))
     assert [osp.basename(f) for f in files] == [
-        'per_image.csv', 'dice_vs_threshold.png', 'dice_vs_threshold.csv'
+        'per_image.csv', 'dice_vs_threshold.png', 'dice_vs_threshold.csv',
+        'scores.json', 'scores.csv'
     ]
     with open(files[0], newline='') as f:
         rows = list(csv.reader(f))

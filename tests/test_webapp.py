@@ -457,9 +457,19 @@ def test_a_video_upload_gives_masks_and_the_overlay_video(served, tmp_path):
 
 def test_review_table_through_the_page(served, test_run):
     app, client = served
-    sets, table, image, curve = client.predict(
+    summary, sets, table, image, curve = client.predict(
         str(test_run), api_name='/open_run')
-    expected = sorted(_csv_rows(test_run), key=lambda r: float(r['mDice']))
+    rows = _csv_rows(test_run)
+    # Per set: the mean of the CSV's values, with an interval around it.
+    by_set = {r[0]: r for r in summary['data']}
+    assert set(by_set) == {r['test_set'] for r in rows} | {'mean'}
+    kvasir = [float(r['meanDic']) for r in rows if r['test_set'] == 'Kvasir']
+    assert by_set['Kvasir'][1] == len(kvasir)
+    value, bounds = by_set['Kvasir'][4].split(' (')
+    assert float(value) == pytest.approx(np.mean(kvasir), abs=1e-4)
+    low, high = (float(v) for v in bounds.rstrip(')').split('–'))
+    assert low <= float(value) <= high
+    expected = sorted(rows, key=lambda r: float(r['mDice']))
     assert [(r[0], r[1]) for r in table['data']
             ] == [(r['test_set'], r['image']) for r in expected]
     assert image['value'] == f'{expected[0]["test_set"]}/' \

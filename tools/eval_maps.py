@@ -17,11 +17,12 @@ import sys
 from typing import Dict, List, Optional
 
 import ssformer_mmseg  # noqa: F401  (compat + registration)
-from ssformer_mmseg.cli import add_cfg_options_argument, add_config_argument
+from ssformer_mmseg.cli import (add_bootstrap_arguments,
+                                add_cfg_options_argument, add_config_argument,
+                                bootstrap_settings)
 from ssformer_mmseg.config import load_config
 from ssformer_mmseg.datasets import PolypFileError
-from ssformer_mmseg.evaluation.polyp_scores import group_by_set, summarise
-from ssformer_mmseg.evaluation.reports import format_table, write_report
+from ssformer_mmseg.evaluation.reports import report_scores
 from ssformer_mmseg.evaluation.saved_maps import ground_truth, score_saved_maps
 
 
@@ -41,8 +42,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='threshold of mDice / mIoU (default: 0.5)')
     parser.add_argument(
         '--report-dir',
-        help='where to write per_image.csv and dice_vs_threshold.png '
-        '(default: work_dirs/eval_maps/<pred_dir name>)')
+        help='where to write per_image.csv, scores.{json,csv} (every '
+        'score with its interval) and dice_vs_threshold.png (default: '
+        'work_dirs/eval_maps/<pred_dir name>)')
+    add_bootstrap_arguments(parser)
     add_cfg_options_argument(parser)
     return parser.parse_args(argv)
 
@@ -59,14 +62,9 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
     samples = ground_truth(cfg, sets)
     scores = score_saved_maps(args.pred_dir, samples, args.threshold,
                               print_progress)
-    summary = summarise(scores)
-    counts = {k: len(v) for k, v in group_by_set(scores).items()}
-    print(format_table(summary, counts))
     report_dir = args.report_dir or osp.join(
         'work_dirs', 'eval_maps', osp.basename(osp.normpath(args.pred_dir)))
-    for path in write_report(scores, report_dir):
-        print(f'wrote {path}')
-    return summary
+    return report_scores(scores, report_dir, bootstrap_settings(args)).summary
 
 
 if __name__ == '__main__':

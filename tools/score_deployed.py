@@ -6,7 +6,8 @@ too (the datasets it was scored on, as data), with --cfg-options
 data_root=DIR to point them at the data here, or from --config's test
 dataloader. Nothing in the folder is executed: its source_config.py is a
 record, never run. Prints the table
-tools/test.py prints and writes per_image.csv and dice_vs_threshold.png.
+tools/test.py prints (with confidence intervals) and writes per_image.csv,
+scores.{json,csv} and dice_vs_threshold.png.
 
 Examples:
     python tools/score_deployed.py deployed/s_int8 \\
@@ -20,12 +21,13 @@ import sys
 from typing import List, Optional
 
 import ssformer_mmseg  # noqa: F401  (compat + registration)
-from ssformer_mmseg.cli import add_cfg_options_argument, progress_bar
+from ssformer_mmseg.cli import (add_bootstrap_arguments,
+                                add_cfg_options_argument, bootstrap_settings,
+                                progress_bar)
 from ssformer_mmseg.config import load_config
 from ssformer_mmseg.datasets import PolypFileError
 from ssformer_mmseg.deploy import DeployedModel, score_segmenter
-from ssformer_mmseg.evaluation.polyp_scores import group_by_set, summarise
-from ssformer_mmseg.evaluation.reports import format_table, write_report
+from ssformer_mmseg.evaluation.reports import report_scores
 from ssformer_mmseg.evaluation.saved_maps import ground_truth
 
 
@@ -48,10 +50,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         'run there (default: cpu)')
     parser.add_argument(
         '--report-dir',
-        help='where to write per_image.csv and dice_vs_threshold.png '
-        '(default: work_dirs/score_deployed/<folder name>)')
+        help='where to write per_image.csv, scores.{json,csv} and '
+        'dice_vs_threshold.png (default: '
+        'work_dirs/score_deployed/<folder name>)')
     parser.add_argument(
         '--no-progress', action='store_true', help='no progress bar')
+    add_bootstrap_arguments(parser)
     add_cfg_options_argument(parser)
     return parser.parse_args(argv)
 
@@ -75,14 +79,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             ValueError) as error:
         print(f'error: {error}', file=sys.stderr)
         return 1
-    counts = {k: len(v) for k, v in group_by_set(scores).items()}
     print(f'{deployed.backend} {deployed.precision} on {segmenter.device}')
-    print(format_table(summarise(scores), counts))
     report_dir = args.report_dir or osp.join(
         'work_dirs', 'score_deployed',
         osp.basename(osp.normpath(args.deployed_dir)))
-    for path in write_report(scores, report_dir):
-        print(f'wrote {path}')
+    report_scores(scores, report_dir, bootstrap_settings(args))
     return 0
 
 

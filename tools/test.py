@@ -9,10 +9,10 @@ Examples:
 import argparse
 
 import ssformer_mmseg  # noqa: F401  (compat + registration)
-from ssformer_mmseg.cli import (add_config_argument,
+from ssformer_mmseg.cli import (add_bootstrap_arguments, add_config_argument,
                                 add_fast_inference_arguments,
-                                add_runner_arguments, fast_inference_options,
-                                runner_config)
+                                add_runner_arguments, bootstrap_settings,
+                                fast_inference_options, runner_config)
 from ssformer_mmseg.engine import runs
 
 
@@ -37,6 +37,7 @@ def parse_args() -> argparse.Namespace:
         '--show-dir',
         help='directory to save drawn images (ground truth and prediction)')
     add_fast_inference_arguments(parser)
+    add_bootstrap_arguments(parser)
     add_runner_arguments(parser)
     return parser.parse_args()
 
@@ -50,7 +51,8 @@ def main() -> None:
         out=args.out,
         tta=args.tta,
         show_dir=args.show_dir,
-        fast=fast_inference_options(args))
+        fast=fast_inference_options(args),
+        bootstrap=bootstrap_settings(args))
     runs.test(cfg, output_dirs=(args.out, args.show_dir))
 
 

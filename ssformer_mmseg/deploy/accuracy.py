@@ -5,6 +5,8 @@ from typing import Callable, List, Optional, Sequence
 import torch
 
 from ..datasets.polyp_files import read_image, read_mask
+from ..evaluation.intervals import (BootstrapSettings, difference_intervals,
+                                    format_bounds, score_intervals)
 from ..evaluation.polyp_metric import PolypMetric
 from ..evaluation.polyp_scores import MEAN_ROW, group_by_set, summarise
 
@@ -46,13 +48,23 @@ def score_segmenter(
     return metric.results
 
 
-def compare(engine_scores: Sequence[dict],
-            reference_scores: Sequence[dict],
-            bound: float = ACCURACY_BOUND) -> dict:
+def compare(
+    engine_scores: Sequence[dict],
+    reference_scores: Sequence[dict],
+    bound: float = ACCURACY_BOUND,
+    bootstrap: BootstrapSettings = BootstrapSettings()
+) -> dict:
     """The accuracy report: per set, the engine's and the reference's
     summary (:data:`REPORTED_METRICS`), the differences, and whether
-    |Δ| <= ``bound`` for :data:`BOUNDED_METRICS`."""
+    |Δ| <= ``bound`` for :data:`BOUNDED_METRICS`; with ``bootstrap``
+    resamples, each score's interval and the paired interval of each
+    difference (``*_ci``: metric -> [low, high], the same images resampled
+    for both models)."""
     engine, reference = summarise(engine_scores), summarise(reference_scores)
+    intervals = dict(
+        engine=score_intervals(engine_scores, bootstrap),
+        reference=score_intervals(reference_scores, bootstrap),
+        delta=difference_intervals(engine_scores, reference_scores, bootstrap))
     counts = {k: len(v) for k, v in group_by_set(engine_scores).items()}
     if len(reference) == 2:  # one set: its mean row repeats it
         reference.pop(MEAN_ROW)
@@ -70,8 +82,15 @@ def compare(engine_scores: Sequence[dict],
                        for m in REPORTED_METRICS},
             delta=delta,
             within_bound=all(abs(delta[m]) <= bound for m in BOUNDED_METRICS))
+        if bootstrap.enabled:
+            for key, found in intervals.items():
+                sets[name][f'{key}_ci'] = {
+                    m: list(found.bounds[name][m])
+                    for m in REPORTED_METRICS
+                }
     return dict(
         bound=bound,
+        intervals=bootstrap.describe() if bootstrap.enabled else None,
         bounded_metrics=list(BOUNDED_METRICS),
         within_bound=all(s['within_bound'] for s in sets.values()),
         sets=sets)
@@ -99,8 +118,18 @@ def format_report(report: dict, engine_name: str) -> str:
             lines.append('| ' +
                          ' | '.join([name, str(entry['images']), label] +
                                     values) + ' |')
+            if f'{key}_ci' in entry:
+                bounds = [
+                    format_bounds(entry[f'{key}_ci'][m])
+                    for m in REPORTED_METRICS
+                ]
+                lines.append('| ' + ' | '.join(['', '', '  CI'] + bounds) +
+                             ' |')
     verdict = 'within' if report['within_bound'] else 'NOT within'
     lines.append('')
     lines.append(f'|ΔmeanDic| and |ΔmDice| {verdict} {report["bound"]} on '
                  'every set.')
+    if report.get('intervals'):
+        lines.append(f'CI: {report["intervals"]}; the Δ interval is paired '
+                     '(the same resampled images for both models).')
     return '\n'.join(lines)

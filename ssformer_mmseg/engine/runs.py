@@ -12,6 +12,7 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 from ..config import config_dicts, set_dataset_pipeline
+from ..evaluation.intervals import BootstrapSettings
 from ..partial_outputs import staged
 from .checkpoints import resumable_checkpoint
 from .distributed import shutdown_distributed
@@ -132,7 +133,8 @@ def test_config(cfg: Config,
                 out: Optional[str] = None,
                 tta: bool = False,
                 show_dir: Optional[str] = None,
-                fast: Optional[dict] = None) -> None:
+                fast: Optional[dict] = None,
+                bootstrap: Optional[BootstrapSettings] = None) -> None:
     """Set up ``cfg`` (in place) for testing ``checkpoint``.
 
     Args:
@@ -146,6 +148,8 @@ def test_config(cfg: Config,
         fast (dict, optional): Keyword arguments of
             :func:`~ssformer_mmseg.optimize.optimize_for_inference`, run by
             :class:`~ssformer_mmseg.engine.FastInferenceHook`.
+        bootstrap (BootstrapSettings, optional): The confidence intervals
+            of ``PolypMetric`` (default: the metric's own).
     """
     cfg.load_from = checkpoint
     if tta:
@@ -162,8 +166,13 @@ def test_config(cfg: Config,
         cfg.test_evaluator, (list, tuple)) else [cfg.test_evaluator]
     for evaluator in evaluators:
         if evaluator['type'] == 'PolypMetric':
-            # per_image.csv and dice_vs_threshold.png beside the logs.
+            # per_image.csv, scores.{json,csv} and dice_vs_threshold.png
+            # beside the logs.
             evaluator.setdefault('report_dir', cfg.work_dir)
+            if bootstrap is not None:
+                evaluator.update(
+                    bootstrap_resamples=bootstrap.resamples,
+                    bootstrap_seed=bootstrap.seed)
             if out is not None:
                 # Maps, report, frames and masks: a folder the web app's
                 # review tab opens.

@@ -11,9 +11,9 @@ from mmseg.registry import METRICS
 
 from ..datasets.image_io import write_image
 from ..datasets.polyp_files import check_sizes_match
-from .polyp_scores import (flatten, group_by_set, score_image, summarise,
-                           to_uint8_map)
-from .reports import format_table, write_report
+from .intervals import BootstrapSettings
+from .polyp_scores import flatten, score_image, to_uint8_map
+from .reports import ScoreReport, write_report
 from .run_folder import keep_inputs, prob_map_file
 
 
@@ -31,7 +31,8 @@ class PolypMetric(BaseMetric):
     name in each sample (``dataset_name``), so one ``ConcatDataset`` of the
     five PraNet test sets is scored set by set in one run.
 
-    It logs a table with a row per set plus their unweighted mean, and
+    It logs a table with a row per set plus their unweighted mean, each
+    with its bootstrap confidence intervals (:mod:`.intervals`), and
     returns keys such as ``Kvasir/meanDic`` and ``mean/meanDic`` (usable as
     ``CheckpointHook(save_best=..., rule='greater')``; ``rule='less'`` for
     ``MAE``). Scores are on the 0-1 scale.
@@ -48,6 +49,10 @@ class PolypMetric(BaseMetric):
             (:mod:`~ssformer_mmseg.evaluation.run_folder`): the probability
             maps, the report, and a copy of each frame and its ground
             truth. Default: None.
+        bootstrap_resamples (int): Resamples of the confidence intervals
+            in the table and in ``scores.{json,csv}`` of the report
+            folders; 0 turns them off. Default: 9999.
+        bootstrap_seed (int): Their seed. Default: 0.
         collect_device (str): Device to gather results across ranks.
         prefix (str, optional): Prefix of the returned keys.
     """
@@ -59,6 +64,8 @@ class PolypMetric(BaseMetric):
                  prob_map_dir: Optional[str] = None,
                  report_dir: Optional[str] = None,
                  review_dir: Optional[str] = None,
+                 bootstrap_resamples: int = BootstrapSettings.resamples,
+                 bootstrap_seed: int = BootstrapSettings.seed,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None,
                  **kwargs) -> None:
@@ -68,6 +75,8 @@ class PolypMetric(BaseMetric):
         self.prob_map_dir = prob_map_dir
         self.report_dir = report_dir
         self.review_dir = review_dir
+        self.bootstrap = BootstrapSettings(
+            resamples=bootstrap_resamples, seed=bootstrap_seed)
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
         """Score each prediction of a batch against its ground truth."""
@@ -94,14 +103,13 @@ class PolypMetric(BaseMetric):
     def compute_metrics(self, results: list) -> Dict[str, float]:
         """Summarise per set, log the table, write the report files."""
         logger = MMLogger.get_current_instance()
-        summary = summarise(results)
-        counts = {k: len(v) for k, v in group_by_set(results).items()}
-        logger.info('\n' + format_table(summary, counts))
+        report = ScoreReport.of(results, self.bootstrap)
+        logger.info('\n' + report.table())
         for out_dir in dict.fromkeys((self.report_dir, self.review_dir)):
             if out_dir is not None:
-                for path in write_report(results, out_dir):
+                for path in write_report(results, out_dir, report):
                     logger.info(f'wrote {path}')
-        return flatten(summary)
+        return flatten(report.summary)
 
     def _map_dirs(self) -> list:
         """Where probability maps go (each folder once)."""

@@ -45,13 +45,29 @@ import numpy as np
 from .._deprecation import moved_names
 from ..datasets.polyp_files import check_sizes_match
 
+#: How each reported metric is made from the per-image scores, in table
+#: order: the per-image quantity, and how a set's value follows from it.
+#: ``None``: the mean of a per-image scalar. ``'mean'`` / ``'max'``: the
+#: mean / max over thresholds of the images' mean curve (the toolboxes'
+#: order: curves are averaged over images first). ``'mean'`` equals the mean
+#: of each image's own curve mean; ``'max'`` does not, so a max metric is
+#: computed from the curves.
+METRIC_SOURCES = OrderedDict(
+    mDice=('dice', None),
+    mIoU=('iou', None),
+    meanDic=('dice_curve', 'mean'),
+    meanIoU=('iou_curve', 'mean'),
+    maxDic=('dice_curve', 'max'),
+    maxIoU=('iou_curve', 'max'),
+    Sm=('sm', None),
+    meanEm=('em_curve', 'mean'),
+    maxEm=('em_curve', 'max'),
+    wFm=('wfm', None),
+    MAE=('mae', None))
 #: Reported metrics, in table order.
-METRIC_NAMES = ('mDice', 'mIoU', 'meanDic', 'meanIoU', 'maxDic', 'maxIoU',
-                'Sm', 'meanEm', 'maxEm', 'wFm', 'MAE')
+METRIC_NAMES = tuple(METRIC_SOURCES)
 #: Name of the row averaging the test sets (unweighted: each set counts 1).
 MEAN_ROW = 'mean'
-_CURVES = ('dice_curve', 'iou_curve', 'em_curve')
-_SCALARS = ('dice', 'iou', 'sm', 'wfm', 'mae')
 
 
 def to_uint8_map(prob: np.ndarray) -> np.ndarray:
@@ -125,24 +141,66 @@ def score_image(prob_map: np.ndarray,
         em_curve=np.asarray(measures['em'].changeable_ems[0], np.float64))
 
 
+def per_image_values(scores: Sequence[dict]) -> Dict[str, np.ndarray]:
+    """Every metric's value on each image alone (``per_image.csv``): a
+    curve metric is the mean / max of the image's own curve.
+
+    Returns:
+        dict: Metric name -> (N,) array, in :data:`METRIC_NAMES` order.
+    """
+    values = OrderedDict()
+    for metric, (key, reduce) in METRIC_SOURCES.items():
+        stacked = np.asarray([s[key] for s in scores], np.float64)
+        if reduce is not None:
+            stacked = getattr(stacked, reduce)(axis=1)
+        values[metric] = stacked
+    return values
+
+
+def metric_inputs(scores: Sequence[dict]) -> Dict[str, np.ndarray]:
+    """What each set-level metric is a function of, per image.
+
+    A (N,) array for a metric that is the mean of per-image values; a
+    (N, 256) array of per-image curves for a ``'max'`` metric of
+    :data:`METRIC_SOURCES`, whose value is the max of their mean. Any
+    weighting of the images (a bootstrap resample) gives that weighting's
+    scores through :func:`weighted_scores`.
+    """
+    values = per_image_values(scores)
+    for metric, (key, reduce) in METRIC_SOURCES.items():
+        if reduce == 'max':
+            values[metric] = np.asarray([s[key] for s in scores], np.float64)
+    return values
+
+
+def weighted_scores(inputs: Dict[str, np.ndarray],
+                    weights: np.ndarray) -> Dict[str, np.ndarray]:
+    """Set-level scores under image weights.
+
+    Args:
+        inputs (dict): From :func:`metric_inputs` (N images).
+        weights (np.ndarray): (R, N), each row summing to 1: R weightings
+            of the images (uniform: the set's own scores).
+
+    Returns:
+        dict: Metric name -> (R,) scores.
+    """
+    scores = OrderedDict()
+    for metric, values in inputs.items():
+        weighted = weights @ values
+        scores[metric] = weighted.max(axis=1) if values.ndim == 2 \
+            else weighted
+    return scores
+
+
 def summarise_set(scores: Sequence[dict]) -> Dict[str, float]:
     """Average per-image scores of one test set (see module doc)."""
     if not scores:
         raise ValueError('no images to summarise')
-    mean = {k: float(np.mean([s[k] for s in scores])) for k in _SCALARS}
-    curve = {k: np.mean([s[k] for s in scores], axis=0) for k in _CURVES}
-    return OrderedDict(
-        mDice=mean['dice'],
-        mIoU=mean['iou'],
-        meanDic=float(curve['dice_curve'].mean()),
-        meanIoU=float(curve['iou_curve'].mean()),
-        maxDic=float(curve['dice_curve'].max()),
-        maxIoU=float(curve['iou_curve'].max()),
-        Sm=mean['sm'],
-        meanEm=float(curve['em_curve'].mean()),
-        maxEm=float(curve['em_curve'].max()),
-        wFm=mean['wfm'],
-        MAE=mean['mae'])
+    uniform = np.full((1, len(scores)), 1 / len(scores))
+    return OrderedDict((metric, float(value[0]))
+                       for metric, value in weighted_scores(
+                           metric_inputs(scores), uniform).items())
 
 
 def group_by_set(scores: Sequence[dict]) -> Dict[str, List[dict]]:

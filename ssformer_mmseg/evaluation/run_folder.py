@@ -5,6 +5,7 @@ Layout (``<set>`` is the test set's name, ``<stem>`` the image's)::
 
     <out>/<set>/<stem>.png                8-bit probability map (toolboxes)
     <out>/per_image.csv                   every image's scores
+    <out>/scores.json, scores.csv         each set's scores and intervals
     <out>/dice_vs_threshold.csv, .png     each set's mean Dice per threshold
     <out>/review/frames/<set>/<stem>.*    a copy of the frame
     <out>/review/ground_truth/<set>/<stem>.png   its ground truth, 0/255
@@ -22,6 +23,8 @@ import numpy as np
 from ..datasets.image_io import write_image
 
 PER_IMAGE_CSV = 'per_image.csv'
+SCORES_JSON = 'scores.json'
+SCORES_CSV = 'scores.csv'
 CURVES_CSV = 'dice_vs_threshold.csv'
 CURVES_PNG = 'dice_vs_threshold.png'
 FRAMES_DIR = osp.join('review', 'frames')

@@ -7,6 +7,7 @@ and the test sets come from a config's test dataloader, and every score is
 computed exactly as :class:`~ssformer_mmseg.evaluation.PolypMetric`
 computes it during testing.
 """
+import os
 import os.path as osp
 from typing import Callable, List, Optional, Sequence
 
@@ -19,9 +20,10 @@ from mmseg.registry import DATASETS
 from ..config import dataset_parts
 from ..datasets.polyp_files import (IMAGE_SUFFIXES, PolypFileError,
                                     check_sizes_match, decode, read_bytes,
-                                    read_mask)
+                                    read_mask, scan_image_folder)
 from ..messages import listing
 from .polyp_scores import score_image
+from .run_folder import GROUND_TRUTH_DIR
 
 
 def ground_truth(cfg: Config,
@@ -55,6 +57,35 @@ def ground_truth(cfg: Config,
         if sets is None or name in sets:
             dataset = DATASETS.build(dict(part, pipeline=[]))
             samples += [dataset.get_data_info(i) for i in range(len(dataset))]
+    return samples
+
+
+def run_folder_samples(out_dir: str) -> List[dict]:
+    """Samples of a ``tools/test.py --out`` folder, from its ground-truth
+    copies (``review/ground_truth/<set>/<stem>.png``): what
+    :func:`score_saved_maps` scores the folder's own maps against.
+
+    Raises:
+        PolypFileError: If the folder holds no ground-truth copies.
+    """
+    root = osp.join(out_dir, GROUND_TRUTH_DIR)
+    samples = []
+    if osp.isdir(root):
+        for test_set in sorted(os.listdir(root)):
+            folder = osp.join(root, test_set)
+            if not osp.isdir(folder):
+                continue
+            for path in scan_image_folder(folder, 'mask').paths():
+                samples.append(
+                    dict(
+                        img_path=path,
+                        seg_map_path=path,
+                        dataset_name=test_set))
+    if not samples:
+        raise PolypFileError(
+            out_dir, f'no ground truth under {GROUND_TRUTH_DIR}: not a '
+            'tools/test.py --out folder (plain map folders are scored '
+            'against a config\'s test sets)')
     return samples
 
 

@@ -188,3 +188,56 @@ def plot_compared_runs(runs: Sequence, path: str, title: str) -> None:
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     fig.savefig(path)
     plt.close(fig)
+
+
+def plot_paired_scores(comparison, path: str) -> None:
+    """Two models on the same images: per-image scores of B against A
+    (one colour per test set, the diagonal is "no difference"), and the
+    distribution of B minus A.
+
+    Args:
+        comparison (PairedComparison): From
+            :func:`ssformer_mmseg.evaluation.paired_comparison.compare_scores`.
+        path (str): Output PNG.
+    """
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    label_a, label_b = comparison.labels
+    metric = comparison.ranking_metric
+    fig, (ax_pairs, ax_gaps) = plt.subplots(1, 2, figsize=(11, 4.6), dpi=110)
+    sets = list(dict.fromkeys(key[0] for key in comparison.per_image))
+    gaps = []
+    for name in sets:
+        pairs = np.array([
+            value for key, value in comparison.per_image.items()
+            if key[0] == name
+        ])
+        ax_pairs.scatter(pairs[:, 0], pairs[:, 1], s=12, alpha=0.7, label=name)
+        gaps.append(pairs[:, 1] - pairs[:, 0])
+    ax_pairs.plot([0, 1], [0, 1], color='grey', lw=1, ls='--')
+    ax_pairs.set_xlim(0, 1)
+    ax_pairs.set_ylim(0, 1)
+    ax_pairs.set_aspect('equal')
+    ax_pairs.set_xlabel(f'{label_a}: per-image {metric}')
+    ax_pairs.set_ylabel(f'{label_b}: per-image {metric}')
+    ax_pairs.grid(alpha=0.3)
+    ax_pairs.legend(fontsize=8, loc='lower right')
+    every_gap = np.concatenate(gaps)
+    ax_gaps.hist(gaps, bins=30, stacked=True, label=sets)
+    ax_gaps.axvline(0, color='grey', lw=1, ls='--')
+    ax_gaps.axvline(
+        every_gap.mean(),
+        color='black',
+        lw=1.2,
+        label=f'mean {every_gap.mean():+.4f}')
+    ax_gaps.set_xlabel(f'{label_b} - {label_a} (per image)')
+    ax_gaps.set_ylabel('images')
+    ax_gaps.legend(fontsize=8)
+    ax_gaps.grid(alpha=0.3)
+    fig.suptitle(f'{label_b} against {label_a} on the same images')
+    fig.tight_layout()
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)

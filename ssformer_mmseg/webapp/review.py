@@ -17,6 +17,9 @@ import numpy as np
 
 from ..datasets.polyp_files import PolypFileError, read_image, read_mask
 from ..evaluation import run_folder
+from ..evaluation.intervals import (BootstrapSettings, format_bounds,
+                                    summary_intervals)
+from ..evaluation.polyp_scores import MEAN_ROW
 
 #: Per-image columns the table shows, in order.
 TABLE_COLUMNS = ('test_set', 'image', 'mDice', 'mIoU', 'meanDic', 'Sm', 'wFm',
@@ -105,6 +108,36 @@ class TestRun:
         rows = [r for r in self.rows if test_set in (None, '', r['test_set'])]
         rows = sorted(rows, key=lambda r: r['mDice'])
         return [[r[c] for c in TABLE_COLUMNS] for r in rows]
+
+    def summary(self,
+                bootstrap: Optional[BootstrapSettings] = None) -> List[list]:
+        """Per test set and the mean over the sets: the images and each
+        score of :data:`TABLE_COLUMNS` (the mean of its per-image values,
+        as the test table has it) with its bootstrap interval (default
+        :class:`BootstrapSettings`), e.g.
+        ``'0.7940 (0.7512–0.8321)'``."""
+        metrics = TABLE_COLUMNS[2:]
+        inputs = {
+            name: {
+                m: np.array([r[m] for r in self.rows if r['test_set'] == name])
+                for m in metrics
+            }
+            for name in self.test_sets
+        }
+        intervals = summary_intervals(inputs, bootstrap or BootstrapSettings())
+        rows = []
+        for name in [*inputs, MEAN_ROW]:
+            members = list(inputs) if name == MEAN_ROW else [name]
+            cells = []
+            for m in metrics:
+                value = float(np.mean([inputs[s][m].mean() for s in members]))
+                cell = f'{value:.4f}'
+                if intervals is not None:
+                    cell += f' ({format_bounds(intervals.bounds[name][m])})'
+                cells.append(cell)
+            images = sum(len(inputs[s][metrics[0]]) for s in members)
+            rows.append([name, images, *cells])
+        return rows
 
     def row(self, test_set: str, image: str) -> dict:
         for row in self.rows:

@@ -60,15 +60,15 @@ class ReviewTab:
 
     def open_run(self, folder: str) -> tuple:
         """Open the test run at ``folder`` (under the review folder): the
-        run, the test-set choices, its table, the image choices and the
-        curves."""
+        run, its per-set scores with intervals, the test-set choices, its
+        table, the image choices and the curves."""
         if not self.review_dir:
             raise gr.Error('No run can be opened: start the app with '
                            '--review FOLDER.')
         test_run = review.open_under(self.review_dir, folder)
         table = test_run.table()
         keys = image_keys(table)
-        return (test_run,
+        return (test_run, test_run.summary(),
                 gr.Dropdown(choices=['all', *test_run.test_sets],
                             value='all'), table,
                 gr.Dropdown(choices=keys,
@@ -124,6 +124,10 @@ class ReviewTab:
             image_key = gr.Dropdown([], label='Image (worst first)')
             threshold = gr.Slider(
                 0.01, 0.99, value=0.5, step=0.01, label='Threshold')
+        summary = gr.Dataframe(
+            headers=['test set', 'images', *review.TABLE_COLUMNS[2:]],
+            label='Scores per test set (95% bootstrap interval over images)',
+            interactive=False)
         table = gr.Dataframe(
             headers=list(review.TABLE_COLUMNS),
             label='Images, worst mDice first',
@@ -141,7 +145,7 @@ class ReviewTab:
             y='mean Dice',
             color='test set',
             label='Dice against threshold, per test set')
-        opened = [opened_run, test_set, table, image_key, curve]
+        opened = [opened_run, summary, test_set, table, image_key, curve]
         open_run = page_errors(self.open_run)
         open_button.click(open_run, [folder], opened, api_name='open_run')
         test_set.change(
