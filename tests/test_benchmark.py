@@ -345,6 +345,8 @@ def test_target_fps_sweeps_sizes_engines_and_precisions(
         assert row['fps'] == pytest.approx(1e3 / row['p50_ms'])
         assert 0 <= row['meanDic'] <= 1
         assert -1 <= row['delta_meanDic'] <= 1
+        low, high = row['delta_meanDic_ci']  # paired: brackets Δ
+        assert low - 1e-9 <= row['delta_meanDic'] <= high + 1e-9
     # fp32 engines at one size score as the eager model at that size.
     by_name = {row['name']: row for row in report['rows']}
     assert by_name['onnxruntime fp32 @64x64']['meanDic'] == pytest.approx(
@@ -352,6 +354,7 @@ def test_target_fps_sweeps_sizes_engines_and_precisions(
     # Nothing reaches 1e9 frames/s: said, with the fastest.
     assert report['recommended'] is None
     text = format_target_fps(report)
+    assert 'Δ 95% CI (paired bootstrap)' in text
     assert 'no combination reaches 1e+09 frames/s here; the fastest is ' \
         f'{report["fastest"]}' in text
     # Any frame rate: the most accurate row wins (ties: the faster).

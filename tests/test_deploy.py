@@ -39,6 +39,7 @@ from ssformer_mmseg.deploy.artifact import (check_deployable,
                                             describe_preprocessing,
                                             file_record, sha256)
 from ssformer_mmseg.deploy.calibration import choose
+from ssformer_mmseg.evaluation.intervals import BootstrapSettings
 
 # The engines are optional extras; the deploy package imports them when used.
 pytest.importorskip('openvino')
@@ -493,8 +494,15 @@ def test_accuracy_report_of_a_deployment(deployments):
     assert list(report['sets']) == ['Kvasir']
     entry = report['sets']['Kvasir']
     assert set(entry) == {
-        'images', 'engine', 'reference', 'delta', 'within_bound'
+        'images', 'engine', 'reference', 'delta', 'within_bound', 'engine_ci',
+        'reference_ci', 'delta_ci'
     }
+    for key in ('engine', 'reference', 'delta'):
+        for metric in REPORTED_METRICS:
+            low, high = entry[f'{key}_ci'][metric]
+            assert low <= entry[key][metric] + 1e-9
+            assert entry[key][metric] <= high + 1e-9
+    assert 'BCa bootstrap' in report['intervals']
     assert entry['images'] == NUM_TEST
     for key in ('engine', 'reference', 'delta'):
         assert list(entry[key]) == list(REPORTED_METRICS)
@@ -1283,8 +1291,16 @@ def _score(dataset: str, value: float, name: str = '') -> dict:
 
 
 def test_compare_reports_each_set_and_the_bound():
-    reference = [_score('A', 0.80), _score('A', 0.60), _score('B', 0.50)]
-    engine = [_score('A', 0.803), _score('A', 0.600), _score('B', 0.49)]
+    reference = [
+        _score('A', 0.80, 'a1'),
+        _score('A', 0.60, 'a2'),
+        _score('B', 0.50, 'b1')
+    ]
+    engine = [
+        _score('A', 0.803, 'a1'),
+        _score('A', 0.600, 'a2'),
+        _score('B', 0.49, 'b1')
+    ]
     report = compare(engine, reference, bound=0.005)
     assert list(report['sets']) == ['A', 'B', 'mean']
     a, b, mean = (report['sets'][k] for k in ('A', 'B', 'mean'))
@@ -1308,6 +1324,16 @@ def test_compare_reports_each_set_and_the_bound():
     text = format_report(report, 'openvino int8')
     assert 'NOT within 0.005' in text
     assert '| B | 1 | Δ | -0.0100 |' in text
+    # Paired: per-image differences of A are +0.003 and 0, so every
+    # resample's mean difference lies between them.
+    low, high = a['delta_ci']['mDice']
+    assert 0 <= low <= 0.0015 <= high <= 0.003 + 1e-12
+    # One image in B: nothing to resample.
+    assert all(np.isnan(b['delta_ci']['mDice']))
+    assert '|  |  |   CI | 0.' in text and 'paired' in text
+    off = compare(engine, reference, bootstrap=BootstrapSettings(0))
+    assert 'delta_ci' not in off['sets']['A'] and off['intervals'] is None
+    assert '  CI' not in format_report(off, 'openvino int8')
 
 
 def test_compare_bounds_only_the_bounded_metrics():

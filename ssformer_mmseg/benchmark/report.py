@@ -4,6 +4,7 @@ from typing import Dict, List
 import torch
 
 from ..cpu_features import cpu_description
+from ..evaluation.intervals import format_bounds
 from .options import BenchmarkOptions
 
 
@@ -110,10 +111,11 @@ def format_target_fps(report: dict) -> str:
         f'segmenter) on {report["frames"]} frames; target {target:g} '
         f'frames/s; trained at {trained}',
         f'{"combination":<34} {"frames/s":>8} {"p50 ms":>8} {"p90 ms":>8} '
-        f'{"meanDic":>8} {"ΔmeanDic":>9}'
+        f'{"meanDic":>8} {"ΔmeanDic":>9}  Δ 95% CI (paired bootstrap)'
     ]
     for row in report['rows']:
-        scores = (f'{row["meanDic"]:8.4f} {row["delta_meanDic"]:+9.4f}'
+        scores = (f'{row["meanDic"]:8.4f} {row["delta_meanDic"]:+9.4f}  '
+                  f'{format_bounds(row["delta_meanDic_ci"], signed=True)}'
                   if 'meanDic' in row else f'{"-":>8} {"-":>9}')
         lines.append(f'{row["name"]:<34} {row["fps"]:8.2f} '
                      f'{row["p50_ms"]:8.1f} {row["p90_ms"]:8.1f} {scores}')

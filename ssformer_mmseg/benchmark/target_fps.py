@@ -137,15 +137,19 @@ def _time(rows: List[Combination], frames: List[np.ndarray],
                                  options.rounds, options.log)
 
 
-def _mean_scores(report: dict) -> Tuple[float, float]:
-    """meanDic and its difference from the reference over the test sets
-    (their mean row where there are several)."""
+def _mean_scores(report: dict) -> Tuple[float, float, List[float]]:
+    """meanDic, its difference from the reference and that difference's
+    paired bootstrap interval, over the test sets (their mean row where
+    there are several)."""
     entry = report['sets'].get(MEAN_ROW) or next(iter(report['sets'].values()))
-    return entry['engine']['meanDic'], entry['delta']['meanDic']
+    return (entry['engine']['meanDic'], entry['delta']['meanDic'],
+            entry['delta_ci']['meanDic'])
 
 
-def _score(rows: List[Combination], cfg: Config, checkpoint: str,
-           options: BenchmarkOptions) -> Dict[str, Tuple[float, float]]:
+def _score(
+        rows: List[Combination], cfg: Config, checkpoint: str,
+        options: BenchmarkOptions
+) -> Dict[str, Tuple[float, float, List[float]]]:
     """meanDic and ΔmeanDic (against fp32 PyTorch at the trained size) of
     each row on the config's test images (every k-th, to
     ``options.score_images``)."""
@@ -187,8 +191,9 @@ def benchmark_target_fps(cfg: Config, checkpoint: Optional[str],
 
     Returns:
         dict: ``rows`` (name, size, engine, precision, fps, p50/p90 ms, and
-        meanDic / delta_meanDic where scored), ``skipped``, ``target_fps``,
-        ``recommended`` (None if no row reaches the target), ``fastest``,
+        meanDic / delta_meanDic / delta_meanDic_ci, the paired 95 %
+        bootstrap interval of the difference, where scored), ``skipped``,
+        ``target_fps``, ``recommended`` (None if no row reaches the target), ``fastest``,
         ``trained_size``, ``scored`` and ``frames``.
     """
     trained = network_input_size(cfg)
@@ -228,7 +233,8 @@ def benchmark_target_fps(cfg: Config, checkpoint: Optional[str],
             p50_ms=timing['p50_ms'],
             p90_ms=timing['p90_ms'])
         if row.name in scores:
-            entry['meanDic'], entry['delta_meanDic'] = scores[row.name]
+            entry['meanDic'], entry['delta_meanDic'], \
+                entry['delta_meanDic_ci'] = scores[row.name]
         rows.append(entry)
     return dict(
         rows=rows,

@@ -120,7 +120,8 @@ def format_report(report: dict, engine_name: str) -> str:
                                     values) + ' |')
             if f'{key}_ci' in entry:
                 bounds = [
-                    format_bounds(entry[f'{key}_ci'][m])
+                    format_bounds(
+                        entry[f'{key}_ci'][m], signed=key == 'delta')
                     for m in REPORTED_METRICS
                 ]
                 lines.append('| ' + ' | '.join(['', '', '  CI'] + bounds) +

@@ -275,8 +275,13 @@ def _inputs_by_set(scores: Sequence[dict]) -> Dict[str, Inputs]:
                        for name, group in group_by_set(scores).items())
 
 
-def format_bounds(bounds: Bounds, digits: int = 4) -> str:
-    """``'0.7512–0.8321'``, or ``'–'`` where undefined."""
+def format_bounds(bounds: Bounds,
+                  digits: int = 4,
+                  signed: bool = False) -> str:
+    """``'0.7512–0.8321'`` (``signed``, for differences: ``'-0.0120 to
+    +0.0040'``), or ``'–'`` where undefined."""
     if not all(np.isfinite(bounds)):
         return '–'
+    if signed:
+        return f'{bounds[0]:+.{digits}f} to {bounds[1]:+.{digits}f}'
     return f'{bounds[0]:.{digits}f}–{bounds[1]:.{digits}f}'

@@ -271,10 +271,10 @@ def format_comparison(
         for metric in metrics:
             d = row.differences[metric]
             mark = ' *' if d.interval_excludes_zero else ''
+            bounds = format_bounds((d.ci_low, d.ci_high), signed=True)
             lines.append(
                 f'| {metric} | {d.a:.4f} | {d.b:.4f} | {d.difference:+.4f}'
-                f'{mark} | {format_bounds((d.ci_low, d.ci_high))} | '
-                f'{d.p_value:.3g} | {d.p_adjusted:.3g} |')
+                f'{mark} | {bounds} | {d.p_value:.3g} | {d.p_adjusted:.3g} |')
         lines += [
             '', f'Largest per-image {RANKING_METRIC} disagreements: ' +
             ', '.join(f'{s}/{i} {a:.3f} vs {b:.3f}'
