@@ -193,8 +193,8 @@ def benchmark_target_fps(cfg: Config, checkpoint: Optional[str],
         dict: ``rows`` (name, size, engine, precision, fps, p50/p90 ms, and
         meanDic / delta_meanDic / delta_meanDic_ci, the paired 95 %
         bootstrap interval of the difference, where scored), ``skipped``,
-        ``target_fps``, ``recommended`` (None if no row reaches the target), ``fastest``,
-        ``trained_size``, ``scored`` and ``frames``.
+        ``target_fps``, ``recommended`` (None if no row reaches the
+        target), ``fastest``, ``trained_size``, ``scored`` and ``frames``.
     """
     trained = network_input_size(cfg)
     sizes = [(side, side) for side in options.sizes]
