@@ -42,7 +42,9 @@ def test_the_version_is_said_once_and_repeated_consistently():
     citation = yaml.safe_load(_read('CITATION.cff'))
     assert citation['version'] == __version__
     headings = re.findall(r'^## (\S+)', _read('CHANGELOG.md'), re.M)
-    assert headings[0] == __version__
+    # Keep a Changelog: what is not released yet goes first, unnumbered.
+    released = [h for h in headings if h != 'Unreleased']
+    assert headings.index(released[0]) <= 1 and released[0] == __version__
     assert '0.1.0' in headings
     # pyproject reads it from the package; nothing else states it.
     pyproject = _read('pyproject.toml')

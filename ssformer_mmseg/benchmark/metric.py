@@ -1,13 +1,15 @@
 """Cost of the polyp evaluation protocol per image, at typical sizes:
 ``score_image`` (every PolypMetric score of one image) and each of its parts
 on synthetic maps, and the time to score the 798 images of the five PraNet
-test sets at their native resolutions."""
+test sets at their native resolutions, and what their confidence
+intervals add."""
 import time
 from typing import Callable, List, Tuple
 
 import cv2
 import numpy as np
 
+from ..evaluation.intervals import BootstrapSettings, score_intervals
 from ..evaluation.polyp_scores import score_image, to_uint8_map
 
 SIZES = ((352, 352), (529, 622), (1072, 1920))
@@ -76,3 +78,19 @@ def measure_metric(
     estimate = sum(n * h * w * seconds_per_pixel
                    for n, h, w in PRANET_TEST_SETS.values())
     return list(parts), rows, seconds_per_pixel, estimate
+
+
+def measure_intervals(
+        repeats: int = 3,
+        settings: BootstrapSettings = BootstrapSettings()) -> float:
+    """Seconds the confidence intervals add to a test run of the five
+    PraNet test sets (798 images, their set sizes): every score's interval
+    per set and for the mean row, on per-image scores of small synthetic
+    maps (the intervals' cost depends on the image counts, not sizes)."""
+    rng = np.random.default_rng(0)
+    scores = []
+    for name, (count, _, _) in PRANET_TEST_SETS.items():
+        for index in range(count):
+            prob_map, gt = synthetic_pair(int(rng.integers(48, 80)), 64, rng)
+            scores.append(score_image(prob_map, gt, 0.5, name, str(index)))
+    return best_time(lambda: score_intervals(scores, settings), repeats)
