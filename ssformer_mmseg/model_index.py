@@ -7,8 +7,11 @@ importing file, as ``mim`` resolves them). Each model is a runnable config:
 ``Name`` is the config's file name (lower case: ``mim search --config``
 lower-cases what it is given), ``Config`` its path, ``Metadata`` says where
 its results come from, their protocol and the training budget, and
-``Results`` holds one entry per test set. Nothing has ``Weights``: none are
-published at a real URL.
+``Results`` holds one entry per test set. A model with results names its
+``Protocol`` and how sure its numbers are (``Intervals``: the method, or
+why there are none); a result may carry ``Intervals: {metric: [low,
+high]}`` (``mim`` reads only Task, Dataset and Metrics). Nothing has
+``Weights``: none are published at a real URL.
 
 Regenerate the tables after editing the metafile::
 
@@ -94,12 +97,35 @@ def problems(index: Dict[str, list], root: Optional[str] = None) -> List[str]:
                     isinstance(v, str) for v in value)):
                 found.append(f'{where}: Metadata {key!r} must be a '
                              'non-empty list of strings')
+        if model.get('Results'):
+            for key in ('Protocol', 'Intervals'):
+                if key not in metadata:
+                    found.append(f'{where}: results without Metadata '
+                                 f'{key!r}')
         for result in model.get('Results') or []:
             if result.get('Dataset') not in TEST_SETS:
                 found.append(f'{where}: unknown test set '
                              f'{result.get("Dataset")!r}')
             if not result.get('Metrics'):
                 found.append(f'{where}: a result without Metrics')
+            found += [
+                f'{where}, {result.get("Dataset")}: {problem}'
+                for problem in _interval_problems(result)
+            ]
+    return found
+
+
+def _interval_problems(result: dict) -> List[str]:
+    """A result's ``Intervals`` name its metrics and bracket them."""
+    found = []
+    metrics = result.get('Metrics') or {}
+    for metric, bounds in (result.get('Intervals') or {}).items():
+        if metric not in metrics:
+            found.append(f'an interval of {metric}, which has no value')
+        elif not (isinstance(bounds, list) and len(bounds) == 2
+                  and bounds[0] <= metrics[metric] <= bounds[1]):
+            found.append(f'the interval of {metric} is not [low, high] '
+                         f'around {metrics[metric]}')
     return found
 
 
@@ -111,27 +137,38 @@ def check(index: Dict[str, list], root: Optional[str] = None) -> None:
                               '\n  '.join(found))
 
 
-def _cell(value) -> str:
-    return '—' if value is None else f'{value:.3f}'
+def _cell(value, bounds: Optional[list] = None) -> str:
+    if value is None:
+        return '—'
+    if bounds is None:
+        return f'{value:.3f}'
+    return f'{value:.3f}<br><sub>{bounds[0]:.3f}–{bounds[1]:.3f}</sub>'
 
 
 def results_table(models: List[dict]) -> str:
     """One row per model and test set, one column per metric any of them
-    has, with the recipe and budget of each model."""
+    has (with its interval under it where there is one), with the recipe,
+    budget, protocol and intervals of each model."""
     metrics = [
         m for m in TABLE_METRICS if any(m in r['Metrics'] for model in models
                                         for r in model.get('Results', []))
     ]
     rows = [
-        '| config | recipe, budget | test set | ' + ' | '.join(metrics) + ' |',
-        '| --- | --- | --- |' + ' --- |' * len(metrics)
+        '| config | recipe, budget | protocol; intervals | test set | ' +
+        ' | '.join(metrics) + ' |',
+        '| --- | --- | --- | --- |' + ' --- |' * len(metrics)
     ]
     for model in models:
         meta = model['Metadata']
         for result in model.get('Results', []):
-            values = [_cell(result['Metrics'].get(m)) for m in metrics]
+            intervals = result.get('Intervals') or {}
+            values = [
+                _cell(result['Metrics'].get(m), intervals.get(m))
+                for m in metrics
+            ]
             rows.append(f'| `{model["Name"]}` | {meta["Recipe"]}: '
-                        f'{meta["Training Budget"]} | {result["Dataset"]} | ' +
+                        f'{meta["Training Budget"]} | {meta["Protocol"]}; '
+                        f'{meta["Intervals"]} | {result["Dataset"]} | ' +
                         ' | '.join(values) + ' |')
     return '\n'.join(rows)
 
@@ -147,14 +184,16 @@ def summary_table(models: List[dict]) -> str:
         if not model.get('Results'):
             continue
         scores = {
-            r['Dataset']: r['Metrics'].get('meanDic')
+            r['Dataset']: (r['Metrics'].get('meanDic'), (r.get('Intervals')
+                                                         or {}).get('meanDic'))
             for r in model['Results']
         }
         meta = model['Metadata']
         source = meta['Results From'].split(';')[0].split(',')[0]
         rows.append(f'| `{model["Name"]}` | {meta["Recipe"]}: '
-                    f'{meta["Training Budget"]} | {source} | ' +
-                    ' | '.join(_cell(scores.get(s)) for s in TEST_SETS) + ' |')
+                    f'{meta["Training Budget"]} | {source} | ' + ' | '.join(
+                        _cell(*scores.get(s, (None, None)))
+                        for s in TEST_SETS) + ' |')
     return '\n'.join(rows)
 
 

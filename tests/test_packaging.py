@@ -264,6 +264,32 @@ def test_broken_entries_are_all_named():
         model_index.check(dict(index, Models=[broken]))
 
 
+def test_intervals_in_the_model_index_are_checked_and_shown():
+    index = model_index.load()
+    model = next(m for m in index['Models'] if m.get('Results'))
+    result = dict(model['Results'][0])
+    value = result['Metrics']['meanDic']
+    good = dict(result, Intervals={'meanDic': [value - 0.02, value + 0.01]})
+    table = model_index.results_table([dict(model, Results=[good])])
+    assert f'{value:.3f}<br><sub>{value - 0.02:.3f}–{value + 0.01:.3f}' \
+        '</sub>' in table
+    assert model['Metadata']['Intervals'] in table
+    bad = dict(
+        result,
+        Intervals={
+            'meanDic': [value + 0.01, value + 0.02],
+            'maxDic': [0, 1]
+        })
+    found = model_index.problems(
+        dict(index, Models=[dict(model, Results=[bad])]))
+    assert any('interval of meanDic is not [low, high]' in f for f in found)
+    assert any('an interval of maxDic, which has no value' in f for f in found)
+    unlabelled = dict(model, Metadata=dict(model['Metadata']))
+    del unlabelled['Metadata']['Intervals']
+    found = model_index.problems(dict(index, Models=[unlabelled]))
+    assert any("results without Metadata 'Intervals'" in f for f in found)
+
+
 def test_mims_parser_reads_the_index():
     modelindex = pytest.importorskip('modelindex.load_model_index')
     loaded = modelindex.load(osp.join(packaged.root(), 'model-index.yml'))

@@ -81,8 +81,8 @@ def measure_metric(
 
 
 def measure_intervals(
-        repeats: int = 3,
-        settings: BootstrapSettings = BootstrapSettings()) -> float:
+    repeats: int = 3,
+    settings: BootstrapSettings = BootstrapSettings()) -> float:
     """Seconds the confidence intervals add to a test run of the five
     PraNet test sets (798 images, their set sizes): every score's interval
     per set and for the mean row, on per-image scores of small synthetic
