@@ -105,6 +105,10 @@ def test_sets_are_adjusted_and_pooled():
     assert len(worst) == 10 and gaps == sorted(gaps, reverse=True)
     text = paired.format_comparison(comparison)
     assert 'Holm' in text and 'Wilcoxon' in text and '### pooled' in text
+    meandic = comparison.rows['Kvasir'].differences['meanDic']
+    resolution = (meandic.ci_high - meandic.ci_low) / 2
+    assert meandic.resolution == pytest.approx(resolution)
+    assert f'within about ±{resolution:.4f}' in text
 
 
 def test_image_sets_that_differ_are_refused_naming_each_side():

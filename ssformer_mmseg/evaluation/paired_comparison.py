@@ -69,6 +69,13 @@ class Difference:
     def interval_excludes_zero(self) -> bool:
         return self.ci_low > 0 or self.ci_high < 0
 
+    @property
+    def resolution(self) -> float:
+        """Half the interval's width: about the smallest difference
+        these images tell from none at this spread of per-image
+        differences."""
+        return (self.ci_high - self.ci_low) / 2
+
 
 @dataclass
 class RowComparison:
@@ -275,7 +282,10 @@ def format_comparison(
             lines.append(
                 f'| {metric} | {d.a:.4f} | {d.b:.4f} | {d.difference:+.4f}'
                 f'{mark} | {bounds} | {d.p_value:.3g} | {d.p_adjusted:.3g} |')
+        resolution = row.differences[RANKING_METRIC].resolution
         lines += [
+            '', f'{RANKING_METRIC} differences within about ±{resolution:.4f} '
+            '(half the interval) are not told from none on these images.',
             '', f'Largest per-image {RANKING_METRIC} disagreements: ' +
             ', '.join(f'{s}/{i} {a:.3f} vs {b:.3f}'
                       for s, i, a, b in row.disagreements), ''
