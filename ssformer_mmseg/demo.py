@@ -33,7 +33,7 @@ from .datasets.synthetic import (FOLDER, SyntheticPolypDataset,
                                  make_synthetic_polyp_set, synthetic_manifest,
                                  synthetic_set_is_complete)
 from .evaluation.polyp_scores import METRIC_NAMES
-from .evaluation.reports import format_table
+from .evaluation.reports import ScoreReport
 from .messages import quiet
 from .visualization.overlays import grid, prediction_tile
 from .visualization.plots import plot_learning_curve
@@ -246,10 +246,12 @@ def run_demo(options: DemoOptions, log: Callable[[str], None] = quiet) -> dict:
     log(banner('4/4 pictures'))
     tick = time.perf_counter()
     summary = {m: metrics[f'{SET_NAME}/{m}'] for m in METRIC_NAMES}
-    table = format_table({SET_NAME: summary}, {SET_NAME: options.test_size})
+    # The test run's own table, with its confidence intervals.
+    table = ScoreReport.read(test_dir).table()
     files = dict(
         metrics=osp.join(out_dir, 'metrics.txt'),
         per_image=osp.join(test_dir, 'per_image.csv'),
+        scores=osp.join(test_dir, 'scores.json'),
         dice_vs_threshold=osp.join(test_dir, 'dice_vs_threshold.png'),
         prob_maps=osp.join(test_dir, 'prob_maps', SET_NAME),
         overlays=osp.join(out_dir, 'overlays.png'),

@@ -185,6 +185,8 @@ def test_report_files_and_table_carry_the_intervals(tmp_path):
     assert float(row['ci_low']) <= float(row['value']) <= float(row['ci_high'])
     text = report.table()
     assert text.count('95% CI') == 3 and 'scipy.stats.bootstrap' in text
+    # Read back: the same table.
+    assert ScoreReport.read(str(tmp_path)).table() == text
     # Off: no interval rows, and the files say so.
     off = ScoreReport.of(scores, BootstrapSettings(resamples=0))
     assert 'CI' not in off.table()

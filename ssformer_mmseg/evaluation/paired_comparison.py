@@ -285,8 +285,8 @@ def format_comparison(
         resolution = row.differences[RANKING_METRIC].resolution
         lines += [
             '', f'{RANKING_METRIC} differences within about ±{resolution:.4f} '
-            '(half the interval) are not told from none on these images.',
-            '', f'Largest per-image {RANKING_METRIC} disagreements: ' +
+            '(half the interval) are not told from none on these images.', '',
+            f'Largest per-image {RANKING_METRIC} disagreements: ' +
             ', '.join(f'{s}/{i} {a:.3f} vs {b:.3f}'
                       for s, i, a, b in row.disagreements), ''
         ]

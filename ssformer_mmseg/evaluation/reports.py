@@ -5,6 +5,7 @@ import csv
 import json
 import os
 import os.path as osp
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence
 
@@ -13,8 +14,8 @@ import numpy as np
 from ..visualization.plots import plot_dice_curves
 from .intervals import (BootstrapSettings, Intervals, format_bounds,
                         score_intervals)
-from .polyp_scores import (METRIC_NAMES, group_by_set, per_image_values,
-                           summarise)
+from .polyp_scores import (MEAN_ROW, METRIC_NAMES, group_by_set,
+                           per_image_values, summarise)
 from .run_folder import (CURVES_CSV, CURVES_PNG, PER_IMAGE_CSV, SCORES_CSV,
                          SCORES_JSON)
 
@@ -99,6 +100,39 @@ class ScoreReport:
                 self.intervals.settings.as_dict(),
                 percentile_fallback=self.intervals.percentile_fallback)
         return dict(intervals=method, sets=sets)
+
+    @classmethod
+    def read(cls, out_dir: str) -> 'ScoreReport':
+        """The report :meth:`write` left in ``out_dir`` (``scores.json``).
+
+        Raises:
+            FileNotFoundError: If there is none.
+        """
+        with open(osp.join(out_dir, SCORES_JSON)) as f:
+            saved = json.load(f)
+        summary, counts, bounds = OrderedDict(), {}, OrderedDict()
+        for name, entry in saved['sets'].items():
+            scores = entry['scores']
+            summary[name] = OrderedDict(
+                (m, v['value']) for m, v in scores.items())
+            bounds[name] = {
+                m: tuple(np.nan if v[k] is None else v[k]
+                         for k in ('ci_low', 'ci_high'))
+                for m, v in scores.items()
+            }
+            if name != MEAN_ROW:
+                counts[name] = entry['images']
+        method = saved['intervals']
+        intervals = None
+        if method is not None:
+            settings = BootstrapSettings(
+                **{
+                    k: method[k]
+                    for k in ('resamples', 'confidence', 'seed', 'method')
+                })
+            intervals = Intervals(bounds, settings,
+                                  method['percentile_fallback'])
+        return cls(summary, counts, intervals)
 
     def write(self, out_dir: str) -> List[str]:
         """Write ``scores.json`` and ``scores.csv`` (one row per set and
