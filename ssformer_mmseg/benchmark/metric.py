@@ -4,7 +4,7 @@ on synthetic maps, and the time to score the 798 images of the five PraNet
 test sets at their native resolutions, and what their confidence
 intervals add."""
 import time
-from typing import Callable, List, Tuple
+from typing import Callable, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -80,9 +80,8 @@ def measure_metric(
     return list(parts), rows, seconds_per_pixel, estimate
 
 
-def measure_intervals(
-    repeats: int = 3,
-    settings: BootstrapSettings = BootstrapSettings()) -> float:
+def measure_intervals(repeats: int = 3,
+                      settings: Optional[BootstrapSettings] = None) -> float:
     """Seconds the confidence intervals add to a test run of the five
     PraNet test sets (798 images, their set sizes): every score's interval
     per set and for the mean row, on per-image scores of small synthetic
@@ -93,4 +92,5 @@ def measure_intervals(
         for index in range(count):
             prob_map, gt = synthetic_pair(int(rng.integers(48, 80)), 64, rng)
             scores.append(score_image(prob_map, gt, 0.5, name, str(index)))
+    settings = settings or BootstrapSettings()
     return best_time(lambda: score_intervals(scores, settings), repeats)
