@@ -201,3 +201,22 @@ def test_mean_statistic_averages_scorers():
     statistic = intervals.mean_statistic([scorer(a), scorer(b)])
     value = statistic(np.array([0, 1]), np.array([0, 1, 2]))
     np.testing.assert_allclose(value, [0.75])
+
+
+def test_the_test_tools_bootstrap_options_reach_the_metric(tiny_config):
+    import argparse
+
+    from ssformer_mmseg.cli import add_bootstrap_arguments, bootstrap_settings
+    from ssformer_mmseg.engine import runs
+    parser = argparse.ArgumentParser()
+    add_bootstrap_arguments(parser)
+    args = parser.parse_args(
+        ['--bootstrap-resamples', '123', '--bootstrap-seed', '5'])
+    runs.test_config(
+        tiny_config, 'weights.pth', bootstrap=bootstrap_settings(args))
+    assert tiny_config.test_evaluator['bootstrap_resamples'] == 123
+    assert tiny_config.test_evaluator['bootstrap_seed'] == 5
+    with pytest.raises(SystemExit):
+        parser.parse_args(['--bootstrap-resamples', '-1'])
+    defaults = bootstrap_settings(parser.parse_args([]))
+    assert defaults == BootstrapSettings()

@@ -710,6 +710,31 @@ def test_polyp_metric_two_sets_export_and_report(tmp_path):
         rows = list(csv.reader(f))[1:]
     assert sorted((r[0], r[1]) for r in rows) == sorted(
         (d, f'case{i}') for i, d in enumerate(sets))
+    # The intervals of the logged table, in scores.json: the metric's
+    # default bootstrap on the same per-image scores.
+    from ssformer_mmseg.evaluation.intervals import score_intervals
+    from ssformer_mmseg.evaluation.reports import ScoreReport
+    saved = ScoreReport.read(report_dir)
+    assert saved.intervals.bounds == score_intervals(expected_scores).bounds
+    assert saved.summary['Kvasir']['meanDic'] == results['Kvasir/meanDic']
+
+
+def test_polyp_metric_intervals_can_be_turned_off(tmp_path):
+    evaluator = Evaluator([
+        dict(
+            type='PolypMetric',
+            report_dir=str(tmp_path),
+            bootstrap_resamples=0)
+    ])
+    evaluator.dataset_meta = dict(classes=('background', 'polyp'))
+    samples = [
+        make_sample(p[None], g, f'/data/Kvasir/images/case{i}.jpg', 'Kvasir')
+        for i, (p, g) in enumerate(_prob_cases(3, 4))
+    ]
+    evaluator.process(data_samples=samples, data_batch=None)
+    evaluator.evaluate(len(samples))
+    from ssformer_mmseg.evaluation.reports import ScoreReport
+    assert ScoreReport.read(str(tmp_path)).intervals is None
 
 
 def test_polyp_metric_accepts_dict_samples_and_threshold():
