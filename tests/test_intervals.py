@@ -212,6 +212,7 @@ def test_the_test_tools_bootstrap_options_reach_the_metric(tiny_config):
     add_bootstrap_arguments(parser)
     args = parser.parse_args(
         ['--bootstrap-resamples', '123', '--bootstrap-seed', '5'])
+    tiny_config.work_dir = 'work'
     runs.test_config(
         tiny_config, 'weights.pth', bootstrap=bootstrap_settings(args))
     assert tiny_config.test_evaluator['bootstrap_resamples'] == 123
