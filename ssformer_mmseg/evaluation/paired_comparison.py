@@ -131,7 +131,8 @@ class PairedComparison:
                     disagreements=[
                         dict(test_set=s, image=i, a=a, b=b)
                         for s, i, a, b in row.disagreements
-                    ])
+                    ],
+                    percentile_fallback=row.percentile_fallback)
                 for name, row in self.rows.items()
             })
 
@@ -191,22 +192,20 @@ def _compare_row(scores_a: Sequence[dict], scores_b: Sequence[dict],
                  settings: BootstrapSettings, worst: int) -> RowComparison:
     summary_a, summary_b = summarise_set(scores_a), summarise_set(scores_b)
     values_a, values_b = per_image_values(scores_a), per_image_values(scores_b)
-    bounds, _ = bootstrap_bounds([len(scores_a)],
-                                 mean_statistic([
-                                     difference_scorer(
-                                         metric_inputs(scores_b),
-                                         metric_inputs(scores_a))
-                                 ]), settings, METRIC_NAMES)
-    differences = OrderedDict(
-        (m,
-         Difference(summary_a[m], summary_b[m], summary_b[m] - summary_a[m], *
-                    bounds[m], wilcoxon_p(values_a[m], values_b[m])))
-        for m in METRIC_NAMES)
+    statistic = mean_statistic(
+        [difference_scorer(metric_inputs(scores_b), metric_inputs(scores_a))])
+    bounds, fallback = bootstrap_bounds([len(scores_a)], statistic, settings,
+                                        METRIC_NAMES)
+    differences = OrderedDict()
+    for m in METRIC_NAMES:
+        differences[m] = Difference(summary_a[m], summary_b[m],
+                                    summary_b[m] - summary_a[m], *bounds[m],
+                                    wilcoxon_p(values_a[m], values_b[m]))
     gaps = values_b[RANKING_METRIC] - values_a[RANKING_METRIC]
     order = np.argsort(-np.abs(gaps), kind='stable')[:worst]
     disagreements = [(*_key(scores_a[i]), float(values_a[RANKING_METRIC][i]),
                       float(values_b[RANKING_METRIC][i])) for i in order]
-    return RowComparison(len(scores_a), differences, disagreements)
+    return RowComparison(len(scores_a), differences, disagreements, fallback)
 
 
 def compare_scores(scores_a: Sequence[dict],
@@ -283,6 +282,11 @@ def format_comparison(
                 f'| {metric} | {d.a:.4f} | {d.b:.4f} | {d.difference:+.4f}'
                 f'{mark} | {bounds} | {d.p_value:.3g} | {d.p_adjusted:.3g} |')
         resolution = row.differences[RANKING_METRIC].resolution
+        if row.percentile_fallback:
+            lines += [
+                '', 'Percentile interval where BCa is undefined: ' +
+                ', '.join(row.percentile_fallback)
+            ]
         lines += [
             '', f'{RANKING_METRIC} differences within about ±{resolution:.4f} '
             '(half the interval) are not told from none on these images.', '',
