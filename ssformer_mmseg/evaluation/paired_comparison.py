@@ -86,11 +86,14 @@ class RowComparison:
         differences (dict): Metric name -> :class:`Difference`.
         disagreements (list): ``(set, image, a, b)`` per-image
             :data:`RANKING_METRIC`, largest |b - a| first.
+        percentile_fallback (list): Metrics whose BCa interval is
+            undefined here and is the percentile interval instead.
     """
     images: int
     differences: Dict[str, Difference]
     disagreements: List[Tuple[str, str, float,
                               float]] = field(default_factory=list)
+    percentile_fallback: List[str] = field(default_factory=list)
 
 
 @dataclass
