@@ -68,8 +68,8 @@ def test_deploy_writes_a_self_describing_folder(deployed, setup):
     kvasir = metadata['accuracy']['sets']['Kvasir']
     assert kvasir['images'] == 3
     assert set(kvasir) == {
-        'images', 'engine', 'reference', 'delta', 'within_bound',
-        'engine_ci', 'reference_ci', 'delta_ci'
+        'images', 'engine', 'reference', 'delta', 'within_bound', 'engine_ci',
+        'reference_ci', 'delta_ci'
     }
     assert 'openvino int8' in result.stdout and '| Kvasir | 3 |' in \
         result.stdout
