@@ -79,6 +79,15 @@ def add_max_pixels_argument(parser: argparse.ArgumentParser) -> None:
         'refused from their header')
 
 
+def add_threshold_argument(parser: argparse.ArgumentParser) -> None:
+    """``--threshold T``: the threshold of mDice / mIoU when scoring maps."""
+    parser.add_argument(
+        '--threshold',
+        type=float,
+        default=0.5,
+        help='threshold of mDice / mIoU (default: 0.5)')
+
+
 def add_bootstrap_arguments(parser: argparse.ArgumentParser) -> None:
     """``--bootstrap-resamples N`` and ``--bootstrap-seed S``: the
     confidence intervals of every reported score

@@ -21,7 +21,8 @@ from typing import List, Optional
 
 import ssformer_mmseg  # noqa: F401  (compat + registration)
 from ssformer_mmseg.cli import (add_bootstrap_arguments,
-                                add_cfg_options_argument, bootstrap_settings)
+                                add_cfg_options_argument,
+                                add_threshold_argument, bootstrap_settings)
 from ssformer_mmseg.config import load_config
 from ssformer_mmseg.datasets import PolypFileError
 from ssformer_mmseg.evaluation.paired_comparison import (compare_folders,
@@ -48,11 +49,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '(default: A and B are tools/test.py --out folders)')
     parser.add_argument(
         '--sets', nargs='+', help='with --config: the test sets to score')
-    parser.add_argument(
-        '--threshold',
-        type=float,
-        default=0.5,
-        help='threshold of mDice / mIoU (default: 0.5)')
+    add_threshold_argument(parser)
     parser.add_argument(
         '--worst',
         type=int,

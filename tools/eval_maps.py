@@ -19,7 +19,7 @@ from typing import Dict, List, Optional
 import ssformer_mmseg  # noqa: F401  (compat + registration)
 from ssformer_mmseg.cli import (add_bootstrap_arguments,
                                 add_cfg_options_argument, add_config_argument,
-                                bootstrap_settings)
+                                add_threshold_argument, bootstrap_settings)
 from ssformer_mmseg.config import load_config
 from ssformer_mmseg.datasets import PolypFileError
 from ssformer_mmseg.evaluation.reports import report_scores
@@ -35,11 +35,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     add_config_argument(parser, 'config whose test sets to score')
     parser.add_argument(
         '--sets', help='comma-separated test sets to score (default: all)')
-    parser.add_argument(
-        '--threshold',
-        type=float,
-        default=0.5,
-        help='threshold of mDice / mIoU (default: 0.5)')
+    add_threshold_argument(parser)
     parser.add_argument(
         '--report-dir',
         help='where to write per_image.csv, scores.{json,csv} (every '
