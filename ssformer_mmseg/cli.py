@@ -117,6 +117,14 @@ def _resamples(value: str) -> int:
     return resamples
 
 
+def positive_seconds(value: str) -> float:
+    """An argparse type: a duration in seconds above 0."""
+    seconds = float(value)
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f'must be > 0 seconds, got {value}')
+    return seconds
+
+
 def bootstrap_settings(args: argparse.Namespace):
     """The :class:`~ssformer_mmseg.evaluation.intervals.BootstrapSettings`
     of :func:`add_bootstrap_arguments`' options."""

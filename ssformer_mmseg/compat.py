@@ -405,6 +405,11 @@ def refuse_unsafe_checkpoint_fallback() -> bool:
     return True
 
 
+#: What a CPU process group says when it starts (the config asks for nccl).
+CPU_GLOO_NOTICE = ('ssformer_mmseg: no CUDA here, so the process group uses '
+                   'gloo instead of the configured nccl')
+
+
 def patch_cpu_distributed_init() -> bool:
     """Let mmengine start a PyTorch-launched process group without CUDA.
 
@@ -423,8 +428,10 @@ def patch_cpu_distributed_init() -> bool:
                               **kwargs) -> None:
         if init_backend != 'torch':
             return original(backend, init_backend=init_backend, **kwargs)
-        torch.distributed.init_process_group(
-            backend='gloo' if backend == 'nccl' else backend, **kwargs)
+        if backend == 'nccl':
+            print(f'{CPU_GLOO_NOTICE}', file=sys.stderr, flush=True)
+            backend = 'gloo'
+        torch.distributed.init_process_group(backend=backend, **kwargs)
 
     init_dist_pytorch_cpu.is_ssformer_cpu_patch = True
     dist_utils._init_dist_pytorch = init_dist_pytorch_cpu

@@ -126,3 +126,29 @@ __getattr__ = moved_names(
         'add_runner_arguments': 'ssformer_mmseg.cli.add_runner_arguments',
         'runner_config': 'ssformer_mmseg.cli.runner_config',
     })
+
+#: SSFormer-S at a fraction of its cost, as ``--cfg-options``: embed_dims 8
+#: (its heads 1, 2, 5, 8 make the stage widths 8, 16, 40, 64, the head's
+#: in_channels), one block per stage, 8 head channels and no pretrained
+#: backbone (nothing is downloaded). Every code path of the real model: the
+#: test suite's model and the GPU proof's dry run.
+TINY_MODEL_OPTIONS = {
+    'model.backbone.init_cfg': None,
+    'model.backbone.embed_dims': 8,
+    'model.backbone.num_layers': [1, 1, 1, 1],
+    'model.decode_head.in_channels': [8, 16, 40, 64],
+    'model.decode_head.channels': 8,
+}
+
+
+def cfg_option_argument(key: str, value: Any) -> str:
+    """``key=value`` as a tool's ``--cfg-options`` reads it back with
+    mmengine's ``DictAction``: lists without spaces (``[1,1,1,1]``),
+    ``None`` as ``None``."""
+
+    def text(item) -> str:
+        if isinstance(item, (list, tuple)):
+            return '[' + ','.join(text(v) for v in item) + ']'
+        return str(item)
+
+    return f'{key}={text(value)}'

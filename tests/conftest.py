@@ -23,6 +23,7 @@ from mmengine import Config
 from mmengine.registry import init_default_scope
 
 import ssformer_mmseg  # noqa: F401  (applies compat, registers modules)
+from ssformer_mmseg.config import TINY_MODEL_OPTIONS, cfg_option_argument
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs')
@@ -101,29 +102,13 @@ def real_data_root() -> str:
 
 # The tiny SSFormer-S ---------------------------------------------------------
 
-# SSFormer-S with embed_dims 8 (its heads 1, 2, 5, 8 make the stage widths
-# 8, 16, 40, 64, the head's in_channels), one block per stage and 8 head
-# channels: every code path of the real model at a fraction of its cost.
-# No pretrained backbone, so nothing is downloaded.
-TINY_MODEL = dict(
-    backbone=dict(init_cfg=None, embed_dims=8, num_layers=[1, 1, 1, 1]),
-    decode_head=dict(in_channels=[8, 16, 40, 64], channels=8))
+# SSFormer-S at a fraction of its cost (ssformer_mmseg.config's
+# TINY_MODEL_OPTIONS): every code path of the real model.
 TINY_BASE = 'ssformer_s_kvasir.py'
 
 
-def _cli_value(value) -> str:
-    """``value`` as mmengine's ``DictAction`` reads it back: lists without
-    spaces (``[1,1,1,1]``), ``None`` as ``None``."""
-    if isinstance(value, (list, tuple)):
-        return '[' + ','.join(_cli_value(v) for v in value) + ']'
-    return str(value)
-
-
 def _tiny_options() -> dict:
-    return {
-        f'model.{part}.{key}': value
-        for part, keys in TINY_MODEL.items() for key, value in keys.items()
-    }
+    return dict(TINY_MODEL_OPTIONS)
 
 
 @pytest.fixture
@@ -139,7 +124,8 @@ def tiny_cli_options() -> list:
     ``['model.backbone.init_cfg=None', 'model.backbone.embed_dims=8',
     ...]``."""
     return [
-        f'{key}={_cli_value(value)}' for key, value in _tiny_options().items()
+        cfg_option_argument(key, value)
+        for key, value in TINY_MODEL_OPTIONS.items()
     ]
 
 

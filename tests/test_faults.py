@@ -180,6 +180,47 @@ def test_non_finite_loss_stops_naming_iteration_and_term(
                   if f.endswith('.pth')) == ['iter_2.pth']
 
 
+@pytest.mark.slow
+def test_time_limit_stops_saving_weights_that_resume_exactly(setup, train):
+    root, plain, expected = setup
+    work = root / 'time_limited'
+    # Any first iteration ends past a limit of a millisecond.
+    result = train(plain, root / 'data', work, '--time-limit', '0.001')
+    log = result.output
+    assert result.code == 0, log[-3000:]
+    assert 'time limit of 0.001 s reached after iteration 1 of 6' in log
+    assert 'Iter(train) [2/6]' not in log
+    assert sorted(f for f in os.listdir(work)
+                  if f.endswith('.pth')) == ['iter_1.pth']
+    assert (work / 'last_checkpoint').read_text() == str(work / 'iter_1.pth')
+    # --resume finds it, and the run ends where an uninterrupted one does.
+    result = train(plain, root / 'data', work, '--resume')
+    assert result.code == 0, result.output[-3000:]
+    assert 'iter_1.pth' in result.output
+    assert_same_weights(expected, work)
+    refused = train(plain, root / 'data', work, '--time-limit', '0')
+    assert refused.code == 2
+    assert 'must be > 0 seconds, got 0' in refused.stderr
+    # An epoch-based loop stops at the end of the epoch the limit passes in.
+    epochs = root / 'epochs.py'
+    epochs.write_text(f"""
+_base_ = [{plain!r}]
+train_dataloader = dict(
+    sampler=dict(_delete_=True, type='DefaultSampler', shuffle=True))
+train_cfg = dict(
+    _delete_=True, type='EpochBasedTrainLoop', max_epochs=3, val_interval=9)
+default_hooks = dict(checkpoint=dict(by_epoch=True, interval=9))
+""")
+    work = root / 'time_limited_epochs'
+    result = train(str(epochs), root / 'data', work, '--time-limit', '0.001')
+    assert result.code == 0, result.output[-3000:]
+    assert 'reached after epoch 1 of 3' in result.output
+    assert (work / 'last_checkpoint').read_text() == str(work / 'epoch_1.pth')
+    meta = torch.load(
+        work / 'epoch_1.pth', map_location='cpu', weights_only=False)['meta']
+    assert (meta['epoch'], meta['iter']) == (1, 3)  # 6 frames, batch 2
+
+
 def test_checkpoint_problem_and_candidates(tmp_path):
     good = tmp_path / 'iter_2.pth'
     torch.save(dict(state_dict=dict(w=torch.ones(3))), good)

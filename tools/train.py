@@ -10,7 +10,7 @@ import sys
 
 import ssformer_mmseg  # noqa: F401  (compat + registration)
 from ssformer_mmseg.cli import (add_config_argument, add_runner_arguments,
-                                runner_config)
+                                positive_seconds, runner_config)
 from ssformer_mmseg.engine import runs
 
 
@@ -31,6 +31,13 @@ def parse_args() -> argparse.Namespace:
         '--channels-last',
         action='store_true',
         help='train in the channels_last memory format (ChannelsLastHook)')
+    parser.add_argument(
+        '--time-limit',
+        type=positive_seconds,
+        metavar='SECONDS',
+        help='stop training after this many seconds, saving the weights '
+        'of the iteration it stops at (TrainTimeLimitHook); the schedule is '
+        'not shortened')
     add_runner_arguments(parser)
     return parser.parse_args()
 
@@ -42,6 +49,9 @@ def main() -> int:
         runs.use_amp(cfg)
     if args.channels_last:
         runs.add_hook(cfg, dict(type='ChannelsLastHook'))
+    if args.time_limit is not None:
+        runs.add_hook(cfg,
+                      dict(type='TrainTimeLimitHook', seconds=args.time_limit))
     try:
         if args.resume:
             runs.resume_from(cfg)

@@ -1,7 +1,10 @@
 """Training speed: plain fp32 steps against the fast recipe
-(channels_last + AMP + fused AdamW) and each ingredient alone."""
+(channels_last + AMP + fused AdamW) and each ingredient alone, or any other
+set of :class:`TrainingRecipe`; the losses of the same short run under two
+recipes."""
 import copy
 from types import SimpleNamespace
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 from mmengine.optim import OptimWrapper
@@ -10,11 +13,37 @@ from mmseg.structures import SegDataSample
 
 from ..cpu_features import bf16_emulated
 from ..engine import AutocastOptimWrapper, ChannelsLastHook
-from .measure import interleaved_times, summarize
+from ..messages import quiet
+from .measure import interleaved_times, peak_memory_mb, summarize
 from .options import BenchmarkOptions
+
+#: One training batch: the normalised inputs and their data samples.
+Batch = Tuple[torch.Tensor, list]
+
+
+class TrainingRecipe(NamedTuple):
+    """How a training step runs.
+
+    Attributes:
+        channels_last (bool): Model and inputs in channels_last.
+        amp (str, optional): Autocast dtype, ``'float16'`` (mmengine's
+            ``AmpOptimWrapper`` with dynamic loss scaling; CUDA only) or
+            ``'bfloat16'`` (``AmpOptimWrapper`` on CUDA,
+            :class:`~ssformer_mmseg.engine.AutocastOptimWrapper` on the CPU);
+            None: fp32.
+        fused (bool): Fused AdamW.
+        compile (str, optional): ``torch.compile`` the model with this
+            backend (``'inductor'``, its default; ``'eager'`` captures the
+            graphs without generating code); the first steps compile.
+    """
+    channels_last: bool = False
+    amp: Optional[str] = None
+    fused: bool = False
+    compile: Optional[str] = None
 
 
 def training_samples(batch: int, shape, device: str) -> list:
+    """Data samples of ``batch`` random binary masks of ``shape``."""
     samples = []
     for _ in range(batch):
         sample = SegDataSample()
@@ -26,29 +55,100 @@ def training_samples(batch: int, shape, device: str) -> list:
     return samples
 
 
-def training_recipe(model, device: str, channels_last: bool, amp: bool,
-                    fused: bool):
-    """A copy of ``model`` and its optimizer wrapper for one recipe."""
+def random_batches(count: int, batch: int, shape, device: str,
+                   seed: int) -> List[Batch]:
+    """``count`` batches of seeded random inputs (one set of random
+    masks)."""
+    generator = torch.Generator().manual_seed(seed)
+    samples = training_samples(batch, shape, device)
+    return [(torch.randn(batch, 3, *shape,
+                         generator=generator).to(device), samples)
+            for _ in range(count)]
+
+
+def training_recipe(model: torch.nn.Module, device: str,
+                    recipe: TrainingRecipe):
+    """A copy of ``model`` and its optimizer wrapper for one recipe.
+
+    Raises:
+        ValueError: fp16 AMP off CUDA (it needs mmengine's
+            ``AmpOptimWrapper``, which needs a GPU).
+    """
     model = copy.deepcopy(model).train()
     optimizer = torch.optim.AdamW(
-        model.parameters(), lr=1e-4, fused=True if fused else None)
-    if not amp:
+        model.parameters(), lr=1e-4, fused=True if recipe.fused else None)
+    on_cuda = device.startswith('cuda')
+    if recipe.amp is None:
         wrapper = OptimWrapper(optimizer=optimizer)
-    elif device.startswith('cuda'):
+    elif on_cuda:
         from mmengine.optim import AmpOptimWrapper
-        wrapper = AmpOptimWrapper(optimizer=optimizer, loss_scale='dynamic')
+        wrapper = AmpOptimWrapper(
+            optimizer=optimizer, loss_scale='dynamic', dtype=recipe.amp)
+    elif recipe.amp == 'float16':
+        raise ValueError('fp16 AMP needs CUDA (mmengine\'s AmpOptimWrapper '
+                         'with loss scaling); on the CPU use bfloat16')
     else:
-        wrapper = AutocastOptimWrapper(optimizer=optimizer)
-    if channels_last:
+        wrapper = AutocastOptimWrapper(optimizer=optimizer, dtype=recipe.amp)
+    if recipe.channels_last:
         ChannelsLastHook().before_train(SimpleNamespace(model=model))
+    if recipe.compile:
+        model = torch.compile(model, backend=recipe.compile)
     return model, wrapper
 
 
 def train_step(model, wrapper, inputs, samples) -> float:
+    """One forward, loss, backward and optimizer step; the loss."""
     with wrapper.optim_context(model):
         loss, _ = model.parse_losses(model(inputs, samples, mode='loss'))
     wrapper.update_params(loss)
     return loss.item()
+
+
+def time_recipes(model: torch.nn.Module,
+                 recipes: Dict[str, TrainingRecipe],
+                 batch: Batch,
+                 device: str,
+                 warmup: int = 1,
+                 rounds: int = 3,
+                 log: Callable[[str], None] = quiet) -> List[dict]:
+    """Training steps of each recipe on one batch, in interleaved rounds
+    (the first recipe is the baseline of the speed-ups): img/s, p50 / p90
+    ms, speed-up and the peak memory of one step, one dict per recipe."""
+    inputs, samples = batch
+    built = {
+        name: training_recipe(model, device, recipe)
+        for name, recipe in recipes.items()
+    }
+    calls = {
+        name:
+        (lambda m, w: lambda: train_step(m, w, inputs, samples))(*built[name])
+        for name in recipes
+    }
+    rows = summarize(
+        interleaved_times(calls, device, warmup, rounds, log), len(inputs))
+    return [
+        dict(
+            name=name,
+            batch_size=len(inputs),
+            **recipe._asdict(),
+            **rows[name],
+            peak_mb=peak_memory_mb(calls[name], device))
+        for name, recipe in recipes.items()
+    ]
+
+
+def loss_curves(model: torch.nn.Module, recipes: Dict[str, TrainingRecipe],
+                batches: Sequence[Batch], device: str) -> Dict[str, list]:
+    """The losses of one short run per recipe, each from ``model``'s
+    weights over the same ``batches``."""
+    curves = {}
+    for name, recipe in recipes.items():
+        net, wrapper = training_recipe(model, device, recipe)
+        curves[name] = [
+            train_step(net, wrapper, inputs, samples)
+            for inputs, samples in batches
+        ]
+    return curves
 
 
 def benchmark_training(model: torch.nn.Module,
@@ -58,48 +158,27 @@ def benchmark_training(model: torch.nn.Module,
     from the same weights on the same batches."""
     device = options.device
     batch = options.train_batch_size or max(2, options.batch_size)
-    amp = 'AMP fp16' if device.startswith('cuda') else 'AMP bf16'
+    on_cuda = device.startswith('cuda')
+    amp_dtype = 'float16' if on_cuda else 'bfloat16'
+    amp = 'AMP fp16' if on_cuda else 'AMP bf16'
     # Without native bf16 the CPU emulates it (many times slower than fp32):
     # AMP is still measured, but the fast recipe is fp32 there.
     fast_amp = not bf16_emulated(torch.device(device).type)
     fast = f'fast (channels_last + {amp} + fused AdamW)' if fast_amp else \
         'fast (channels_last + fused AdamW; no AMP: bf16 emulated)'
     recipes = {
-        'eager fp32': (False, False, False),
-        'channels_last': (True, False, False),
-        amp: (False, True, False),
-        'fused AdamW': (False, False, True),
-        fast: (True, fast_amp, True),
+        'eager fp32': TrainingRecipe(),
+        'channels_last': TrainingRecipe(channels_last=True),
+        amp: TrainingRecipe(amp=amp_dtype),
+        'fused AdamW': TrainingRecipe(fused=True),
+        fast: TrainingRecipe(True, amp_dtype if fast_amp else None, True),
     }
-    generator = torch.Generator().manual_seed(0)
-    inputs = torch.randn(
-        batch, 3, *options.shape, generator=generator).to(device)
-    samples = training_samples(batch, options.shape, device)
-    built = {
-        name: training_recipe(model, device, *options)
-        for name, options in recipes.items()
-    }
-    calls = {
-        name:
-        (lambda m, w: lambda: train_step(m, w, inputs, samples))(*built[name])
-        for name in recipes
-    }
-    rows = summarize(
-        interleaved_times(calls, device, 1, max(3, options.rounds // 2),
-                          options.log), batch)
-    results = [
-        dict(name=name, batch_size=batch, **rows[name]) for name in recipes
-    ]
-
-    # The same short run, plain and fast, from the same weights.
-    curves = {}
-    for name in ('eager fp32', list(recipes)[-1]):
-        net, wrapper = training_recipe(model, device, *recipes[name])
-        generator = torch.Generator().manual_seed(1)
-        losses = []
-        for _ in range(options.loss_steps):
-            batch_inputs = torch.randn(
-                batch, 3, *options.shape, generator=generator).to(device)
-            losses.append(train_step(net, wrapper, batch_inputs, samples))
-        curves[name] = losses
+    timing_batch, = random_batches(1, batch, options.shape, device, seed=0)
+    results = time_recipes(model, recipes, timing_batch, device, 1,
+                           max(3, options.rounds // 2), options.log)
+    curves = loss_curves(
+        model, {name: recipes[name]
+                for name in ('eager fp32', fast)},
+        random_batches(options.loss_steps, batch, options.shape, device, 1),
+        device)
     return dict(steps=results, loss_curves=curves)

@@ -3,11 +3,11 @@ checkpoints."""
 from .best_checkpoint import BestCheckpointHook
 from .checkpoints import checkpoint_problem, resumable_checkpoint
 from .hooks import (ChannelsLastHook, FastInferenceHook, NonFiniteLossHook,
-                    RandomStateHook)
+                    RandomStateHook, TrainTimeLimitHook)
 from .optim_wrapper import AutocastOptimWrapper
 
 __all__ = [
     'ChannelsLastHook', 'FastInferenceHook', 'AutocastOptimWrapper',
     'RandomStateHook', 'NonFiniteLossHook', 'resumable_checkpoint',
-    'checkpoint_problem', 'BestCheckpointHook'
+    'checkpoint_problem', 'BestCheckpointHook', 'TrainTimeLimitHook'
 ]

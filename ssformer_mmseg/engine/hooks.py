@@ -3,15 +3,20 @@
 ``FastInferenceHook`` is what ``tools/test.py --fast`` adds;
 ``ChannelsLastHook`` is what ``tools/train.py --channels-last`` adds;
 ``RandomStateHook`` and ``NonFiniteLossHook`` are in our configs'
-``custom_hooks`` (``configs/_base_/default_runtime.py``).
+``custom_hooks`` (``configs/_base_/default_runtime.py``);
+``TrainTimeLimitHook`` is what ``tools/train.py --time-limit`` adds.
 """
 import math
+import os.path as osp
+import time
 from typing import Optional
 
 import torch
 import torch.nn as nn
+from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
+from mmengine.runner import EpochBasedTrainLoop
 from mmseg.registry import HOOKS
 
 
@@ -168,3 +173,62 @@ class NonFiniteLossHook(Hook):
             'Training stopped; the last checkpoint saved before it is '
             f'{last or "none (none was saved yet)"}. Lower the learning '
             'rate, check the data, or use fp32 (no --amp).')
+
+
+@HOOKS.register_module()
+class TrainTimeLimitHook(Hook):
+    """End training cleanly once it has run ``seconds`` (a shared cluster's
+    time slot, a leased GPU), keeping what it learnt.
+
+    With an iteration-based loop, after the first iteration that ends past
+    the limit; with an epoch-based one, after the epoch in which it passes.
+    The weights are saved as ``iter_<n>.pth`` (``epoch_<n>.pth``) in the
+    work dir and recorded in its ``last_checkpoint``, as mmengine's
+    ``CheckpointHook`` does (so ``tools/test.py`` and ``--resume`` find it;
+    a resumed run continues exactly), and the loop stops; the log says
+    where, of how many. The learning-rate schedule is not shortened: a run
+    stopped early ends at a higher learning rate than its schedule's last.
+
+    Args:
+        seconds (float): Training time allowed, counted from the start of
+            the first iteration (model building and data loading set-up
+            excluded).
+    """
+
+    priority = 'LOW'
+
+    def __init__(self, seconds: float):
+        if not seconds > 0:
+            raise ValueError(f'seconds must be positive, got {seconds}')
+        self.seconds = seconds
+        self._start = None
+
+    def before_train(self, runner) -> None:
+        self._start = time.perf_counter()
+
+    def after_train_iter(self,
+                         runner,
+                         batch_idx: int,
+                         data_batch=None,
+                         outputs: Optional[dict] = None) -> None:
+        if not isinstance(runner.train_loop, EpochBasedTrainLoop):
+            self._stop_if_late(runner, 'iteration', runner.iter + 1,
+                               runner.max_iters)
+
+    def after_train_epoch(self, runner) -> None:
+        if isinstance(runner.train_loop, EpochBasedTrainLoop):
+            self._stop_if_late(runner, 'epoch', runner.epoch + 1,
+                               runner.max_epochs)
+
+    def _stop_if_late(self, runner, unit: str, done: int, total: int) -> None:
+        if time.perf_counter() - self._start < self.seconds or done >= total:
+            return
+        runner.train_loop.stop_training = True
+        name = f'{"epoch" if unit == "epoch" else "iter"}_{done}.pth'
+        runner.logger.warning(
+            f'time limit of {self.seconds:g} s reached after {unit} {done} '
+            f'of {total}: training stops, the weights are saved as {name}')
+        runner.save_checkpoint(runner.work_dir, name, by_epoch=unit == 'epoch')
+        if is_main_process():  # as CheckpointHook records its last save
+            with open(osp.join(runner.work_dir, 'last_checkpoint'), 'w') as f:
+                f.write(osp.join(runner.work_dir, name))

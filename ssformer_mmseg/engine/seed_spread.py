@@ -13,8 +13,6 @@ import csv
 import json
 import os
 import os.path as osp
-import subprocess
-import sys
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence
@@ -22,8 +20,8 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 from ..messages import quiet
-from ..packaged import tools_dir
 from .run_records import read_test_scores
+from .tool_runs import run_tool
 
 #: 1.96 · √2: the two-sided 95 % range of the difference of two
 #: independent normal draws, in units of their standard deviation.
@@ -73,24 +71,6 @@ def last_checkpoint(work_dir: str) -> Optional[str]:
     return path if osp.isfile(path) else None
 
 
-def _run_tool(name: str, args: Sequence[str], log_file: str,
-              log: Callable[[str], None]) -> None:
-    """Run ``tools/<name>.py`` in a subprocess, its output to
-    ``log_file``.
-
-    Raises:
-        RuntimeError: If it fails, naming its log.
-    """
-    command = [sys.executable, osp.join(tools_dir(), f'{name}.py'), *args]
-    log(f'{name}: {" ".join(command[1:])} (log: {log_file})')
-    os.makedirs(osp.dirname(osp.abspath(log_file)), exist_ok=True)
-    with open(log_file, 'w') as out:
-        code = subprocess.call(command, stdout=out, stderr=subprocess.STDOUT)
-    if code != 0:
-        raise RuntimeError(f'tools/{name}.py exited with {code}; its log: '
-                           f'{log_file}')
-
-
 def train_and_test(config: str,
                    seeds: Sequence[int],
                    work_dir: str,
@@ -122,8 +102,9 @@ def train_and_test(config: str,
         run = SeedRun(seed, seed_work_dir(work_dir, seed), {})
         options = ['--cfg-options', f'randomness.seed={seed}', *cfg_options]
         if last_checkpoint(run.work_dir) is None:
-            _run_tool('train', [config, '--work-dir', run.work_dir, *options],
-                      osp.join(run.work_dir, 'train.log'), log)
+            run_tool('train.py',
+                     [config, '--work-dir', run.work_dir, *options],
+                     osp.join(run.work_dir, 'train.log'), log)
         else:
             log(f'seed {seed}: trained already ({run.work_dir})')
         if test:
@@ -131,7 +112,7 @@ def train_and_test(config: str,
             if checkpoint is None:
                 raise RuntimeError(f'seed {seed}: {run.work_dir} records no '
                                    'checkpoint after training')
-            _run_tool('test', [
+            run_tool('test.py', [
                 config, checkpoint, '--work-dir', run.test_dir, '--out',
                 run.maps_dir, *test_options, *options
             ], osp.join(run.work_dir, 'test.log'), log)

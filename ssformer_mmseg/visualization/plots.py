@@ -241,3 +241,49 @@ def plot_paired_scores(comparison, path: str) -> None:
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     fig.savefig(path)
     plt.close(fig)
+
+
+def plot_loss_curves(curves: Dict[str, Sequence[float]], path: str,
+                     title: str) -> None:
+    """PNG of training losses per step, one line per recipe (the same
+    steps from the same weights), and their difference from the first.
+
+    Args:
+        curves (dict): Recipe -> its loss at each step.
+        path (str): Output PNG.
+        title (str): The figure's title.
+    """
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    fig, (top, bottom) = plt.subplots(
+        2,
+        1,
+        figsize=(6, 5),
+        dpi=120,
+        sharex=True,
+        gridspec_kw=dict(height_ratios=[2, 1]))
+    (first, baseline), *_ = curves.items()
+    steps = np.arange(1, len(baseline) + 1)
+    for name, losses in curves.items():
+        top.plot(steps, losses, marker='.', label=name)
+        if name != first:
+            bottom.plot(
+                steps,
+                np.asarray(losses) - np.asarray(baseline),
+                marker='.',
+                label=f'{name} - {first}')
+    top.set_ylabel('loss')
+    top.legend(fontsize=8)
+    top.grid(alpha=0.3)
+    top.set_title(title, fontsize=9)
+    bottom.axhline(0, color='grey', lw=0.8)
+    bottom.set_xlabel('training step')
+    bottom.set_ylabel('difference')
+    bottom.legend(fontsize=8)
+    bottom.grid(alpha=0.3)
+    fig.tight_layout()
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
