@@ -251,16 +251,21 @@ def test_a_failed_step_does_not_stop_the_others_and_a_limit_is_hard(tmp_path):
     report = (tmp_path / 'results' / 'gpu_proof.md').read_text()
     assert '| smoke | failed |' in report
     assert '| distributed | skipped |' in report
-    # A step past its limit is stopped; what it recorded stays.
+    # A step past its limit is stopped (3000 loss steps take minutes);
+    # what it recorded before stays.
     settings = ProofSettings.dry(
         str(tmp_path / 'results2'),
         str(tmp_path / 'work2'),
         steps=['training'],
-        time_limit=8)
+        loss_steps=3000,
+        time_limit=30)
     statuses = run_proof(settings, log=lambda line: None)
     assert statuses['training']['status'] == 'failed'
-    assert statuses['training']['why'] == 'stopped at its 8 s limit'
-    assert statuses['training']['seconds'] < 8 + 10 + 5
+    assert statuses['training']['why'] == 'stopped at its 30 s limit'
+    assert statuses['training']['seconds'] < 30 + 10 + 5
+    recorded = settings.read_record('training')
+    assert 'loss_curves' not in recorded
+    assert 'SSFormer-S' in recorded['throughput']
 
 
 @pytest.mark.slow
@@ -344,3 +349,29 @@ def test_dry_run_end_to_end(tmp_path, fake_index, pranet_like):
         assert heading in markdown
     assert (results / 'loss_curves.csv').read_text().splitlines()[0] == \
         'step,fp32,AMP bf16'
+
+
+@pytest.mark.subprocess
+def test_without_an_importable_package_the_report_says_why(tmp_path):
+    # A package that cannot be imported (as without OpenCV): the machine's
+    # facts are still logged and the report names the cause.
+    shadow = tmp_path / 'shadow' / 'ssformer_mmseg'
+    shadow.mkdir(parents=True)
+    (shadow / '__init__.py'
+     ).write_text('raise ImportError("No module named \'cv2\'")\n')
+    results = tmp_path / 'results'
+    done = subprocess.run([
+        sys.executable, RUN, '--dry-run', '--results',
+        str(results), '--work-dir',
+        str(tmp_path / 'work')
+    ],
+                          capture_output=True,
+                          text=True,
+                          env=dict(
+                              os.environ, PYTHONPATH=str(tmp_path / 'shadow')))
+    assert done.returncode == 1, done.stderr
+    assert 'cannot import ssformer_mmseg' in done.stderr
+    assert ('No step could run: importing ssformer_mmseg failed (No module '
+            "named 'cv2')") in (results / 'gpu_proof.md').read_text()
+    log = (results / 'gpu_proof.log').read_text()
+    assert 'pip list:' in log and 'nvidia-smi' in log

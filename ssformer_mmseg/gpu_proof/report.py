@@ -206,7 +206,7 @@ def _inference(record: dict) -> List[str]:
         lines += _table([
             'batch', 'onnxruntime img/s', 'eager fp32 img/s', 'max abs dlogit'
         ], [[
-            batch, f'{row["onnxruntime"]["img_per_s"]:.1f}',
+            batch, f'{row["ONNX Runtime"]["img_per_s"]:.1f}',
             f'{row["eager fp32"]["img_per_s"]:.1f}',
             f'{row["max_abs_diff"]:.2e}'
         ] for batch, row in onnx['batches'].items()])

@@ -103,8 +103,15 @@ def main() -> int:
     try:
         from ssformer_mmseg.gpu_proof import ProofSettings, run_proof
     except ImportError as error:
+        missing = ', '.join((install or {}).get('missing_modules', {})) or \
+            'none named'
         with open(log_path, 'a') as log_file:
             log_file.write(f'cannot import ssformer_mmseg: {error}\n')
+        with open(osp.join(results, 'gpu_proof.md'), 'w') as report:
+            report.write(f'# GPU proof\n\nNo step could run: importing '
+                         f'ssformer_mmseg failed ({error}). Expected modules '
+                         f'missing: {missing}. What the machine has: '
+                         'gpu_proof.log.\n')
         print(
             f'error: cannot import ssformer_mmseg ({error}); see '
             f'{log_path} for what the bundle installed and what is '

@@ -1,0 +1,178 @@
+"""The GPU proof's steps that run the tools themselves: ``distributed``
+(``tools/dist_train.sh`` with one process, then ``tools/test.py``) and
+``scratch`` (``tools/train.py --amp --time-limit`` for the time left, then
+``tools/test.py``)."""
+import os
+import os.path as osp
+import re
+import socket
+import time
+from typing import List, Optional
+
+from ..engine.seed_spread import last_checkpoint
+from ..engine.tool_runs import run_tool
+from ..packaged import find_config
+from .context import StepContext, StepSkipped
+from .measurements import amp_dtypes, short_dtype
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return probe.getsockname()[1]
+
+
+def _short_run_options(ctx: StepContext, iters: int) -> List[str]:
+    """A run of ``iters`` iterations at the proof's batch that saves its
+    last and never validates (``tools/test.py`` tests it), with loader
+    workers for the machine's cores."""
+    workers = min(12, os.cpu_count() or 1) \
+        if ctx.device.startswith('cuda') else 2
+    return [
+        f'train_dataloader.batch_size={ctx.settings.batch}',
+        f'train_dataloader.num_workers={workers}',
+        f'train_cfg.max_iters={iters}', 'val_cfg=None', 'val_dataloader=None',
+        'val_evaluator=None', f'default_hooks.checkpoint.interval={iters}',
+        f'default_hooks.logger.interval={max(1, min(10, iters))}'
+    ]
+
+
+def _test_run(ctx: StepContext, config: str, checkpoint: str, work_dir: str,
+              timeout: float) -> dict:
+    """``tools/test.py`` on ``checkpoint``: each set's meanDic with its
+    interval."""
+    from ..evaluation.reports import ScoreReport
+    out = osp.join(work_dir, 'maps')
+    run_tool(
+        'test.py', [
+            config, checkpoint, '--work-dir', work_dir, '--out', out,
+            '--cfg-options', *ctx.settings.cli_options()
+        ],
+        osp.join(work_dir, 'test.log'),
+        ctx.log,
+        timeout=timeout)
+    report = ScoreReport.read(out)
+    return report.as_dict()
+
+
+def _need_data(ctx: StepContext) -> None:
+    if not ctx.settings.data_root:
+        raise StepSkipped('no data: run with --bundle holding a data slice')
+
+
+def distributed(ctx: StepContext) -> None:
+    _need_data(ctx)
+    settings = ctx.settings
+    work = osp.join(settings.work_dir, 'distributed')
+    config = find_config(settings.train_config)
+    os.environ['PORT'] = str(_free_port())
+    # NCCL names its version when a communicator starts: proof it ran.
+    os.environ.setdefault('NCCL_DEBUG', 'VERSION')
+    log_file = osp.join(work, 'train.log')
+    sync_bn = []
+    if ctx.device.startswith('cuda'):
+        sync_bn = ['sync_bn=torch']
+    else:
+        ctx.record('sync_bn', 'not set: DDP refuses SyncBatchNorm on '
+                   'CPU modules')
+    start = time.time()
+    run_tool(
+        'dist_train.sh', [
+            config, '1', '--work-dir', work, '--cfg-options',
+            *settings.cli_options(), *sync_bn,
+            *_short_run_options(ctx, settings.dist_iters)
+        ],
+        log_file,
+        ctx.log,
+        timeout=ctx.remaining() * 0.7)
+    with open(log_file) as f:
+        text = f.read()
+    ctx.record(
+        'train',
+        dict(
+            iterations=settings.dist_iters,
+            seconds=round(time.time() - start, 1),
+            distributed='Distributed training: True' in text,
+            backend=_backend_seen(text),
+            sync_bn="sync_bn = 'torch'" in text))
+    checkpoint = last_checkpoint(work)
+    if checkpoint is None:
+        raise RuntimeError(f'{work} records no checkpoint after training')
+    ctx.record(
+        'test',
+        _test_run(ctx, config, checkpoint, osp.join(work, 'test'),
+                  ctx.remaining() - 2))
+
+
+def _backend_seen(log_text: str) -> str:
+    """The process group's backend, as the training log shows it."""
+    from ..compat import CPU_GLOO_NOTICE
+    nccl = re.search(r'NCCL version (\S+)', log_text)
+    if nccl:
+        return f'nccl {nccl.group(1)}'
+    if CPU_GLOO_NOTICE in log_text:
+        return 'gloo'
+    return 'not shown in the log'
+
+
+def scratch(ctx: StepContext) -> None:
+    _need_data(ctx)
+    settings = ctx.settings
+    on_cuda = ctx.device.startswith('cuda')
+    test_reserve, start_up = (60, 30) if on_cuda else (60, 20)
+    train_seconds = ctx.remaining() - test_reserve - start_up
+    if train_seconds < 10:
+        raise StepSkipped(f'{ctx.remaining():.0f} s left, too little to '
+                          'train and test')
+    speed = _amp_speed(ctx)
+    # The schedule's length from the measured speed (data loading and
+    # logging cost some of it); the time limit stops the run if the
+    # estimate is high.
+    iters = settings.scratch_iters or (max(
+        2, int(train_seconds * speed * 0.6 /
+               settings.batch)) if speed else 1000)
+    work = osp.join(settings.work_dir, 'scratch')
+    config = find_config(settings.train_config)
+    ctx.record(
+        'plan',
+        dict(
+            seconds=round(train_seconds),
+            iterations=iters,
+            measured_img_per_s=speed))
+    start = time.time()
+    run_tool(
+        'train.py', [
+            config, '--work-dir', work, '--amp', '--time-limit',
+            f'{train_seconds:.0f}', '--cfg-options', *settings.cli_options(),
+            *_short_run_options(ctx, iters)
+        ],
+        osp.join(work, 'train.log'),
+        ctx.log,
+        timeout=train_seconds + start_up + 30)
+    checkpoint = last_checkpoint(work)
+    if checkpoint is None:
+        raise RuntimeError(f'{work} records no checkpoint after training')
+    done = int(osp.splitext(osp.basename(checkpoint))[0].split('_')[-1])
+    ctx.record(
+        'train',
+        dict(
+            iterations=done,
+            planned=iters,
+            seconds=round(time.time() - start, 1),
+            images=done * settings.batch))
+    ctx.record(
+        'test',
+        _test_run(ctx, config, checkpoint, osp.join(work, 'test'),
+                  max(10.0,
+                      ctx.remaining() - 2)))
+
+
+def _amp_speed(ctx: StepContext) -> Optional[float]:
+    """SSFormer-S's measured img/s in AMP (the training step's), if any."""
+    rows = ctx.earlier('training').get('throughput', {})
+    first = next(iter(ctx.settings.models))
+    amp = f'AMP {short_dtype(amp_dtypes(ctx.device)[0])}'
+    for row in rows.get(first, []):
+        if row['name'] == amp:
+            return row['img_per_s']
+    return None
