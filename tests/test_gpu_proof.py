@@ -375,3 +375,18 @@ def test_without_an_importable_package_the_report_says_why(tmp_path):
             "named 'cv2')") in (results / 'gpu_proof.md').read_text()
     log = (results / 'gpu_proof.log').read_text()
     assert 'pip list:' in log and 'nvidia-smi' in log
+
+
+@pytest.mark.subprocess
+def test_unknown_steps_are_named(tmp_path):
+    done = subprocess.run([
+        sys.executable, RUN, '--dry-run', '--steps', 'smoke', 'warmup',
+        '--results',
+        str(tmp_path / 'results'), '--work-dir',
+        str(tmp_path / 'work')
+    ],
+                          capture_output=True,
+                          text=True)
+    assert done.returncode == 2
+    assert ('unknown steps warmup; the steps: smoke, training, distributed, '
+            'inference, scratch') in done.stderr

@@ -24,7 +24,6 @@ BOOTSTRAP_PATHS = (
     osp.join(HERE, '..', '..', 'ssformer_mmseg', 'gpu_proof', 'bootstrap.py'),
     osp.join(HERE, '..', '..', '..', 'gpu_proof', 'bootstrap.py'),
 )
-STEPS = ('smoke', 'training', 'distributed', 'inference', 'scratch')
 
 
 def parse_args() -> argparse.Namespace:
@@ -59,9 +58,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--steps',
         nargs='+',
-        choices=STEPS,
-        default=list(STEPS),
-        help='the steps to run (default: all, in order)')
+        metavar='STEP',
+        help='the steps to run, of smoke, training, distributed, inference, '
+        'scratch (default: all, in this order)')
     return parser.parse_args()
 
 
@@ -101,7 +100,8 @@ def main() -> int:
                 osp.abspath(args.bundle), osp.join(work_dir, 'site'), log)
             log('bundle: ' + bootstrap.summary(install))
     try:
-        from ssformer_mmseg.gpu_proof import ProofSettings, run_proof
+        from ssformer_mmseg.gpu_proof import (STEP_NAMES, ProofSettings,
+                                              run_proof)
     except ImportError as error:
         missing = ', '.join((install or {}).get('missing_modules', {})) or \
             'none named'
@@ -131,7 +131,14 @@ def main() -> int:
                 file=sys.stderr)
             return 2
         settings = ProofSettings(results, work_dir, data_root=data_root)
-    settings.steps = args.steps
+    unknown = sorted(set(args.steps or []) - set(STEP_NAMES))
+    if unknown:
+        print(
+            f'error: unknown steps {", ".join(unknown)}; the steps: '
+            f'{", ".join(STEP_NAMES)}',
+            file=sys.stderr)
+        return 2
+    settings.steps = list(args.steps or STEP_NAMES)
     settings.time_limit = limit - (time.time() - start)
     statuses = run_proof(settings, machine, install)
     failed = [
