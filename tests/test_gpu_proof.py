@@ -390,3 +390,81 @@ def test_unknown_steps_are_named(tmp_path):
     assert done.returncode == 2
     assert ('unknown steps warmup; the steps: smoke, training, distributed, '
             'inference, scratch') in done.stderr
+
+
+def test_report_of_a_cuda_run_from_its_records(tmp_path):
+    # The records a CUDA run writes, by hand: the report renders each part.
+    from ssformer_mmseg.gpu_proof.report import write_report
+    settings = ProofSettings(str(tmp_path / 'results'), str(tmp_path / 'w'))
+    os.makedirs(tmp_path / 'results')
+    os.makedirs(tmp_path / 'w' / 'steps')
+    row = dict(
+        name='fp32', img_per_s=100.0, speedup=1.0, p50_ms=160.0, peak_mb=9e3)
+    test = dict(
+        intervals=dict(method='BCa'),
+        sets=dict(
+            Kvasir=dict(
+                images=100,
+                scores=dict(
+                    meanDic=dict(value=0.8, ci_low=0.77, ci_high=0.83)))))
+    records = dict(
+        smoke=dict(
+            versions=dict(torch='2.11.0+cu130'),
+            package='/site/ssformer_mmseg',
+            device=dict(
+                name='NVIDIA H100 80GB HBM3',
+                capability='9.0',
+                memory_gib=79.2,
+                nccl='2.27.3',
+                tf32_matmul=False,
+                tf32_cudnn=True)),
+        training=dict(
+            throughput={'SSFormer-S': [row, dict(row, name='AMP fp16')]},
+            loss_curves=dict(
+                model='SSFormer-S',
+                data='carried training pairs',
+                curves={
+                    'fp32': [1.0, 0.9],
+                    'AMP fp16': [1.0, 0.91]
+                },
+                max_abs_difference=0.01,
+                final={
+                    'fp32': 0.9,
+                    'AMP fp16': 0.91
+                }),
+            compile='not run: 40 s left, under the 90 s it may take'),
+        distributed=dict(
+            train=dict(
+                iterations=20,
+                seconds=30.0,
+                distributed=True,
+                backend='nccl 2.27.3',
+                sync_bn=True),
+            test=test),
+        inference=dict(
+            pytorch=dict(
+                model='SSFormer-S',
+                batches={'1': [dict(row, max_abs_diff=0.0)]}),
+            onnxruntime=dict(not_run='onnxruntime 1.30.0 has no CUDA '
+                             'provider (CPUExecutionProvider)')),
+        scratch=dict(
+            plan=dict(seconds=150, iterations=400),
+            train=dict(
+                iterations=380, planned=400, seconds=151.0, images=6080),
+            test=test))
+    for step, record in records.items():
+        with open(settings.step_record(step), 'w') as f:
+            json.dump(record, f)
+    statuses = {step: dict(status='ok', seconds=1.0) for step in records}
+    write_report(settings, statuses)
+    markdown = (tmp_path / 'results' / 'gpu_proof.md').read_text()
+    for text in ('NVIDIA H100 80GB HBM3, 79.2 GiB, compute capability 9.0, '
+                 'NCCL 2.27.3; TF32 in fp32 matmuls False',
+                 '| SSFormer-S | AMP fp16 | 100.0 | 1.00 | 160.0 | 9000 |',
+                 'torch.compile: not run: 40 s left',
+                 'backend nccl 2.27.3; sync_bn=torch in the config: True',
+                 '| Kvasir | 100 | 0.800 | 0.770–0.830 |',
+                 'ONNX Runtime: not run: onnxruntime 1.30.0 has no CUDA',
+                 '380 iterations (6080 images) in 151.0 s (planned 400'):
+        assert text in markdown, text
+    assert (tmp_path / 'results' / 'loss_curves.png').stat().st_size > 0

@@ -30,6 +30,13 @@ def _free(device: str) -> None:
         torch.cuda.empty_cache()
 
 
+def _version_text(version) -> str:
+    """``(2, 27, 3)`` -> ``'2.27.3'`` (older PyTorch gives one number)."""
+    if isinstance(version, (tuple, list)):
+        return '.'.join(map(str, version))
+    return str(version)
+
+
 def smoke(ctx: StepContext) -> None:
     import cv2
     import mmcv
@@ -66,7 +73,7 @@ def smoke(ctx: StepContext) -> None:
                 # What fp32 means in the timings: TF32 matmuls or not.
                 tf32_matmul=torch.backends.cuda.matmul.allow_tf32,
                 tf32_cudnn=torch.backends.cudnn.allow_tf32,
-                nccl='.'.join(map(str, torch.cuda.nccl.version()))))
+                nccl=_version_text(torch.cuda.nccl.version())))
     else:
         from ..cpu_features import cpu_description
         ctx.record('device', dict(name=cpu_description()))
