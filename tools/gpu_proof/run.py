@@ -7,7 +7,7 @@ what is missing, into the work dir; then the steps run, each in a process
 of its own with its own time limit.
 
 Examples:
-    python tools/gpu_proof/run.py --bundle .gpu_bundle --results "$OUT"
+    python tools/gpu_proof/run.py --bundle .gpu_bundle --results results/
     python tools/gpu_proof/run.py --dry-run --bundle .gpu_bundle
 """
 import argparse
@@ -37,8 +37,8 @@ def parse_args() -> argparse.Namespace:
         'that need data are skipped')
     parser.add_argument(
         '--results',
-        default=os.environ.get('OUT') or 'work_dirs/gpu_proof',
-        help='the report\'s folder (default: $OUT if set, else '
+        default='work_dirs/gpu_proof',
+        help='the report\'s folder: a few files, no subfolders (default: '
         'work_dirs/gpu_proof)')
     parser.add_argument(
         '--work-dir',
