@@ -35,7 +35,11 @@ from .bootstrap import EXPECTED_MODULES, MANIFEST
 CARRIED = ('mmengine', 'mmcv-lite', 'mmsegmentation', 'pysodmetrics', 'addict',
            'yapf', 'platformdirs', 'termcolor', 'prettytable', 'wcwidth',
            'ftfy', 'regex', 'rich', 'markdown-it-py', 'mdurl', 'pygments',
-           'pyyaml')
+           'pyyaml', 'importlib-metadata', 'tomli')
+#: Versions carried whatever is installed here: yapf before 0.40 imports
+#: lib2to3, which Python 3.12 no longer has (seen on the first GPU run);
+#: 0.40.2 needs importlib-metadata and tomli.
+PINNED = {'yapf': '0.40.2', 'importlib-metadata': '8.7.0', 'tomli': '2.2.1'}
 #: The platforms pip may pick binary wheels for (x86-64 Linux).
 PLATFORMS = ('manylinux_2_28_x86_64', 'manylinux_2_27_x86_64',
              'manylinux_2_17_x86_64', 'manylinux2014_x86_64',
@@ -77,8 +81,8 @@ class BundleSpec:
 
 def carried_versions(
         overrides: Optional[Dict[str, str]] = None) -> Dict[str, str]:
-    """Each carried distribution's version: the override, else the one
-    installed here.
+    """Each carried distribution's version: the override, else its
+    :data:`PINNED` version, else the one installed here.
 
     Raises:
         RuntimeError: Naming every carried distribution with neither.
@@ -88,7 +92,8 @@ def carried_versions(
     for name in CARRIED:
         try:
             versions[name] = overrides.pop(
-                name, None) or importlib.metadata.version(name)
+                name,
+                None) or PINNED.get(name) or importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             unknown.append(name)
     if unknown:

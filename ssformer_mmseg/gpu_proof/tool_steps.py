@@ -16,6 +16,21 @@ from .context import StepContext, StepSkipped
 from .measurements import amp_dtypes, short_dtype
 
 
+def _run(ctx: StepContext, script: str, args: List[str], log_file: str,
+         timeout: float) -> None:
+    """:func:`run_tool`; if it fails, the end of its log goes to the
+    step's output, which comes back with the report (the log itself stays
+    on the machine)."""
+    try:
+        run_tool(script, args, log_file, ctx.log, timeout=timeout)
+    except RuntimeError:
+        if osp.isfile(log_file):
+            with open(log_file, errors='replace') as f:
+                tail = f.read().splitlines()[-40:]
+            ctx.log(f'the last lines of {log_file}:\n' + '\n'.join(tail))
+        raise
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(('127.0.0.1', 0))
@@ -43,13 +58,13 @@ def _test_run(ctx: StepContext, config: str, checkpoint: str, work_dir: str,
     interval."""
     from ..evaluation.reports import ScoreReport
     out = osp.join(work_dir, 'maps')
-    run_tool(
+    _run(
+        ctx,
         'test.py', [
             config, checkpoint, '--work-dir', work_dir, '--out', out,
             '--cfg-options', *ctx.settings.cli_options()
         ],
         osp.join(work_dir, 'test.log'),
-        ctx.log,
         timeout=timeout)
     report = ScoreReport.read(out)
     return report.as_dict()
@@ -76,14 +91,14 @@ def distributed(ctx: StepContext) -> None:
         ctx.record('sync_bn', 'not set: DDP refuses SyncBatchNorm on '
                    'CPU modules')
     start = time.time()
-    run_tool(
+    _run(
+        ctx,
         'dist_train.sh', [
             config, '1', '--work-dir', work, '--cfg-options',
             *settings.cli_options(), *sync_bn,
             *_short_run_options(ctx, settings.dist_iters)
         ],
         log_file,
-        ctx.log,
         timeout=ctx.remaining() * 0.7)
     with open(log_file) as f:
         text = f.read()
@@ -140,14 +155,14 @@ def scratch(ctx: StepContext) -> None:
             iterations=iters,
             measured_img_per_s=speed))
     start = time.time()
-    run_tool(
+    _run(
+        ctx,
         'train.py', [
             config, '--work-dir', work, '--amp', '--time-limit',
             f'{train_seconds:.0f}', '--cfg-options', *settings.cli_options(),
             *_short_run_options(ctx, iters)
         ],
         osp.join(work, 'train.log'),
-        ctx.log,
         timeout=train_seconds + start_up + 30)
     checkpoint = last_checkpoint(work)
     if checkpoint is None:
