@@ -16,7 +16,7 @@ import pytest
 from ssformer_mmseg.gpu_proof import ProofSettings, run_proof
 from ssformer_mmseg.gpu_proof.bundle import (CARRIED, BundleSpec, build_bundle,
                                              carried_versions, parse_versions)
-from ssformer_mmseg.gpu_proof.report import REPORT_FILES
+from ssformer_mmseg.gpu_proof.report import LAUNCH_PHASES, REPORT_FILES
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RUN = osp.join(ROOT, 'tools', 'gpu_proof', 'run.py')
@@ -318,6 +318,12 @@ def test_dry_run_end_to_end(tmp_path, fake_index, pranet_like):
     assert isinstance(
         compiled,
         list) and compiled[1]['name'].endswith('+ torch.compile (eager)')
+    # The launch probe: every phase timed, one all-reduce summed right.
+    launch = steps['distributed']['launch']
+    assert launch['backend'] == 'gloo' and launch['all_reduce_ok']
+    assert 'error' not in launch
+    assert all(launch[key] >= 0 for key, _ in LAUNCH_PHASES)
+    assert launch['total_s'] >= launch['worker_started_s']
     # One gloo process through dist_train.sh, then tools/test.py.
     train = steps['distributed']['train']
     assert train['distributed'] and train['backend'] == 'gloo'
@@ -329,7 +335,9 @@ def test_dry_run_end_to_end(tmp_path, fake_index, pranet_like):
                 'CVC-ClinicDB': 2,
                 'mean': 4
             }
-    assert steps['distributed']['test']['intervals']['method'] == 'BCa'
+    # It proves the checkpoint scores; intervals are the scratch step's.
+    assert steps['distributed']['test']['intervals'] is None
+    assert steps['scratch']['test']['intervals']['method'] == 'BCa'
     # Inference at each batch; ONNX Runtime on the CPU provider.
     for batch in ('1', '2'):
         names = [
@@ -434,6 +442,17 @@ def test_report_of_a_cuda_run_from_its_records(tmp_path):
                 }),
             compile='not run: 40 s left, under the 90 s it may take'),
         distributed=dict(
+            launch=dict(
+                worker_started_s=3.1,
+                import_torch_s=2.0,
+                host_name_lookup_s=0.01,
+                backend='nccl',
+                init_process_group_s=0.2,
+                first_all_reduce_s=1.5,
+                barrier_s=0.01,
+                destroy_process_group_s=0.3,
+                launcher_exit_s=1.2,
+                total_s=8.4),
             train=dict(
                 iterations=20,
                 seconds=30.0,
@@ -465,6 +484,41 @@ def test_report_of_a_cuda_run_from_its_records(tmp_path):
                  'backend nccl 2.27.3; sync_bn=torch in the config: True',
                  '| Kvasir | 100 | 0.800 | 0.770–0.830 |',
                  'ONNX Runtime: not run: onnxruntime 1.30.0 has no CUDA',
-                 '380 iterations (6080 images) in 151.0 s (planned 400'):
+                 '380 iterations (6080 images) in 151.0 s (planned 400',
+                 'Launch probe (torchrun, one worker, nccl): torchrun to '
+                 'worker 3.1 s, import torch 2.0 s, host name lookup 0.01 s, '
+                 'init_process_group 0.2 s, first all-reduce 1.5 s, barrier '
+                 '0.01 s, destroy_process_group 0.3 s, launcher exit 1.2 s; '
+                 '8.4 s in all.'):
         assert text in markdown, text
     assert (tmp_path / 'results' / 'loss_curves.png').stat().st_size > 0
+
+
+def test_report_of_a_launch_that_hung_names_the_phase(tmp_path):
+    # What the distributed step records when torchrun's worker hangs in
+    # its first collective and dist_train.sh is stopped: the report says
+    # where, with no training table.
+    from ssformer_mmseg.gpu_proof.report import write_report
+    settings = ProofSettings(str(tmp_path / 'results'), str(tmp_path / 'w'))
+    os.makedirs(tmp_path / 'results')
+    os.makedirs(tmp_path / 'w' / 'steps')
+    launch = dict(
+        worker_started_s=2.5,
+        import_torch_s=1.9,
+        host_name_lookup_s=10.02,
+        backend='nccl',
+        init_process_group_s=0.1,
+        total_s=25.3,
+        error='the launch probe ran past 25 s and was stopped; its log: x')
+    with open(settings.step_record('distributed'), 'w') as f:
+        json.dump(dict(launch=launch), f)
+    why = 'tools/dist_train.sh ran past 60 s and was stopped; its log: y'
+    write_report(settings,
+                 dict(distributed=dict(status='failed', seconds=99, why=why)))
+    markdown = (tmp_path / 'results' / 'gpu_proof.md').read_text()
+    assert (
+        'host name lookup 10.02 s, init_process_group 0.1 s; 25.3 s in '
+        'all. **Failed** (the launch probe ran past 25 s and was '
+        'stopped; its log: x), in the phase "first all-reduce".') in markdown
+    assert '## dist_train.sh, one process' in markdown
+    assert 'iterations in' not in markdown

@@ -14,6 +14,7 @@ from ssformer_mmseg.cli import (add_bootstrap_arguments, add_config_argument,
                                 add_runner_arguments, bootstrap_settings,
                                 fast_inference_options, runner_config)
 from ssformer_mmseg.engine import runs
+from ssformer_mmseg.engine.process_tree import dump_stacks_on_signal
 
 
 def parse_args() -> argparse.Namespace:
@@ -44,6 +45,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    dump_stacks_on_signal()  # kill -USR1 <pid>: where is it stuck?
     cfg = runner_config(args)
     runs.test_config(
         cfg,

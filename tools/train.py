@@ -12,6 +12,7 @@ import ssformer_mmseg  # noqa: F401  (compat + registration)
 from ssformer_mmseg.cli import (add_config_argument, add_runner_arguments,
                                 positive_seconds, runner_config)
 from ssformer_mmseg.engine import runs
+from ssformer_mmseg.engine.process_tree import dump_stacks_on_signal
 
 
 def parse_args() -> argparse.Namespace:
@@ -44,6 +45,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> int:
     args = parse_args()
+    dump_stacks_on_signal()  # kill -USR1 <pid>: where is it stuck?
     cfg = runner_config(args)
     if args.amp:
         runs.use_amp(cfg)

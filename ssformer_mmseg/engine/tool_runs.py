@@ -3,13 +3,13 @@
 what the seed spread and the GPU proof build on."""
 import os
 import os.path as osp
-import signal
 import subprocess
 import sys
-from typing import Callable, Optional, Sequence
+from typing import Callable, Mapping, Optional, Sequence
 
 from ..messages import quiet
 from ..packaged import tools_dir
+from .process_tree import stop_process_tree
 
 
 def tool_command(script: str, args: Sequence[str]) -> list:
@@ -28,10 +28,7 @@ def run_tool(script: str,
              timeout: Optional[float] = None,
              cwd: Optional[str] = None) -> None:
     """Run ``tools/<script>`` with ``args``, stdout and stderr to
-    ``log_file``.
-
-    The tool runs in a process group of its own, so a launcher's workers
-    (torchrun's) end with it when ``timeout`` runs out.
+    ``log_file`` (:func:`run_logged`).
 
     Raises:
         RuntimeError: If it fails or runs past ``timeout`` seconds, naming
@@ -39,26 +36,56 @@ def run_tool(script: str,
     """
     command = tool_command(script, args)
     log(f'{script}: {" ".join(command[1:])} (log: {log_file})')
+    run_logged(command, log_file, f'tools/{script}', timeout, cwd)
+
+
+def run_logged(command: Sequence[str],
+               log_file: str,
+               name: str,
+               timeout: Optional[float] = None,
+               cwd: Optional[str] = None,
+               env: Optional[Mapping[str, str]] = None) -> None:
+    """Run ``command``, stdout and stderr to ``log_file``, with the
+    environment's ``PYTHON`` set to this interpreter.
+
+    If ``timeout`` runs out, the processes in the command's tree that
+    print their stacks on a signal do so into the log, then the whole tree
+    is killed, a launcher's workers in sessions of their own included
+    (:func:`~ssformer_mmseg.engine.process_tree.stop_process_tree`).
+
+    Args:
+        command (Sequence[str]): The command line.
+        log_file (str): Where its output goes.
+        name (str): What errors call it.
+        timeout (float, optional): Seconds it may run.
+        cwd (str, optional): Its working directory.
+        env (Mapping, optional): Variables set for it besides this
+            process's environment.
+
+    Raises:
+        RuntimeError: If it fails or runs past ``timeout`` seconds, naming
+            its log.
+    """
     os.makedirs(osp.dirname(osp.abspath(log_file)), exist_ok=True)
-    env = dict(os.environ, PYTHON=sys.executable)
     with open(log_file, 'w') as out:
         process = subprocess.Popen(
             command,
             stdout=out,
             stderr=subprocess.STDOUT,
-            env=env,
+            env={
+                **os.environ, 'PYTHON': sys.executable,
+                **(env or {})
+            },
             cwd=cwd,
             start_new_session=True)
         try:
             code = process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            raise RuntimeError(f'tools/{script} ran past {timeout:.0f} s and '
-                               f'was stopped; its log: {log_file}') from None
+            stop_process_tree(process)
+            raise RuntimeError(f'{name} ran past {timeout:.0f} s and was '
+                               f'stopped; its log: {log_file}') from None
         except BaseException:
-            os.killpg(process.pid, signal.SIGKILL)
+            stop_process_tree(process, stack_wait=0)
             raise
     if code != 0:
-        raise RuntimeError(f'tools/{script} exited with {code}; its log: '
-                           f'{log_file}')
+        raise RuntimeError(f'{name} exited with {code}; its log: {log_file}')

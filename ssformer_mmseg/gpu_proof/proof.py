@@ -8,7 +8,6 @@ others down, and makes its time limit a hard one.
 """
 import os
 import os.path as osp
-import signal
 import subprocess
 import sys
 import threading
@@ -16,6 +15,7 @@ import time
 import traceback
 from typing import Callable, Dict, Optional, Sequence
 
+from ..engine.process_tree import dump_stacks_on_signal, stop_process_tree
 from .report import write_report
 from .settings import STEP_NAMES, ProofSettings
 
@@ -56,8 +56,7 @@ def run_step(settings: ProofSettings, settings_file: str, step: str,
     try:
         code = process.wait(timeout=limit + GRACE_S)
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        stop_process_tree(process)
         code = None
     reader.join(timeout=5)
     seconds = round(time.time() - start, 1)
@@ -144,6 +143,7 @@ def step_main(argv: Sequence[str]) -> int:
     one step, recording its figures, or why it was skipped or failed."""
     from .steps import STEPS, StepContext, StepSkipped
     step, settings_file, deadline = argv
+    dump_stacks_on_signal()  # a step stopped at its limit says where
     settings = ProofSettings.load(settings_file)
     context = StepContext(settings, step, float(deadline))
     try:

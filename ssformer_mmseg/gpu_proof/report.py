@@ -160,14 +160,44 @@ def _training(settings: ProofSettings, record: dict) -> List[str]:
     return lines
 
 
+#: The launch probe's phases, in order, as the report names them.
+LAUNCH_PHASES = (('worker_started_s', 'torchrun to worker'),
+                 ('import_torch_s', 'import torch'), ('host_name_lookup_s',
+                                                      'host name lookup'),
+                 ('init_process_group_s', 'init_process_group'),
+                 ('first_all_reduce_s', 'first all-reduce'),
+                 ('barrier_s', 'barrier'), ('destroy_process_group_s',
+                                            'destroy_process_group'),
+                 ('launcher_exit_s', 'launcher exit'))
+
+
+def _launch(launch: dict) -> List[str]:
+    if not launch:
+        return []
+    phases = [(name, launch[key]) for key, name in LAUNCH_PHASES
+              if key in launch]
+    unfinished = next(
+        (name for key, name in LAUNCH_PHASES if key not in launch), None)
+    text = (f'Launch probe (torchrun, one worker, {launch.get("backend", "?")}'
+            f'): ' + ', '.join(f'{name} {seconds} s'
+                               for name, seconds in phases) +
+            f'; {launch.get("total_s", "?")} s in all')
+    if launch.get('error'):
+        text += (f'. **Failed** ({launch["error"]}), in the phase '
+                 f'"{unfinished}"'
+                 if unfinished else f'. **Failed** ({launch["error"]})')
+    return ['', text + '.']
+
+
 def _distributed(record: dict) -> List[str]:
+    lines = _launch(record.get('launch', {}))
     train = record.get('train')
     if not train:
-        return []
+        return ['', '## dist_train.sh, one process'] + lines if lines else []
     sync_bn = f'sync_bn {record["sync_bn"]}' if 'sync_bn' in record else \
         f'sync_bn=torch in the config: {train["sync_bn"]}'
     lines = [
-        '', '## dist_train.sh, one process', '',
+        '', '## dist_train.sh, one process', *lines, '',
         f'{train["iterations"]} iterations in {train["seconds"]} s; '
         f'distributed: {train["distributed"]}, backend {train["backend"]}; '
         f'{sync_bn}.'

@@ -54,7 +54,7 @@ def parse_args() -> argparse.Namespace:
         type=float,
         default=None,
         help='seconds for the whole run, installation included (default: '
-        '450; dry run: 900)')
+        '480; dry run: 900)')
     parser.add_argument(
         '--steps',
         nargs='+',
@@ -81,7 +81,7 @@ def load_bootstrap():
 def main() -> int:
     start = time.time()
     args = parse_args()
-    limit = args.time_limit or (900.0 if args.dry_run else 450.0)
+    limit = args.time_limit or (900.0 if args.dry_run else 480.0)
     results = osp.abspath(args.results)
     work_dir = osp.abspath(args.work_dir)
     os.makedirs(results, exist_ok=True)
