@@ -314,6 +314,15 @@ def test_dry_run_end_to_end(tmp_path, fake_index, pranet_like):
     assert curves['max_abs_difference'] == pytest.approx(
         max(abs(a - b) for a, b in zip(fp32, amp)))
     assert curves['max_abs_difference'] < 0.1 * fp32[0]
+    # Where fp32's and AMP's steps spend their time: operators per step
+    # and the ones with the most CPU time (no device on a CPU).
+    profile = steps['training']['profile']
+    assert profile['model'] == 'SSFormer-S'
+    assert list(profile['recipes']) == ['fp32', 'AMP bf16']
+    for row in profile['recipes'].values():
+        assert row['device_busy_ms'] is None and row['kernels'] is None
+        assert row['ops'] > 100
+        assert len(row['top']) == 5 and all(t['ms'] > 0 for t in row['top'])
     compiled = steps['training']['compile']
     assert isinstance(
         compiled,
@@ -428,6 +437,25 @@ def test_report_of_a_cuda_run_from_its_records(tmp_path):
                 tf32_cudnn=True)),
         training=dict(
             throughput={'SSFormer-S': [row, dict(row, name='AMP fp16')]},
+            profile=dict(
+                model='SSFormer-S',
+                recipes={
+                    'fp32':
+                    dict(
+                        device_busy_ms=120.0,
+                        kernels=1800.0,
+                        ops=5000.0,
+                        top=[
+                            dict(name='aten::convolution_backward', ms=30.0),
+                            dict(name='aten::mm', ms=20.0)
+                        ]),
+                    'AMP fp16':
+                    dict(
+                        device_busy_ms=64.0,
+                        kernels=3100.0,
+                        ops=8000.0,
+                        top=[dict(name='aten::mm', ms=9.5)])
+                }),
             loss_curves=dict(
                 model='SSFormer-S',
                 data='carried training pairs',
@@ -481,6 +509,10 @@ def test_report_of_a_cuda_run_from_its_records(tmp_path):
                  'NCCL 2.27.3; TF32 in fp32 matmuls False',
                  '| SSFormer-S | AMP fp16 | 100.0 | 1.00 | 160.0 | 9000 |',
                  'torch.compile: not run: 40 s left',
+                 '| fp32 | 160.0 | 120.0 | 75% | 1800 | 5000 | '
+                 'aten::convolution_backward 30.0, aten::mm 20.0 |',
+                 '| AMP fp16 | 160.0 | 64.0 | 40% | 3100 | 8000 | aten::mm '
+                 '9.5 |',
                  'backend nccl 2.27.3; sync_bn=torch in the config: True',
                  '| Kvasir | 100 | 0.800 | 0.770–0.830 |',
                  'ONNX Runtime: not run: onnxruntime 1.30.0 has no CUDA',

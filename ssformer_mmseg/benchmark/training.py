@@ -14,7 +14,7 @@ from mmseg.structures import SegDataSample
 from ..cpu_features import bf16_emulated
 from ..engine import AutocastOptimWrapper, ChannelsLastHook
 from ..messages import quiet
-from .measure import interleaved_times, peak_memory_mb, summarize
+from .measure import interleaved_times, peak_memory_mb, summarize, synchronize
 from .options import BenchmarkOptions
 
 #: One training batch: the normalised inputs and their data samples.
@@ -135,6 +135,70 @@ def time_recipes(model: torch.nn.Module,
             peak_mb=peak_memory_mb(calls[name], device))
         for name, recipe in recipes.items()
     ]
+
+
+def profile_recipes(model: torch.nn.Module,
+                    recipes: Dict[str, TrainingRecipe],
+                    batch: Batch,
+                    device: str,
+                    steps: int = 3,
+                    top: int = 5) -> Dict[str, dict]:
+    """Where each recipe's training step spends its time:
+    ``torch.profiler`` over ``steps`` steps after one unprofiled step.
+
+    On a GPU, a step whose kernels keep the device busy for much less than
+    the step lasts (:func:`time_recipes`'s p50, measured without the
+    profiler) waits on the host launching them; more kernels per step for
+    the same work (AMP's casts, the loss scaler's checks) then cost time,
+    not arithmetic.
+
+    Returns:
+        dict: Recipe -> ``device_busy_ms`` (the device's kernel and copy
+        time per step; None on the CPU), ``kernels`` (launched per step;
+        None on the CPU), ``ops`` (PyTorch operators dispatched per step)
+        and ``top``: the ``top`` operators with the most self time per
+        step, on the device (the CPU's own time on a CPU), as
+        ``{'name', 'ms'}``.
+    """
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+    inputs, samples = batch
+    on_device = not device.startswith('cpu')
+    activities = [ProfilerActivity.CPU]
+    if on_device:
+        activities.append(ProfilerActivity.CUDA)
+    results = {}
+    for name, recipe in recipes.items():
+        net, wrapper = training_recipe(model, device, recipe)
+        train_step(net, wrapper, inputs, samples)  # autotuning, allocator
+        synchronize(device)
+        with profile(activities=activities) as profiler:
+            for _ in range(steps):
+                train_step(net, wrapper, inputs, samples)
+            synchronize(device)
+        events = profiler.events()
+        kernels = [e for e in events if e.device_type != DeviceType.CPU]
+        ops = [
+            e for e in events
+            if e.device_type == DeviceType.CPU and e.name.startswith('aten::')
+        ]
+        own_time = (lambda e: e.self_device_time_total) if on_device else \
+            (lambda e: e.self_cpu_time_total)
+        averages = sorted((e for e in profiler.key_averages()
+                           if e.device_type == DeviceType.CPU),
+                          key=own_time,
+                          reverse=True)
+        results[name] = dict(
+            device_busy_ms=sum(k.time_range.elapsed_us() for k in kernels) /
+            1e3 / steps if on_device else None,
+            kernels=len(kernels) / steps if on_device else None,
+            ops=len(ops) / steps,
+            top=[
+                dict(name=e.key, ms=own_time(e) / 1e3 / steps)
+                for e in averages[:top]
+            ])
+        del net, wrapper
+    return results
 
 
 def loss_curves(model: torch.nn.Module, recipes: Dict[str, TrainingRecipe],

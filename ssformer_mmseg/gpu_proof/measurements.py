@@ -14,9 +14,13 @@ import torch
 
 from ..benchmark.measure import interleaved_times, summarize, synchronize
 from ..benchmark.training import (Batch, TrainingRecipe, loss_curves,
-                                  random_batches, time_recipes, train_step,
-                                  training_recipe)
+                                  profile_recipes, random_batches,
+                                  time_recipes, train_step, training_recipe)
 from .context import StepContext
+
+#: Seconds the training step must have left to profile (a few steps of two
+#: recipes, then the profiler's own bookkeeping).
+PROFILE_NEEDS_S = 40
 
 
 def amp_dtypes(device: str) -> List[str]:
@@ -165,6 +169,12 @@ def training(ctx: StepContext) -> None:
             del model
         _free(ctx.device)
     amp = f'AMP {short_dtype(amp_dtypes(ctx.device)[0])}'
+    ctx.record(
+        'profile',
+        _profile(ctx, curve_model, {
+            'fp32': recipes['fp32'],
+            amp: recipes[amp]
+        }))
     batches = real_batches(ctx, curve_model, settings.loss_steps)
     source = 'carried training pairs'
     if batches is None:
@@ -213,6 +223,24 @@ def training(ctx: StepContext) -> None:
         ctx.record('compile', f'failed: {type(error).__name__}: {error}')
         return
     ctx.record('compile', rows)
+
+
+def _profile(ctx: StepContext, model: torch.nn.Module,
+             recipes: Dict[str, TrainingRecipe]):
+    """:func:`profile_recipes` of the first model's fp32 and AMP steps (why
+    one is slower), or why not."""
+    if ctx.remaining() < PROFILE_NEEDS_S:
+        return f'not run: {ctx.remaining():.0f} s left'
+    ctx.log(f'profiling {" and ".join(recipes)} training steps')
+    batch = random_batches(1, ctx.settings.batch, ctx.settings.shape,
+                           ctx.device, 0)[0]
+    try:
+        rows = profile_recipes(model, recipes, batch, ctx.device)
+    except Exception as error:  # a profiler that fails is a finding
+        return f'failed: {type(error).__name__}: {error}'
+    finally:
+        _free(ctx.device)
+    return dict(model=next(iter(ctx.settings.models)), recipes=rows)
 
 
 def inference(ctx: StepContext) -> None:

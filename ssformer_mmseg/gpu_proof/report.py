@@ -137,6 +137,7 @@ def _training(settings: ProofSettings, record: dict) -> List[str]:
         ['model', 'recipe', 'img/s', 'x fp32', 'p50 ms', 'peak MiB'], rows)
     for recipe, why in record.get('not_run', {}).items():
         lines.append(f'\nNot run: {recipe}: {why}.')
+    lines += _profile(record.get('profile'), record.get('throughput', {}))
     compiled = record.get('compile')
     if isinstance(compiled, list):
         lines += ['', 'torch.compile:', '']
@@ -187,6 +188,38 @@ def _launch(launch: dict) -> List[str]:
                  f'"{unfinished}"'
                  if unfinished else f'. **Failed** ({launch["error"]})')
     return ['', text + '.']
+
+
+def _profile(profile, throughput: dict) -> List[str]:
+    """Where fp32's and AMP's steps spend their time; the step times are
+    the throughput table's (unprofiled)."""
+    if not profile:
+        return []
+    if isinstance(profile, str):
+        return [f'\nProfile of the training steps: {profile}.']
+    p50 = {
+        row['name']: row['p50_ms']
+        for row in throughput.get(profile['model'], [])
+    }
+    rows = []
+    for name, row in profile['recipes'].items():
+        busy = row['device_busy_ms']
+        step = p50.get(name)
+        share = f'{busy / step:.0%}' if busy is not None and step else '–'
+        rows.append([
+            name, f'{step:.1f}' if step else '–',
+            '–' if busy is None else f'{busy:.1f}', share,
+            '–' if row['kernels'] is None else f'{row["kernels"]:.0f}',
+            f'{row["ops"]:.0f}', ', '.join(f'{top["name"]} {top["ms"]:.1f}'
+                                           for top in row['top'][:3])
+        ])
+    return [
+        '', f'Where a training step\'s time goes ({profile["model"]}, '
+        'torch.profiler; ms per step):', ''
+    ] + _table([
+        'recipe', 'step ms (p50)', 'device busy ms', 'busy', 'kernels',
+        'operators', 'most self time (ms)'
+    ], rows)
 
 
 def _distributed(record: dict) -> List[str]:
