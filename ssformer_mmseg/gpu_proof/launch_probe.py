@@ -4,7 +4,7 @@ so a launch that hangs or crawls is pinned to its phase (the launcher's
 start, the host name lookup the launcher does, the communicator, the
 shutdown) apart from training.
 
-Run by path, not imported (it needs nothing but PyTorch)::
+torchrun runs it by its path (it needs nothing but PyTorch)::
 
     python -m torch.distributed.run --nproc_per_node 1 launch_probe.py \\
         RECORD.json LAUNCHED

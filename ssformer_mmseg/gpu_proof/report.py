@@ -162,23 +162,25 @@ def _training(settings: ProofSettings, record: dict) -> List[str]:
 
 
 #: The launch probe's phases, in order, as the report names them.
-LAUNCH_PHASES = (('worker_started_s', 'torchrun to worker'),
-                 ('import_torch_s', 'import torch'), ('host_name_lookup_s',
-                                                      'host name lookup'),
-                 ('init_process_group_s', 'init_process_group'),
-                 ('first_all_reduce_s', 'first all-reduce'),
-                 ('barrier_s', 'barrier'), ('destroy_process_group_s',
-                                            'destroy_process_group'),
-                 ('launcher_exit_s', 'launcher exit'))
+LAUNCH_PHASES = dict(
+    worker_started_s='torchrun to worker',
+    import_torch_s='import torch',
+    host_name_lookup_s='host name lookup',
+    init_process_group_s='init_process_group',
+    first_all_reduce_s='first all-reduce',
+    barrier_s='barrier',
+    destroy_process_group_s='destroy_process_group',
+    launcher_exit_s='launcher exit')
 
 
 def _launch(launch: dict) -> List[str]:
     if not launch:
         return []
-    phases = [(name, launch[key]) for key, name in LAUNCH_PHASES
+    phases = [(name, launch[key]) for key, name in LAUNCH_PHASES.items()
               if key in launch]
     unfinished = next(
-        (name for key, name in LAUNCH_PHASES if key not in launch), None)
+        (name for key, name in LAUNCH_PHASES.items() if key not in launch),
+        None)
     text = (f'Launch probe (torchrun, one worker, {launch.get("backend", "?")}'
             f'): ' + ', '.join(f'{name} {seconds} s'
                                for name, seconds in phases) +

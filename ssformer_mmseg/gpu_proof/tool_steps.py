@@ -105,7 +105,7 @@ def _need_data(ctx: StepContext) -> None:
         raise StepSkipped('no data: run with --bundle holding a data slice')
 
 
-def launch_probe(ctx: StepContext, work: str, timeout: float) -> dict:
+def run_launch_probe(ctx: StepContext, work: str, timeout: float) -> dict:
     """``torchrun`` with one worker that starts a process group, runs one
     all-reduce and ends the group (:mod:`.launch_probe`), each phase timed.
 
@@ -153,7 +153,7 @@ def distributed(ctx: StepContext) -> None:
     # NCCL names its version when a communicator starts: proof it ran.
     os.environ.setdefault('NCCL_DEBUG', 'VERSION')
     # Pins a slow or hung launch to its phase before training is tried.
-    ctx.record('launch', launch_probe(ctx, work, LAUNCH_PROBE_S))
+    ctx.record('launch', run_launch_probe(ctx, work, LAUNCH_PROBE_S))
     config = find_config(settings.train_config)
     os.environ['PORT'] = str(_free_port())
     log_file = osp.join(work, 'train.log')
