@@ -10,7 +10,7 @@ from ..config import TINY_MODEL_OPTIONS, cfg_option_argument
 #: The steps, in the order they run.
 STEP_NAMES = ('smoke', 'training', 'distributed', 'inference', 'scratch')
 #: Seconds each step may take at most (the last gets what is left).
-STEP_BUDGETS = dict(smoke=45, training=160, distributed=120, inference=45)
+STEP_BUDGETS = dict(smoke=45, training=160, distributed=150, inference=45)
 
 
 @dataclass

@@ -26,6 +26,9 @@ LAUNCH_PROBE_S = 25
 #: Seconds a collective may wait before the process group gives up (a hang
 #: becomes an error with a message instead of a run stopped from outside).
 COLLECTIVE_TIMEOUT_S = 60
+#: Seconds the distributed step keeps for tools/test.py after training
+#: (its start, 162 test images, the maps).
+TEST_RESERVE_S = 45
 
 
 def _run(ctx: StepContext,
@@ -173,7 +176,8 @@ def distributed(ctx: StepContext) -> None:
             *_short_run_options(ctx, settings.dist_iters)
         ],
         log_file,
-        timeout=ctx.remaining() * 0.7)
+        timeout=max(30.0,
+                    ctx.remaining() - TEST_RESERVE_S))
     with open(log_file) as f:
         text = f.read()
     ctx.record(
