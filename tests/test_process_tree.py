@@ -79,11 +79,16 @@ def test_a_timed_out_launcher_leaves_no_worker_and_logs_its_stack(tmp_path):
 
 def test_a_run_that_ends_in_time_is_left_alone(tmp_path):
     log = tmp_path / 'ok.log'
-    run_logged([sys.executable, '-c', 'print("done")'], str(log), 'it', 30)
+    run_logged([sys.executable, '-c', 'print("done")'],
+               str(log),
+               'it',
+               timeout=30)
     assert log.read_text() == 'done\n'
     with pytest.raises(RuntimeError, match=r'^it exited with 3; its log: '):
-        run_logged([sys.executable, '-c', 'raise SystemExit(3)'], str(log),
-                   'it', 30)
+        run_logged([sys.executable, '-c', 'raise SystemExit(3)'],
+                   str(log),
+                   'it',
+                   timeout=30)
 
 
 def test_descendants_and_handlers_are_read_from_proc(tmp_path):

@@ -52,19 +52,24 @@ def _forget_in_child() -> None:
     faulthandler.unregister(STACK_SIGNAL)
 
 
+def _stat(pid) -> Optional[List[str]]:
+    """The fields of ``/proc/<pid>/stat`` after the name (state, parent,
+    ...); None if it cannot be read (ended meanwhile, no ``/proc``)."""
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            # The name (field 2) may hold spaces: parse after it.
+            return f.read().rsplit(')', 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
 def _parents() -> Dict[int, int]:
     """pid -> parent pid of every process (empty where ``/proc`` is not)."""
     parents = {}
     for entry in os.listdir('/proc') if osp.isdir('/proc') else ():
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f'/proc/{entry}/stat') as f:
-                # The name (field 2) may hold spaces: parse after it.
-                fields = f.read().rsplit(')', 1)[1].split()
-        except (OSError, IndexError):  # ended meanwhile
-            continue
-        parents[int(entry)] = int(fields[1])
+        fields = _stat(entry) if entry.isdigit() else None
+        if fields is not None:
+            parents[int(entry)] = int(fields[1])
     return parents
 
 
@@ -161,11 +166,8 @@ def running(pid: int) -> bool:
     Returns:
         bool: From ``/proc/<pid>/stat``; False where it cannot be read.
     """
-    try:
-        with open(f'/proc/{pid}/stat') as f:
-            return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
-    except (OSError, IndexError):
-        return False
+    fields = _stat(pid)
+    return fields is not None and fields[0] != 'Z'
 
 
 def _send(pid: int, signum: int) -> None:

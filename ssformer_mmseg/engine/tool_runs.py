@@ -15,7 +15,7 @@ from .process_tree import stop_process_tree
 def tool_command(script: str, args: Sequence[str]) -> list:
     """The command line of ``tools/<script>``: a Python tool under this
     interpreter, a shell launcher under bash (its ``PYTHON`` set by
-    :func:`run_tool`)."""
+    :func:`run_logged`)."""
     path = osp.join(tools_dir(), script)
     runner = [sys.executable] if script.endswith('.py') else ['bash']
     return [*runner, path, *args]
@@ -34,14 +34,15 @@ def run_tool(script: str,
         RuntimeError: If it fails or runs past ``timeout`` seconds, naming
             its log.
     """
-    command = tool_command(script, args)
-    log(f'{script}: {" ".join(command[1:])} (log: {log_file})')
-    run_logged(command, log_file, f'tools/{script}', timeout, cwd)
+    run_logged(
+        tool_command(script, args), log_file, f'tools/{script}', log, timeout,
+        cwd)
 
 
 def run_logged(command: Sequence[str],
                log_file: str,
                name: str,
+               log: Callable[[str], None] = quiet,
                timeout: Optional[float] = None,
                cwd: Optional[str] = None,
                env: Optional[Mapping[str, str]] = None) -> None:
@@ -56,7 +57,8 @@ def run_logged(command: Sequence[str],
     Args:
         command (Sequence[str]): The command line.
         log_file (str): Where its output goes.
-        name (str): What errors call it.
+        name (str): What ``log`` and errors call it.
+        log (Callable): Gets the command line.
         timeout (float, optional): Seconds it may run.
         cwd (str, optional): Its working directory.
         env (Mapping, optional): Variables set for it besides this
@@ -66,6 +68,7 @@ def run_logged(command: Sequence[str],
         RuntimeError: If it fails or runs past ``timeout`` seconds, naming
             its log.
     """
+    log(f'{name}: {" ".join(command[1:])} (log: {log_file})')
     os.makedirs(osp.dirname(osp.abspath(log_file)), exist_ok=True)
     with open(log_file, 'w') as out:
         process = subprocess.Popen(

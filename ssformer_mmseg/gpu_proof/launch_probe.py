@@ -24,6 +24,8 @@ import time
 
 
 def main(record_file: str, launched: float) -> None:
+    # engine.process_tree.dump_stacks_on_signal's effect, without importing
+    # the package (its imports would blur the phases timed here).
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     record = {}
 

@@ -41,9 +41,8 @@ def _run(ctx: StepContext,
     step's output, which comes back with the report (the log itself stays
     on the machine). A run stopped at ``timeout`` ends its log with its
     processes' stacks."""
-    ctx.log(f'{name}: {" ".join(command[1:])} (log: {log_file})')
     try:
-        run_logged(command, log_file, name, timeout=timeout, env=env)
+        run_logged(command, log_file, name, ctx.log, timeout, env=env)
     except RuntimeError:
         if osp.isfile(log_file):
             with open(log_file, errors='replace') as f:
